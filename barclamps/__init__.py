@@ -1,0 +1,1 @@
+"""Barclamps as data: each ``<name>/barclamp.yaml`` (with ``templates/*.j2``) is package data."""

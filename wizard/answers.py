@@ -1,0 +1,493 @@
+"""The answers file: one pydantic model for everything the wizard asks, saved as YAML.
+
+``load`` reads and fully validates a file (structure with pydantic, then the rules that span
+fields with :func:`check`), raising one :class:`AnswersError` that lists every problem as
+``FILE:LINE:COL: path: message``. ``save`` writes atomically, keeping the loaded file's key
+order and comments, and makes a file holding an inline secret mode 0600.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import netaddr
+from pydantic import BaseModel as _PydanticModel
+from pydantic import (
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    SerializationInfo,
+    ValidationError,
+    field_validator,
+)
+
+from wizard.fields import (
+    AddressBlock,
+    Domain,
+    HostName,
+    HostOrIP,
+    Identifier,
+    Interface,
+    IPv4,
+    Mac,
+    Tag,
+    Url,
+    parse_block,
+    parse_ipv4,
+)
+from wizard.network import Conduit, Finding, Model, Network, check_networks
+from wizard.problems import AnswersError, Loc, Problem, format_loc
+from wizard.secrets import Secret, SecretError
+from wizard.yamlfile import dump, locate, merge, read_document, write_atomic
+
+SCHEMA_VERSION = 1
+IPMI_MAX_USER = 16
+IPMI_MAX_PASSWORD = 20
+
+
+def _dump_secret(value: Secret, info: SerializationInfo) -> str:
+    """Secrets dump masked, except when saving (context ``{"reveal": True}``)."""
+    context = info.context or {}
+    return value.get_secret_value() if context.get("reveal") else str(value)
+
+
+SecretValue = Annotated[Secret, PlainSerializer(_dump_secret)]
+"""A secret: inline text, ``env:NAME`` or ``file:PATH``."""
+
+
+class Site(Model):
+    """The deployment as a whole."""
+
+    name: Tag
+    domain: Domain
+    timezone: str = "UTC"
+    ntp_servers: list[HostOrIP] = Field(default_factory=list)
+    dns_forwarders: list[IPv4] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            if zoneinfo.available_timezones():
+                raise ValueError(
+                    f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)"
+                ) from None
+        return value
+
+
+class Admin(Model):
+    """The admin node: runs the wizard, DHCP/TFTP, the provisioner and the Chef server."""
+
+    hostname: HostName
+    address: IPv4
+    interface: Interface = "eth0"
+
+
+class Bmc(Model):
+    """How to reach the nodes' BMCs."""
+
+    network: Identifier = "bmc"
+    username: str = Field("root", min_length=1, max_length=IPMI_MAX_USER)
+    password: SecretValue
+
+
+class Discovery(Model):
+    """How new nodes are found: IPMI sweep of BMC ranges, PXE-booted inventory, or both."""
+
+    methods: list[Literal["ipmi", "pxe"]] = Field(
+        default_factory=lambda: ["ipmi", "pxe"], min_length=1
+    )
+    bmc_ranges: list[AddressBlock] = Field(default_factory=list)
+
+
+class Hardware(Model):
+    """What a node is made of, as discovered (drives role placement)."""
+
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    cpu_cores: int = Field(ge=1)
+    memory_gb: int = Field(ge=1)
+    disks: int = Field(0, ge=0)
+    virtualization: bool = True
+
+
+class Node(Model):
+    """A server: its NICs, BMC and what it is meant to become."""
+
+    name: HostName
+    macs: list[Mac] = Field(min_length=1)
+    bmc_address: IPv4 | None = None
+    addresses: dict[Identifier, IPv4] = Field(
+        default_factory=dict, description="Pinned addresses by network name."
+    )
+    hardware: Hardware | None = None
+    roles: list[Tag] = Field(
+        default_factory=list,
+        description="Intended roles (controller, compute, storage, network, ...), which decide "
+        "the networks a node joins and guide role allocation.",
+    )
+
+
+class Proposal(Model):
+    """A selected barclamp: its attributes and which nodes hold each of its roles."""
+
+    proposal: Identifier = "default"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    roles: dict[Tag, list[HostName]] = Field(default_factory=dict)
+
+
+class Provisioning(Model):
+    """The operating system the nodes get, and where its installer comes from."""
+
+    os: Literal["ubuntu-24.04", "ubuntu-22.04", "debian-12", "rocky-9", "alma-9"] = (
+        "ubuntu-24.04"
+    )
+    mirror: Url
+    kernel_url: Url | None = None
+    initrd_url: Url | None = None
+    ssh_authorized_keys: list[str] = Field(default_factory=list)
+
+    @field_validator("ssh_authorized_keys")
+    @classmethod
+    def _ssh_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            kind = key.split(" ", 1)[0]
+            if not (kind.startswith(("ssh-", "ecdsa-", "sk-")) and len(key.split()) >= 2):
+                raise ValueError(f"{key[:20]!r}... is not an OpenSSH public key line")
+        return keys
+
+
+class Chef(Model):
+    """Where Chef objects go: a Chef server (URL, client, key) or a chef-repo export."""
+
+    server_url: Url | None = None
+    organization: Tag | None = None
+    client_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
+    key: SecretValue | None = None
+    validator_name: str = Field("chef-validator", pattern=r"^[A-Za-z0-9._-]+$")
+    validator_key: SecretValue | None = None
+    export_path: str | None = Field(None, min_length=1)
+
+
+class Answers(Model):
+    """Everything the wizard needs to take bare servers to a running cluster."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    site: Site
+    admin: Admin
+    conduits: dict[Identifier, Conduit] = Field(default_factory=dict)
+    networks: dict[Identifier, Network]
+    bmc: Bmc
+    discovery: Discovery = Field(default_factory=Discovery)
+    provisioning: Provisioning
+    chef: Chef
+    barclamps: dict[Identifier, Proposal] = Field(default_factory=dict)
+    nodes: list[Node] = Field(default_factory=list)
+
+    _document: Any = PrivateAttr(default=None)
+
+    def secrets(self) -> Iterator[tuple[Loc, Secret]]:
+        """Every secret set in the answers, with where it sits."""
+        yield ("bmc", "password"), self.bmc.password
+        if self.chef.key is not None:
+            yield ("chef", "key"), self.chef.key
+        if self.chef.validator_key is not None:
+            yield ("chef", "validator_key"), self.chef.validator_key
+
+    def nodes_needing(self, network: str) -> list[Node]:
+        """Nodes that take an address on ``network``: selected by it, or pinned to it."""
+        selector = self.networks[network].node_addresses
+        is_bmc = network == self.bmc.network
+        return [
+            node
+            for node in self.nodes
+            if selector == "all"
+            or (isinstance(selector, list) and not set(selector).isdisjoint(node.roles))
+            or network in node.addresses
+            or (is_bmc and node.bmc_address is not None)
+        ]
+
+
+# --- cross-field rules ---------------------------------------------------------------------
+
+
+def check(answers: Answers) -> list[Finding]:
+    """Every rule that spans fields, for a structurally valid :class:`Answers`."""
+    findings = list(check_networks(answers.networks, answers.conduits))
+    findings += _check_admin_and_bmc(answers)
+    findings += _check_nodes(answers)
+    findings += _check_capacity(answers)
+    findings += _check_proposals(answers)
+    findings += _check_services(answers)
+    return findings
+
+
+def _inside(answers: Answers, network: str, range_name: str | None) -> netaddr.IPRange | None:
+    """The named range of a network (or its whole subnet) when the network is usable."""
+    net = answers.networks.get(network)
+    if net is None:
+        return None
+    try:
+        cidr = net.cidr()
+    except ValueError:
+        return None
+    block = net.block(range_name) if range_name else None
+    return block if block is not None else netaddr.IPRange(cidr.first, cidr.last)
+
+
+def _check_admin_and_bmc(answers: Answers) -> Iterator[Finding]:
+    if "admin" not in answers.networks:
+        yield Finding(("networks",), "no 'admin' network: the admin node and PXE need one")
+    else:
+        block = _inside(answers, "admin", "admin")
+        address = parse_ipv4(answers.admin.address)
+        if block is not None and address not in block:
+            yield Finding(
+                ("admin", "address"),
+                f"{address} is outside the admin network's admin range {block}",
+            )
+    if answers.bmc.network not in answers.networks:
+        yield Finding(
+            ("bmc", "network"), f"network {answers.bmc.network!r} is not in networks"
+        )
+    else:
+        subnet = _inside(answers, answers.bmc.network, None)
+        for index, text in enumerate(answers.discovery.bmc_ranges):
+            block = parse_block(text)
+            if subnet is not None and (block.first < subnet.first or block.last > subnet.last):
+                yield Finding(
+                    ("discovery", "bmc_ranges", index),
+                    f"{text} is not inside the {answers.bmc.network} network ({subnet.cidrs()[0]})",
+                )
+    for loc, secret in answers.secrets():
+        try:
+            secret.check()
+        except SecretError as exc:
+            yield Finding(loc, str(exc))
+    password = answers.bmc.password
+    if password.is_inline and len(password.get_secret_value().encode()) > IPMI_MAX_PASSWORD:
+        yield Finding(
+            ("bmc", "password"), f"IPMI 2.0 passwords are at most {IPMI_MAX_PASSWORD} bytes"
+        )
+
+
+def _check_nodes(answers: Answers) -> Iterator[Finding]:
+    names: dict[str, Loc] = {answers.admin.hostname: ("admin", "hostname")}
+    macs: dict[str, Loc] = {}
+    ips: dict[str, Loc] = {answers.admin.address: ("admin", "address")}
+    for name, net in answers.networks.items():
+        if net.router is not None:
+            ips.setdefault(net.router, ("networks", name, "router"))
+
+    def claim(table: dict[str, Loc], value: str, loc: Loc, what: str) -> Iterator[Finding]:
+        if value in table:
+            yield Finding(loc, f"{what} {value} is already used by {format_loc(table[value])}")
+        else:
+            table[value] = loc
+
+    for index, node in enumerate(answers.nodes):
+        at: Loc = ("nodes", index)
+        yield from claim(names, node.name, (*at, "name"), "name")
+        for i, mac in enumerate(node.macs):
+            yield from claim(macs, mac, (*at, "macs", i), "MAC")
+        if node.bmc_address is not None:
+            yield from _check_pinned(
+                answers, answers.bmc.network, node.bmc_address, (*at, "bmc_address")
+            )
+            yield from claim(ips, node.bmc_address, (*at, "bmc_address"), "address")
+        for network, address in node.addresses.items():
+            loc = (*at, "addresses", network)
+            if network not in answers.networks:
+                yield Finding(loc, f"network {network!r} is not in networks")
+                continue
+            yield from _check_pinned(answers, network, address, loc)
+            yield from claim(ips, address, loc, "address")
+
+
+def _check_pinned(answers: Answers, network: str, address: str, loc: Loc) -> Iterator[Finding]:
+    block = _inside(answers, network, "host")
+    if block is not None and parse_ipv4(address) not in block:
+        yield Finding(loc, f"{address} is outside the {network} network's host range {block}")
+
+
+def _check_capacity(answers: Answers) -> Iterator[Finding]:
+    for name, net in answers.networks.items():
+        needing = len(answers.nodes_needing(name))
+        if not needing:
+            continue
+        host = net.ranges.get("host")
+        if host is None:
+            yield Finding(
+                ("networks", name, "node_addresses"),
+                f"{needing} nodes need an address on {name}, which has no host range",
+            )
+            continue
+        size = net.block("host").size  # type: ignore[union-attr]
+        if needing > size:
+            yield Finding(
+                ("networks", name, "ranges", "host"),
+                f"host range {host} holds {size} addresses but {needing} nodes need one on "
+                f"{name}: {needing - size} short",
+            )
+
+
+def _check_proposals(answers: Answers) -> Iterator[Finding]:
+    known = {node.name for node in answers.nodes}
+    for barclamp, proposal in answers.barclamps.items():
+        for role, names in proposal.roles.items():
+            for index, name in enumerate(names):
+                if name not in known:
+                    yield Finding(
+                        ("barclamps", barclamp, "roles", role, index),
+                        f"node {name!r} is not in nodes",
+                    )
+
+
+def _check_services(answers: Answers) -> Iterator[Finding]:
+    chef = answers.chef
+    if chef.server_url is None and chef.export_path is None:
+        yield Finding(("chef",), "set server_url (with client_name and key) or export_path")
+    if chef.server_url is not None:
+        for field in ("client_name", "key"):
+            if getattr(chef, field) is None:
+                yield Finding(("chef", field), f"a Chef server needs {field}")
+    prov = answers.provisioning
+    if (prov.kernel_url is None) != (prov.initrd_url is None):
+        missing = "initrd_url" if prov.initrd_url is None else "kernel_url"
+        yield Finding(("provisioning", missing), "kernel_url and initrd_url go together")
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str]) -> Answers:
+    """Read and validate an answers file; raise :class:`AnswersError` listing every problem."""
+    path = Path(path)
+    return from_document(read_document(path), str(path))
+
+
+def from_document(tree: Any, file: str) -> Answers:
+    """Validate a parsed YAML document (the contents of ``file``)."""
+    version = tree.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version != SCHEMA_VERSION:
+        line, column = locate(tree, ("schema_version",))
+        newer = "a newer crowbar-wizard" if version > SCHEMA_VERSION else "an older one"
+        raise AnswersError([Problem(
+            file, line, column, "schema_version",
+            f"this crowbar-wizard reads version {SCHEMA_VERSION}; the file is version "
+            f"{version}, written by {newer}",
+        )])
+    try:
+        answers = Answers.model_validate(tree)
+    except ValidationError as exc:
+        raise AnswersError([_problem(tree, file, error) for error in exc.errors()]) from None
+    findings = check(answers)
+    if findings:
+        raise AnswersError([
+            Problem(file, *locate(tree, f.loc), format_loc(f.loc), f.message) for f in findings
+        ])
+    answers._document = tree
+    return answers
+
+
+def _problem(tree: Any, file: str, error: Any) -> Problem:
+    loc: Loc = tuple(error["loc"])
+    kind, message = error["type"], error["msg"]
+    at_key = False
+    if kind == "extra_forbidden":
+        at_key = True
+        message = f"unknown key {loc[-1]!r}" + _suggest(loc)
+    elif kind == "missing":
+        message = f"required key {loc[-1]!r} is missing"
+    elif kind == "model_type":
+        message = "expected a mapping of keys"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    if "[key]" in loc:
+        loc = tuple(p for p in loc if p != "[key]")
+        at_key, message = True, f"key: {message}"
+    line, column = locate(tree, loc, at_key=at_key)
+    return Problem(file, line, column, format_loc(loc), message)
+
+
+def _suggest(loc: Loc) -> str:
+    """`` (did you mean 'subnet'?)`` or the list of keys allowed where an unknown key sits."""
+    fields = _fields_at(Answers, loc[:-1])
+    if not fields:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (expected one of: {', '.join(fields)})"
+
+
+def _fields_at(model: type[_PydanticModel], loc: Loc) -> list[str]:
+    """Field names of the model that validates the value at ``loc`` below ``model``."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, _PydanticModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif get_origin(annotation) in (list, dict):
+            annotation = get_args(annotation)[-1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, _PydanticModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``X | None`` down to the one type that matters."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+            continue
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) not in (list, dict) and len(args) == 1:
+            annotation = args[0]
+            continue
+        return annotation
+
+
+def to_data(answers: Answers) -> dict[str, Any]:
+    """The answers as plain YAML-ready data, secrets as written (inline or reference)."""
+    return answers.model_dump(mode="json", exclude_unset=True, context={"reveal": True})
+
+
+def has_inline_secret(answers: Answers) -> bool:
+    return any(secret.is_inline for _, secret in answers.secrets())
+
+
+def save(answers: Answers, path: str | os.PathLike[str], *, header: str | None = None) -> None:
+    """Write ``answers`` to ``path`` atomically; the old file survives any failure.
+
+    A file that was loaded keeps its key order and comments. ``header`` is a comment put at
+    the top of a new document. Inline secrets make the file mode 0600.
+    """
+    path = Path(path)
+    tree = merge(answers._document, to_data(answers))
+    if header and answers._document is None:
+        tree.yaml_set_start_comment(header)
+    if has_inline_secret(answers):
+        mode = 0o600
+    else:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o644
+    write_atomic(path, dump(tree), mode=mode)
+    answers._document = tree

@@ -1,0 +1,200 @@
+"""``crowbar-wizard``: the command line over the engine.
+
+Exit codes: 0 success, 1 the command could not do its work, 2 invalid input (nothing done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from wizard.answers import Answers, AnswersError, load, save
+from wizard.budget import budget
+from wizard.network import PlanError
+from wizard.starter import starter_answers
+from wizard.yamlfile import write_atomic
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+SCHEMA_PATH = Path("answers/schema.json")
+
+DESCRIPTION = """\
+Crowbar Wizard takes racks of bare servers to a running OpenStack or Hadoop cluster:
+plan the networks, discover the hardware, pick barclamps, then provision over IPMI,
+PXE and Chef. Everything is kept in one answers file (YAML)."""
+
+EPILOG = """\
+examples:
+  crowbar-wizard new --supernet 10.20.0.0/16 --nodes 500 -o answers/site.yaml
+  crowbar-wizard validate answers/site.yaml
+  crowbar-wizard plan answers/examples/lab-small.yaml
+
+exit codes: 0 success, 1 could not do the work, 2 invalid input (nothing changed)"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="crowbar-wizard", description=DESCRIPTION, epilog=EPILOG, formatter_class=formatter
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate", help="check answers files; print every problem as FILE:LINE:COL",
+        description="Check answers files. Each problem is printed on stderr as "
+        "FILE:LINE:COL: field.path: message. Exit 0 when every file is valid, 2 otherwise.",
+        formatter_class=formatter,
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+
+    plan = commands.add_parser(
+        "plan", help="show the network plan and address budget of an answers file",
+        description="Show each network (subnet, VLAN, conduit, router, ranges) and its "
+        "address budget: host addresses, how many nodes need one, how many are spare.",
+        formatter_class=formatter,
+    )
+    plan.add_argument("file", type=Path, metavar="FILE")
+
+    new = commands.add_parser(
+        "new", help="write a starting answers file with networks carved from one supernet",
+        description="Write a valid starting answers file: Crowbar's networks (admin, bmc, "
+        "bmc_vlan, storage, public, nova_fixed, nova_floating) carved from SUPERNET with room "
+        "for N nodes. Secrets are written as references (env:/file:), never inline. Nodes "
+        "are added later by discovery.",
+        formatter_class=formatter,
+    )
+    new.add_argument("--supernet", required=True, metavar="CIDR",
+                     help="block to carve every network from, e.g. 10.20.0.0/16")
+    new.add_argument("--nodes", required=True, type=int, metavar="N",
+                     help="how many nodes the plan must have room for")
+    new.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
+                     help="answers file to write")
+    new.add_argument("--name", default="crowbar", help="site name (default: crowbar)")
+    new.add_argument("--domain", default="crowbar.test",
+                     help="DNS domain of the nodes (default: crowbar.test)")
+    new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    schema = commands.add_parser(
+        "schema", help="write the answers file's JSON Schema (for editors)",
+        description="Write the JSON Schema of answers files, generated from the model.",
+    )
+    schema.add_argument("-o", "--output", type=Path, default=SCHEMA_PATH, metavar="FILE",
+                        help=f"where to write it, '-' for stdout (default: {SCHEMA_PATH})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    handler = {"validate": _validate, "plan": _plan, "new": _new, "schema": _schema}
+    try:
+        return handler[args.command](args)
+    except AnswersError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _validate(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            answers = load(path)
+        except AnswersError as exc:
+            print(exc, file=sys.stderr)
+            status = EXIT_INVALID
+            continue
+        if not args.quiet:
+            print(f"{path}: valid ({_summary(answers)})")
+    return status
+
+
+def _summary(answers: Answers) -> str:
+    return (
+        f"{len(answers.nodes)} nodes, {len(answers.networks)} networks, "
+        f"{len(answers.barclamps)} barclamps"
+    )
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 140)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    answers = load(args.file)
+    console = _console()
+    console.print(f"[b]{answers.site.name}[/b] ({answers.site.domain}): {_summary(answers)}")
+    networks = Table(title="Networks", title_justify="left")
+    for column in ("network", "subnet", "vlan", "conduit", "router", "ranges"):
+        networks.add_column(column)
+    for name, net in answers.networks.items():
+        cidr = net.cidr()
+        vlan = f"{net.vlan} tagged" if net.use_vlan else (f"{net.vlan} native" if net.vlan else "-")
+        router = f"{net.router} (pref {net.router_pref})" if net.router else "-"
+        ranges = "\n".join(f"{key}: {text}" for key, text in net.ranges.items()) or "-"
+        networks.add_row(name, f"{cidr}\nmask {cidr.netmask}\nbcast {cidr.broadcast}",
+                         vlan, net.conduit, router, ranges)
+    console.print(networks)
+    table = Table(title="Address budget", title_justify="left")
+    for column in ("network", "usable", "in ranges", "host range", "nodes", "spare"):
+        table.add_column(column, justify="left" if column == "network" else "right")
+    for row in budget(answers):
+        spare = "-" if not row.needed and not row.host_range else f"{row.spare:,}"
+        table.add_row(row.name, f"{row.usable:,}", f"{sum(row.in_ranges.values()):,}",
+                      f"{row.host_range:,}", f"{row.needed:,}", spare)
+    console.print(table)
+    return EXIT_OK
+
+
+def _new(args: argparse.Namespace) -> int:
+    if args.output.exists() and not args.force:
+        print(f"{args.output} exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        answers = starter_answers(args.supernet, args.nodes, name=args.name, domain=args.domain)
+    except PlanError as exc:
+        print(f"cannot plan: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ValueError as exc:  # a bad --name or --domain
+        print(f"invalid option: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    save(answers, args.output, header=(
+        "Crowbar Wizard answers file, written by `crowbar-wizard new`.\n"
+        "Check it with `crowbar-wizard validate`; schema: answers/schema.json\n"
+        "Secrets are references: env:NAME reads a variable, file:PATH a file."
+    ))
+    load(args.output)  # what was written must read back valid
+    print(f"wrote {args.output}: networks for {args.nodes} nodes from {args.supernet}")
+    return EXIT_OK
+
+
+def schema_text() -> str:
+    """The answers JSON Schema, as committed in ``answers/schema.json``."""
+    return json.dumps(Answers.model_json_schema(), indent=2) + "\n"
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = schema_text()
+    if str(args.output) == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.output, text, mode=0o644)
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

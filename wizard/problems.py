@@ -1,0 +1,42 @@
+"""Problems found in an answers file, and the one error that carries all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Loc = tuple[str | int, ...]
+"""Where a value sits in the answers document: keys and list indexes from the top."""
+
+
+def format_loc(loc: Loc) -> str:
+    """``('nodes', 3, 'macs', 0)`` -> ``nodes[3].macs[0]``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong, at a place in a file (line and column are 1-based)."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.path}: {self.message}"
+
+
+class AnswersError(Exception):
+    """An answers file that cannot be used, with every problem found in it."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
