@@ -44,7 +44,7 @@ from wizard.fields import (
 from wizard.network import Conduit, Finding, Model, Network, check_networks
 from wizard.problems import AnswersError, Loc, Problem, format_loc
 from wizard.secrets import Secret, SecretError
-from wizard.yamlfile import dump, locate, merge, read_document, write_atomic
+from wizard.yamlfile import dump, locate, merge, problem_at, read_document, write_atomic
 
 SCHEMA_VERSION = 1
 IPMI_MAX_USER = 16
@@ -181,7 +181,7 @@ class Chef(Model):
 class Answers(Model):
     """Everything the wizard needs to take bare servers to a running cluster."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1]
     site: Site
     admin: Admin
     conduits: dict[Identifier, Conduit] = Field(default_factory=dict)
@@ -335,9 +335,13 @@ def _check_capacity(answers: Answers) -> Iterator[Finding]:
         if needing > size:
             yield Finding(
                 ("networks", name, "ranges", "host"),
-                f"host range {host} holds {size} addresses but {needing} nodes need one on "
-                f"{name}: {needing - size} short",
+                f"host range {host} holds {_count(size, 'address')} but {needing} nodes need "
+                f"one on {name}: {needing - size} short",
             )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
 
 
 def _check_proposals(answers: Answers) -> Iterator[Finding]:
@@ -362,8 +366,10 @@ def _check_services(answers: Answers) -> Iterator[Finding]:
                 yield Finding(("chef", field), f"a Chef server needs {field}")
     prov = answers.provisioning
     if (prov.kernel_url is None) != (prov.initrd_url is None):
-        missing = "initrd_url" if prov.initrd_url is None else "kernel_url"
-        yield Finding(("provisioning", missing), "kernel_url and initrd_url go together")
+        given, missing = ("kernel_url", "initrd_url")
+        if prov.kernel_url is None:
+            given, missing = missing, given
+        yield Finding(("provisioning", given), f"{given} needs {missing} too")
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -393,7 +399,7 @@ def from_document(tree: Any, file: str) -> Answers:
     findings = check(answers)
     if findings:
         raise AnswersError([
-            Problem(file, *locate(tree, f.loc), format_loc(f.loc), f.message) for f in findings
+            problem_at(tree, file, f.loc, f.message) for f in findings
         ])
     answers._document = tree
     return answers
@@ -415,8 +421,15 @@ def _problem(tree: Any, file: str, error: Any) -> Problem:
     if "[key]" in loc:
         loc = tuple(p for p in loc if p != "[key]")
         at_key, message = True, f"key: {message}"
-    line, column = locate(tree, loc, at_key=at_key)
-    return Problem(file, line, column, format_loc(loc), message)
+    return problem_at(tree, file, loc, message, at_key=at_key)
+
+
+_ALIASES = {
+    "gateway": "router", "vlan_id": "vlan", "mask": "netmask", "mac": "macs",
+    "bmc_ip": "bmc_address", "ipmi_address": "bmc_address", "role": "roles",
+    "hostname": "name", "ntp": "ntp_servers", "dns": "dns_forwarders", "user": "username",
+}
+"""Names operators reach for from other tools, and the key they mean here."""
 
 
 def _suggest(loc: Loc) -> str:
@@ -424,7 +437,8 @@ def _suggest(loc: Loc) -> str:
     fields = _fields_at(Answers, loc[:-1])
     if not fields:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+    alias = _ALIASES.get(str(loc[-1]))
+    close = [alias] if alias in fields else difflib.get_close_matches(str(loc[-1]), fields, n=1)
     if close:
         return f" (did you mean {close[0]!r}?)"
     return f" (expected one of: {', '.join(fields)})"

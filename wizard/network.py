@@ -158,7 +158,7 @@ def _check_network(
         known = ", ".join([*conduits, BMC_CONDUIT])
         yield Finding((*at, "conduit"), f"unknown conduit {net.conduit!r} (known: {known})")
     if net.use_vlan and net.vlan is None:
-        yield Finding((*at, "vlan"), "use_vlan is true but no vlan id is set")
+        yield Finding((*at, "use_vlan"), "use_vlan is true but no vlan id is set")
     if net.router_pref is not None and net.router is None:
         yield Finding((*at, "router_pref"), "router_pref is set but the network has no router")
     try:

@@ -104,24 +104,27 @@ def _check_size(tree: Any, file: str) -> None:
 
 
 def locate(tree: Any, loc: Loc, *, at_key: bool = False) -> tuple[int, int]:
-    """1-based (line, column) of the value at ``loc``; the key's position when ``at_key``.
+    """1-based (line, column) of the scalar at ``loc``, or of the key naming it.
 
-    Parts of ``loc`` that are not in the tree (a missing key) stop the walk at the deepest
-    value that exists, which is where the operator has to add something.
+    When ``loc`` runs past what the tree holds (a missing key), the answer is the key of the
+    deepest value that exists: the mapping where the operator has to add something.
     """
-    line, column = 0, 0
+    value_at, key_at = (0, 0), (0, 0)
     node = tree
-    for index, part in enumerate(loc):
-        last = index == len(loc) - 1
+    for part in loc:
         if isinstance(node, CommentedMap) and _has_key(node, part):
             key = _key_of(node, part)
-            line, column = node.lc.key(key) if (last and at_key) else node.lc.value(key)
+            key_at, value_at = node.lc.key(key), node.lc.value(key)
             node = node[key]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line, column = node.lc.item(part)
+            key_at = value_at = node.lc.item(part)
             node = node[part]
         else:
+            value_at = key_at
             break
+    if isinstance(node, (CommentedMap, CommentedSeq)):
+        value_at = key_at  # a block of keys or items is named by the key above it
+    line, column = key_at if at_key else value_at
     return line + 1, column + 1
 
 
