@@ -182,7 +182,12 @@ def _new(args: argparse.Namespace) -> int:
 
 def schema_text() -> str:
     """The answers JSON Schema, as committed in ``answers/schema.json``."""
-    return json.dumps(Answers.model_json_schema(), indent=2) + "\n"
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Crowbar Wizard answers file",
+        **{k: v for k, v in Answers.model_json_schema().items() if k != "title"},
+    }
+    return json.dumps(schema, indent=2) + "\n"
 
 
 def _schema(args: argparse.Namespace) -> int:

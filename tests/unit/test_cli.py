@@ -1,0 +1,160 @@
+"""The crowbar-wizard command line, run as an operator would."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.base_answers import BASE
+from wizard.cli import main, schema_text
+
+ROOT = Path(__file__).parents[2]
+EXAMPLES = sorted((ROOT / "answers" / "examples").glob("*.yaml"))
+PROBLEM_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<path>\S+): .+$")
+
+
+def _script() -> str:
+    found = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
+    assert found, "the crowbar-wizard console script is not installed in this venv"
+    return found
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([_script(), *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=60, check=False)
+
+
+def test_validate_every_example_with_the_installed_script() -> None:
+    result = run("validate", *map(str, EXAMPLES))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == list(map(str, EXAMPLES))
+
+
+def test_broken_copy_exits_2_with_file_line_col_lines(tmp_path: Path) -> None:
+    broken = tmp_path / "lab.yaml"
+    text = (ROOT / "answers/examples/lab-small.yaml").read_text()
+    text = text.replace("subnet: 192.168.125.0/24", "subnet: 192.168.125.0/33", 1)
+    text = text.replace("name: ctl-1", "name: CTL_1", 1)
+    broken.write_text(text)
+    result = run("validate", str(broken))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert all(PROBLEM_LINE.match(line) for line in lines), lines
+    assert [PROBLEM_LINE.match(line)["path"] for line in lines] == [
+        "networks.storage.subnet", "nodes[0].name"
+    ]
+
+
+def test_validate_reports_each_file(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema_version: 1\n")
+    assert main(["validate", str(EXAMPLES[0]), str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{EXAMPLES[0]}: valid (")
+    assert f"{bad}:1:1: site: required key 'site' is missing" in err.splitlines()
+
+
+def test_bare_command_prints_help() -> None:
+    result = run()
+    assert result.returncode == 0
+    assert "usage: crowbar-wizard" in result.stdout
+    for command in ("validate", "plan", "new", "schema"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "plan", "new", "schema"])
+def test_every_command_has_help(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([command, "--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: crowbar-wizard {command}")
+    assert len(out.splitlines()) > 4
+
+
+def test_new_500_nodes_then_validate(tmp_path: Path) -> None:
+    out = tmp_path / "a.yaml"
+    result = run("new", "--supernet", "10.20.0.0/16", "--nodes", "500", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert run("validate", str(out)).returncode == 0
+    assert "10.20.0.0/21" in out.read_text()
+    assert out.stat().st_mode & 0o777 == 0o644  # secrets are references, nothing inline
+
+
+def test_new_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "a.yaml"
+    out.write_text("keep me\n")
+    assert main(["new", "--supernet", "10.0.0.0/16", "--nodes", "5", "-o", str(out)]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert out.read_text() == "keep me\n"
+    assert main(["new", "--supernet", "10.0.0.0/16", "--nodes", "5", "-o", str(out),
+                 "--force"]) == 0
+    assert out.read_text().startswith("# Crowbar Wizard answers file")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--supernet", "10.20.0.0/24", "--nodes", "500"], "cannot plan: 10.20.0.0/24 holds 256"),
+        (["--supernet", "banana", "--nodes", "5"], "cannot plan: supernet: 'banana' is not"),
+        (["--supernet", "10.0.0.0/16", "--nodes", "5", "--domain", "Bad Domain"],
+         "invalid option:"),
+    ],
+)
+def test_new_with_bad_input_writes_nothing(tmp_path: Path, capsys, args, message) -> None:
+    out = tmp_path / "a.yaml"
+    assert main(["new", *args, "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_plan_shows_networks_and_budget(capsys) -> None:
+    assert main(["plan", str(ROOT / "answers/examples/lab-small.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "lab (lab.crowbar.test): 6 nodes, 7 networks, 6 barclamps" in out
+    assert "mask 255.255.255.192" in out  # nova_floating's /26
+    rows = {line.split()[1]: line.split()[2:] for line in out.splitlines()
+            if line.startswith("│") and line.split()[1] in ("admin", "public", "bmc_vlan")}
+    # admin: 254 usable, 2+60+80+10 in ranges, 80 host addresses, 6 nodes, 74 spare
+    assert [c for c in rows["admin"] if c != "│"][-5:] == ["254", "152", "80", "6", "74"]
+    assert [c for c in rows["public"] if c != "│"][-3:] == ["48", "1", "47"]
+
+
+def test_plan_of_invalid_file_exits_2(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.yaml"
+    public = "vlan: 300\n    use_vlan: true\n    ranges:\n      host: 192.168.126.2"
+    bad.write_text(BASE.replace(public, public.replace("vlan: 300", "vlan: 0")))
+    assert main(["plan", str(bad)]) == 2
+    assert "networks.public.vlan: Input should be greater than or equal to 1" in (
+        capsys.readouterr().err
+    )
+
+
+def test_no_command_prints_an_inline_secret(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(BASE.replace("env:CROWBAR_BMC_PASSWORD", "hunter2hunter2"))
+    for args in (["validate", str(path)], ["plan", str(path)]):
+        result = run(*args)
+        assert result.returncode == 0, result.stderr
+        assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_committed_schema_is_current() -> None:
+    committed = (ROOT / "answers" / "schema.json").read_text()
+    assert committed == schema_text(), "answers/schema.json is stale: run crowbar-wizard schema"
+
+
+def test_schema_command_writes_the_file(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "schema.json"
+    assert main(["schema", "-o", str(out)]) == 0
+    assert out.read_text() == schema_text()
+    assert main(["schema", "-o", "-"]) == 0
+    assert capsys.readouterr().out.endswith(schema_text())
