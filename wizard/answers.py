@@ -44,7 +44,7 @@ from wizard.fields import (
 from wizard.network import Conduit, Finding, Model, Network, check_networks
 from wizard.problems import AnswersError, Loc, Problem, format_loc
 from wizard.secrets import Secret, SecretError
-from wizard.yamlfile import dump, locate, merge, problem_at, read_document, write_atomic
+from wizard.yamlfile import Document, dump, merge, read_document, write_atomic
 
 SCHEMA_VERSION = 1
 IPMI_MAX_USER = 16
@@ -377,35 +377,31 @@ def _check_services(answers: Answers) -> Iterator[Finding]:
 
 def load(path: str | os.PathLike[str]) -> Answers:
     """Read and validate an answers file; raise :class:`AnswersError` listing every problem."""
-    path = Path(path)
-    return from_document(read_document(path), str(path))
+    return from_document(read_document(Path(path)))
 
 
-def from_document(tree: Any, file: str) -> Answers:
-    """Validate a parsed YAML document (the contents of ``file``)."""
-    version = tree.get("schema_version")
+def from_document(doc: Document) -> Answers:
+    """Validate a parsed answers document."""
+    version = doc.data.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version != SCHEMA_VERSION:
-        line, column = locate(tree, ("schema_version",))
         newer = "a newer crowbar-wizard" if version > SCHEMA_VERSION else "an older one"
-        raise AnswersError([Problem(
-            file, line, column, "schema_version",
+        raise AnswersError([doc.problem(
+            ("schema_version",),
             f"this crowbar-wizard reads version {SCHEMA_VERSION}; the file is version "
             f"{version}, written by {newer}",
         )])
     try:
-        answers = Answers.model_validate(tree)
+        answers = Answers.model_validate(doc.data)
     except ValidationError as exc:
-        raise AnswersError([_problem(tree, file, error) for error in exc.errors()]) from None
+        raise AnswersError([_problem(doc, error) for error in exc.errors()]) from None
     findings = check(answers)
     if findings:
-        raise AnswersError([
-            problem_at(tree, file, f.loc, f.message) for f in findings
-        ])
-    answers._document = tree
+        raise AnswersError([doc.problem(f.loc, f.message) for f in findings])
+    answers._document = doc
     return answers
 
 
-def _problem(tree: Any, file: str, error: Any) -> Problem:
+def _problem(doc: Document, error: Any) -> Problem:
     loc: Loc = tuple(error["loc"])
     kind, message = error["type"], error["msg"]
     at_key = False
@@ -421,7 +417,7 @@ def _problem(tree: Any, file: str, error: Any) -> Problem:
     if "[key]" in loc:
         loc = tuple(p for p in loc if p != "[key]")
         at_key, message = True, f"key: {message}"
-    return problem_at(tree, file, loc, message, at_key=at_key)
+    return doc.problem(loc, message, at_key=at_key)
 
 
 _ALIASES = {
@@ -493,8 +489,10 @@ def save(answers: Answers, path: str | os.PathLike[str], *, header: str | None =
     the top of a new document. Inline secrets make the file mode 0600.
     """
     path = Path(path)
-    tree = merge(answers._document, to_data(answers))
-    if header and answers._document is None:
+    data = to_data(answers)
+    source = answers._document
+    tree = merge(source.round_trip_tree() if source is not None else None, data)
+    if header and source is None:
         tree.yaml_set_start_comment(header)
     if has_inline_secret(answers):
         mode = 0o600
@@ -503,5 +501,6 @@ def save(answers: Answers, path: str | os.PathLike[str], *, header: str | None =
             mode = stat.S_IMODE(path.stat().st_mode)
         except FileNotFoundError:
             mode = 0o644
-    write_atomic(path, dump(tree), mode=mode)
-    answers._document = tree
+    text = dump(tree)
+    write_atomic(path, text, mode=mode)
+    answers._document = Document(data, text, str(path))

@@ -1,8 +1,10 @@
-"""YAML documents with positions: guarded reading, locating a path, and atomic rewriting.
+"""YAML documents: guarded fast reading, positions for errors, and comment-keeping saves.
 
-Reading keeps ruamel's round-trip tree, which remembers where every key and item sits, so
-errors can name a line and column, and saving can update the same tree in place: key order,
-comments and quoting of untouched values survive a load/save cycle.
+Reading uses libyaml (PyYAML's C loader) with YAML 1.2 core-schema scalars, so a MAC such
+as ``52:54:00:12:34:56`` or a word such as ``no`` stays a string, and duplicate keys are
+errors. Positions are only needed when something is wrong: :meth:`Document.locate` composes
+the node graph on first use. Saving updates ruamel's round-trip tree of the text that was
+read, so key order, comments and quoting of untouched values survive a load/save cycle.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from wizard.problems import AnswersError, Loc, Problem, format_loc
 
@@ -24,21 +28,119 @@ MAX_BYTES = 16 * 1024 * 1024
 MAX_ELEMENTS = 1_000_000
 MAX_DEPTH = 64
 
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 100
-    return yaml
+_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _fail(file: str, message: str, line: int = 1, column: int = 1, path: str = "(file)"):
-    raise AnswersError([Problem(file, line, column, path, message)])
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """Safe loading with YAML 1.2 core-schema scalars; duplicate keys are refused."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                first = seen.setdefault(key_node.value, key_node)
+                if first is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        None, None,
+                        f"duplicate key {key_node.value!r} (first on line "
+                        f"{first.start_mark.line + 1})",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
-def read_document(path: Path) -> CommentedMap:
-    """Parse ``path`` into a round-trip mapping, or raise :class:`AnswersError`."""
+for _tag, _pattern, _first in [
+    ("null", r"~|null|Null|NULL|", "~nN"),
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+    ("float", r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)"
+     r"|\.nan|\.NaN|\.NAN", "-+.0123456789"),
+]:
+    _Loader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(rf"^(?:{_pattern})$"), [*_first, ""]
+        if _tag == "null" else list(_first),
+    )
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    text = node.value.replace("_", "")
+    prefixed = text.lstrip("+-")[:2] in ("0o", "0x")
+    return int(text, 0 if prefixed else 10)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _fail(file: str, message: str, line: int = 1, column: int = 1) -> None:
+    raise AnswersError([Problem(file, line, column, "(file)", message)])
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "empty"
+    names = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+class Document:
+    """An answers document as read: plain data, and the text it came from."""
+
+    def __init__(self, data: dict[str, Any], text: str, file: str):
+        self.data = data
+        self.text = text
+        self.file = file
+
+    @cached_property
+    def _root(self) -> yaml.Node | None:
+        return yaml.compose(self.text, Loader=_Loader)
+
+    def locate(self, loc: Loc, *, at_key: bool = False) -> tuple[int, int]:
+        """1-based (line, column) of the scalar at ``loc``, or of the key naming it.
+
+        A mapping or list is named by the key above it. When ``loc`` runs past what the
+        document holds (a missing key), the answer is the key of the deepest value that
+        exists: the mapping where the operator has to add something.
+        """
+        node = self._root
+        key_mark, value_mark = None, node.start_mark if node is not None else None
+        for part in loc:
+            child = _child(node, part)
+            if child is None:
+                value_mark = key_mark
+                break
+            key_mark, node = child
+            value_mark = node.start_mark
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            value_mark = key_mark
+        mark = key_mark if at_key else value_mark
+        return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+    def problem(self, loc: Loc, message: str, *, at_key: bool = False) -> Problem:
+        """A :class:`Problem` at ``loc`` in this document."""
+        line, column = self.locate(loc, at_key=at_key)
+        return Problem(self.file, line, column, format_loc(loc), message)
+
+    def round_trip_tree(self) -> CommentedMap:
+        """ruamel's round-trip tree of the text (keeps comments, order and quoting)."""
+        return _ruamel().load(self.text)
+
+
+def _child(node: yaml.Node | None, part: str | int) -> tuple[Any, yaml.Node] | None:
+    """(mark of the key or item, value node) for ``part`` under ``node``, if present."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in reversed(node.value):
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return key.start_mark, value
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        item = node.value[part]
+        return item.start_mark, item
+    return None
+
+
+def read_document(path: Path) -> Document:
+    """Read and parse ``path``, or raise :class:`AnswersError` naming what is wrong."""
     file = str(path)
     try:
         size = path.stat().st_size
@@ -51,8 +153,8 @@ def read_document(path: Path) -> CommentedMap:
     return parse_document(data, file)
 
 
-def parse_document(data: bytes, file: str) -> CommentedMap:
-    """Parse YAML bytes (the text of ``file``) into a round-trip mapping."""
+def parse_document(data: bytes, file: str) -> Document:
+    """Parse YAML bytes (the contents of ``file``) into a :class:`Document` holding a mapping."""
     if len(data) > MAX_BYTES:
         _fail(file, f"document is larger than {MAX_BYTES // 2**20} MiB")
     try:
@@ -66,27 +168,25 @@ def parse_document(data: bytes, file: str) -> CommentedMap:
     if not text.strip():
         _fail(file, "file is empty: an answers file starts with 'schema_version: 1'")
     try:
-        tree = _yaml().load(text)
-    except MarkedYAMLError as exc:
+        value = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        # Only the problem itself: ruamel's snippet of the line could show an inline secret.
-        problem = exc.problem or exc.context or "invalid YAML"
-        _fail(file, f"YAML syntax error: {problem}", line, column)
-    except RecursionError:
-        _fail(file, "YAML nesting is too deep")
-    except (YAMLError, ValueError, TypeError, AttributeError) as exc:
+        # Only the problem itself: a snippet of the line could show an inline secret.
+        _fail(file, f"YAML syntax error: {exc.problem or exc.context}", line, column)
+    except yaml.YAMLError as exc:
         _fail(file, f"YAML error: {type(exc).__name__}")
-    if not isinstance(tree, CommentedMap):
-        kind = "empty" if tree is None else f"a {type(tree).__name__}"
-        _fail(file, f"the document is {kind}; an answers file is a mapping of keys "
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        _fail(file, f"YAML error: {type(exc).__name__}")
+    if not isinstance(value, dict):
+        _fail(file, f"the document is {_kind(value)}; an answers file is a mapping of keys "
               "(schema_version, site, networks, ...)")
-    _check_size(tree, file)
-    return tree
+    _check_size(value, file)
+    return Document(value, text, file)
 
 
 def _check_size(tree: Any, file: str) -> None:
-    """Refuse documents that would expand beyond reason (anchors) or nest too deep."""
+    """Refuse documents that expand beyond reason (anchors and aliases) or nest too deep."""
     count = 0
     stack: list[tuple[Any, int]] = [(tree, 0)]
     while stack:
@@ -103,47 +203,11 @@ def _check_size(tree: Any, file: str) -> None:
             stack.extend((v, depth + 1) for v in node)
 
 
-def locate(tree: Any, loc: Loc, *, at_key: bool = False) -> tuple[int, int]:
-    """1-based (line, column) of the scalar at ``loc``, or of the key naming it.
-
-    When ``loc`` runs past what the tree holds (a missing key), the answer is the key of the
-    deepest value that exists: the mapping where the operator has to add something.
-    """
-    value_at, key_at = (0, 0), (0, 0)
-    node = tree
-    for part in loc:
-        if isinstance(node, CommentedMap) and _has_key(node, part):
-            key = _key_of(node, part)
-            key_at, value_at = node.lc.key(key), node.lc.value(key)
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            key_at = value_at = node.lc.item(part)
-            node = node[part]
-        else:
-            value_at = key_at
-            break
-    if isinstance(node, (CommentedMap, CommentedSeq)):
-        value_at = key_at  # a block of keys or items is named by the key above it
-    line, column = key_at if at_key else value_at
-    return line + 1, column + 1
-
-
-def _has_key(node: CommentedMap, part: object) -> bool:
-    try:
-        return _key_of(node, part) is not None
-    except TypeError:
-        return False
-
-
-def _key_of(node: CommentedMap, part: object) -> object:
-    if part in node:
-        return part
-    return next((key for key in node if str(key) == str(part)), None)
-
-
-def problem_at(tree: Any, file: str, loc: Loc, message: str, *, at_key: bool = False) -> Problem:
-    line, column = locate(tree, loc, at_key=at_key)
-    return Problem(file, line, column, format_loc(loc), message)
+def _ruamel() -> YAML:
+    rt = YAML(typ="rt")
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 100
+    return rt
 
 
 def merge(tree: Any, data: Any) -> Any:
@@ -178,7 +242,7 @@ def merge(tree: Any, data: Any) -> Any:
 def dump(tree: Any) -> str:
     """The YAML text of a tree."""
     buffer = io.StringIO()
-    _yaml().dump(tree, buffer)
+    _ruamel().dump(tree, buffer)
     return buffer.getvalue()
 
 

@@ -31,8 +31,8 @@ def _only_problem(path: Path) -> str:
         (b"# only a comment\n", "the document is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text (byte 0 is 0x89)"),
         (b"site: lab\x00\n", "contains a NUL byte"),
-        (b"- a\n- b\n", "the document is a CommentedSeq"),
-        (b"just text\n", "the document is a str"),
+        (b"- a\n- b\n", "the document is a list; an answers file is a mapping"),
+        (b"just text\n", "the document is a string"),
         (b"a: [" * 5000, "YAML"),
         (b"a: &a [x, x, x, x, x, x, x, x, x]\n"
          + b"".join(b"%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n"
@@ -127,7 +127,7 @@ def mutated_documents(draw: st.DrawFn) -> bytes:
 @given(mutated_documents())
 def test_mutated_yaml_only_ever_raises_answers_error(data: bytes) -> None:
     try:
-        answers = from_document(parse_document(data, "fuzz.yaml"), "fuzz.yaml")
+        answers = from_document(parse_document(data, "fuzz.yaml"))
     except AnswersError as exc:
         for problem in exc.problems:
             assert problem.file == "fuzz.yaml"
@@ -135,3 +135,10 @@ def test_mutated_yaml_only_ever_raises_answers_error(data: bytes) -> None:
             assert problem.message
     else:
         assert answers.schema_version == 1
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None)
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode)))
+def test_arbitrary_bytes_only_ever_raise_answers_error(data: bytes) -> None:
+    with pytest.raises(AnswersError):
+        from_document(parse_document(data, "junk.yaml"))

@@ -179,10 +179,9 @@ CASES = [
     ("negative-memory", "memory_gb: 32", "memory_gb: -1}  #<\n#", "nodes[0].hardware.memory_gb",
      "Input should be greater than or equal to 1"),
     ("duplicate-yaml-key", "    router_pref: 10\n", "    router_pref: 10\n    router_pref: 11  #<\n",
-     "(file)", "YAML syntax error: found duplicate key \"router_pref\" with value \"11\" "
-     "(original value: \"10\")"),
+     "(file)", "YAML syntax error: duplicate key 'router_pref' (first on line 23)"),
     ("yaml-syntax", "  hostname: admin\n", "  hostname: [admin  #<\n", "(file)",
-     "YAML syntax error: expected ',' or ']', but got '<scalar>'"),
+     "YAML syntax error: did not find expected ',' or ']'"),
 ]
 
 
