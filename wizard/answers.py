@@ -9,10 +9,11 @@ order and comments, and makes a file holding an inline secret mode 0600.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import stat
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -23,6 +24,7 @@ from pydantic import (
     PlainSerializer,
     PrivateAttr,
     SerializationInfo,
+    TypeAdapter,
     ValidationError,
     field_validator,
 )
@@ -76,10 +78,11 @@ class Site(Model):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            if zoneinfo.available_timezones():
-                raise ValueError(
-                    f"unknown time zone {value!r} (e.g. UTC, Europe/Berlin)"
-                ) from None
+            zones = zoneinfo.available_timezones()
+            if zones:
+                close = difflib.get_close_matches(value, zones, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "e.g. UTC, Europe/Berlin"
+                raise ValueError(f"unknown time zone {value!r} ({hint})") from None
         return value
 
 
@@ -220,15 +223,19 @@ class Answers(Model):
 # --- cross-field rules ---------------------------------------------------------------------
 
 
-def check(answers: Answers) -> list[Finding]:
-    """Every rule that spans fields, for a structurally valid :class:`Answers`."""
-    findings = list(check_networks(answers.networks, answers.conduits))
-    findings += _check_admin_and_bmc(answers)
-    findings += _check_nodes(answers)
-    findings += _check_capacity(answers)
-    findings += _check_proposals(answers)
-    findings += _check_services(answers)
-    return findings
+def check(answers: Answers, valid: Collection[str] = ()) -> list[Finding]:
+    """Every rule that spans fields.
+
+    ``valid`` names the top-level sections that passed validation when some did not (then
+    ``answers`` holds only those): each rule runs when all the sections it reads are valid.
+    """
+    usable = set(valid or Answers.model_fields)
+    return [
+        finding
+        for sections, rule in _RULES
+        if usable.issuperset(sections)
+        for finding in rule(answers)
+    ]
 
 
 def _inside(answers: Answers, network: str, range_name: str | None) -> netaddr.IPRange | None:
@@ -268,12 +275,8 @@ def _check_admin_and_bmc(answers: Answers) -> Iterator[Finding]:
                     ("discovery", "bmc_ranges", index),
                     f"{text} is not inside the {answers.bmc.network} network ({subnet.cidrs()[0]})",
                 )
-    for loc, secret in answers.secrets():
-        try:
-            secret.check()
-        except SecretError as exc:
-            yield Finding(loc, str(exc))
     password = answers.bmc.password
+    yield from _check_secret(("bmc", "password"), password)
     if password.is_inline and len(password.get_secret_value().encode()) > IPMI_MAX_PASSWORD:
         yield Finding(
             ("bmc", "password"), f"IPMI 2.0 passwords are at most {IPMI_MAX_PASSWORD} bytes"
@@ -356,8 +359,18 @@ def _check_proposals(answers: Answers) -> Iterator[Finding]:
                     )
 
 
+def _check_secret(loc: Loc, secret: Secret | None) -> Iterator[Finding]:
+    if secret is not None:
+        try:
+            secret.check()
+        except SecretError as exc:
+            yield Finding(loc, str(exc))
+
+
 def _check_services(answers: Answers) -> Iterator[Finding]:
     chef = answers.chef
+    yield from _check_secret(("chef", "key"), chef.key)
+    yield from _check_secret(("chef", "validator_key"), chef.validator_key)
     if chef.server_url is None and chef.export_path is None:
         yield Finding(("chef",), "set server_url (with client_name and key) or export_path")
     if chef.server_url is not None:
@@ -370,6 +383,34 @@ def _check_services(answers: Answers) -> Iterator[Finding]:
         if prov.kernel_url is None:
             given, missing = missing, given
         yield Finding(("provisioning", given), f"{given} needs {missing} too")
+
+
+_RULES: list[tuple[tuple[str, ...], Callable[[Answers], Iterable[Finding]]]] = [
+    (("networks", "conduits"), lambda a: check_networks(a.networks, a.conduits)),
+    (("admin", "networks", "bmc", "discovery"), _check_admin_and_bmc),
+    (("admin", "networks", "bmc", "nodes"), _check_nodes),
+    (("networks", "bmc", "nodes"), _check_capacity),
+    (("barclamps", "nodes"), _check_proposals),
+    (("chef", "provisioning"), _check_services),
+]
+"""Cross-field rules and the top-level sections each reads."""
+
+
+def _valid_sections(data: dict[str, Any], errors: list[Any]) -> tuple[Answers, set[str]]:
+    """The sections of ``data`` without errors, validated on their own, in a partial model."""
+    broken = {error["loc"][0] for error in errors if error["loc"]}
+    sections: dict[str, Any] = {}
+    for name in Answers.model_fields:
+        if name in broken or name not in data:
+            continue
+        sections[name] = _section_adapter(name).validate_python(data[name])
+    valid = set(Answers.model_fields) - broken
+    return Answers.model_construct(**sections), valid
+
+
+@functools.cache
+def _section_adapter(name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(Answers.model_fields[name].annotation)
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -393,7 +434,11 @@ def from_document(doc: Document) -> Answers:
     try:
         answers = Answers.model_validate(doc.data)
     except ValidationError as exc:
-        raise AnswersError([_problem(doc, error) for error in exc.errors()]) from None
+        errors = exc.errors()
+        partial, valid = _valid_sections(doc.data, errors)
+        problems = [_problem(doc, error) for error in errors]
+        problems += [doc.problem(f.loc, f.message) for f in check(partial, valid)]
+        raise AnswersError(problems) from None
     findings = check(answers)
     if findings:
         raise AnswersError([doc.problem(f.loc, f.message) for f in findings])

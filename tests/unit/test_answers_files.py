@@ -142,3 +142,16 @@ def test_mutated_yaml_only_ever_raises_answers_error(data: bytes) -> None:
 def test_arbitrary_bytes_only_ever_raise_answers_error(data: bytes) -> None:
     with pytest.raises(AnswersError):
         from_document(parse_document(data, "junk.yaml"))
+
+
+def test_type_errors_and_rule_breaks_in_other_sections_come_together(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(BASE.replace("timezone: UTC", "timezone: Mars/Olympus")
+                    .replace("router: 192.168.124.1\n", "router: 192.168.124.30\n")
+                    .replace("username: root", "username: [root]"))
+    with pytest.raises(AnswersError) as caught:
+        load(path)
+    # bmc is broken, so the rules reading it wait; the network rules still run
+    assert [p.path for p in caught.value.problems] == [
+        "site.timezone", "networks.admin.router", "bmc.username"
+    ]

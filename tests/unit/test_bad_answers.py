@@ -159,6 +159,8 @@ CASES = [
      "provisioning.kernel_url", "kernel_url needs initrd_url too"),
     ("unknown-timezone", "timezone: UTC\n", "timezone: Mars/Olympus  #<\n", "site.timezone",
      "unknown time zone 'Mars/Olympus' (e.g. UTC, Europe/Berlin)"),
+    ("misspelt-timezone", "timezone: UTC\n", "timezone: Europe/Berln  #<\n", "site.timezone",
+     "unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)"),
     ("bad-domain", "domain: lab.crowbar.test\n", "domain: lab..test  #<\n", "site.domain",
      "'lab..test' is not a valid DNS domain: dot-separated labels of lowercase letters, digits "
      "and '-'"),
