@@ -43,8 +43,9 @@ from wizard.fields import (
     parse_block,
     parse_ipv4,
 )
-from wizard.network import Conduit, Finding, Model, Network, check_networks
-from wizard.problems import AnswersError, Loc, Problem, format_loc
+from wizard.model import Model
+from wizard.network import Conduit, Network, check_networks
+from wizard.problems import AnswersError, Finding, Loc, Problem, format_loc
 from wizard.secrets import Secret, SecretError
 from wizard.yamlfile import Document, dump, merge, read_document, write_atomic
 
@@ -519,8 +520,30 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def to_data(answers: Answers) -> dict[str, Any]:
-    """The answers as plain YAML-ready data, secrets as written (inline or reference)."""
-    return answers.model_dump(mode="json", exclude_unset=True, context={"reveal": True})
+    """The answers as plain YAML-ready data, secrets as written (inline or reference).
+
+    A key is written when it was set (read from the file or assigned) or holds something
+    other than its default, so an edit made in place (``node.addresses[net] = ip`` on a
+    field left at its default) is never lost.
+    """
+    dump = functools.partial(answers.model_dump, mode="json", context={"reveal": True})
+    return _kept(dump(), dump(exclude_unset=True), dump(exclude_defaults=True))
+
+
+def _kept(full: Any, *wanted: Any) -> Any:
+    """``full`` limited to the keys present in any of ``wanted`` (same shape, fewer keys)."""
+    if isinstance(full, dict):
+        return {
+            key: _kept(value, *(w.get(key) if isinstance(w, dict) else None for w in wanted))
+            for key, value in full.items()
+            if any(isinstance(w, dict) and key in w for w in wanted)
+        }
+    if isinstance(full, list):
+        return [
+            _kept(item, *(w[i] if isinstance(w, list) and i < len(w) else None for w in wanted))
+            for i, item in enumerate(full)
+        ]
+    return full
 
 
 def has_inline_secret(answers: Answers) -> bool:
@@ -548,4 +571,4 @@ def save(answers: Answers, path: str | os.PathLike[str], *, header: str | None =
             mode = 0o644
     text = dump(tree)
     write_atomic(path, text, mode=mode)
-    answers._document = Document(data, text, str(path))
+    answers._document = Document(data, text, str(path), tree)

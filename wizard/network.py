@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from itertools import combinations
 from typing import Annotated, Any, Literal
 
 import netaddr
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from wizard.fields import (
     AddressRange,
@@ -28,17 +27,12 @@ from wizard.fields import (
     parse_range,
     valid_tag,
 )
-from wizard.problems import Loc
+from wizard.model import Model
+from wizard.problems import Finding, Loc
 
 RangeName = Literal["admin", "dhcp", "host", "switch", "router"]
 BMC_CONDUIT = "bmc"
 """The conduit of a dedicated BMC port: it needs no entry under ``conduits``."""
-
-
-class Model(BaseModel):
-    """Base of every answers model: unknown keys are errors, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 def _node_selector(value: Any) -> str | list[str]:
@@ -117,14 +111,6 @@ class Network(Model):
     def tag(self) -> int | None:
         """The VLAN the network's frames carry on its conduit (None when untagged)."""
         return self.vlan if self.use_vlan else None
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A rule broken at ``loc`` in the answers document."""
-
-    loc: Loc
-    message: str
 
 
 def _overlap(a: netaddr.IPRange, b: netaddr.IPRange) -> netaddr.IPRange | None:

@@ -20,6 +20,14 @@ def format_loc(loc: Loc) -> str:
     return text or "(top level)"
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A rule broken at ``loc`` in the answers document (placed in a file by the loader)."""
+
+    loc: Loc
+    message: str
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong, at a place in a file (line and column are 1-based)."""

@@ -87,10 +87,11 @@ def _kind(value: object) -> str:
 class Document:
     """An answers document as read: plain data, and the text it came from."""
 
-    def __init__(self, data: dict[str, Any], text: str, file: str):
+    def __init__(self, data: dict[str, Any], text: str, file: str, tree: Any = None):
         self.data = data
         self.text = text
         self.file = file
+        self._tree = tree
 
     @cached_property
     def _root(self) -> yaml.Node | None:
@@ -123,8 +124,13 @@ class Document:
         return Problem(self.file, line, column, format_loc(loc), message)
 
     def round_trip_tree(self) -> CommentedMap:
-        """ruamel's round-trip tree of the text (keeps comments, order and quoting)."""
-        return _ruamel().load(self.text)
+        """ruamel's round-trip tree of the text (keeps comments, order and quoting).
+
+        Parsed on first use, then the same tree, which :func:`merge` updates in place.
+        """
+        if self._tree is None:
+            self._tree = _ruamel().load(self.text)
+        return self._tree
 
 
 def _child(node: yaml.Node | None, part: str | int) -> tuple[Any, yaml.Node] | None:

@@ -127,3 +127,29 @@ def test_secret_references_resolve_when_needed(tmp_path: Path, monkeypatch) -> N
     key.unlink()
     with pytest.raises(SecretError, match=f"cannot read {key}: No such file"):
         answers.chef.key.reveal()
+
+
+def test_repeated_saves_keep_comments_and_every_edit(tmp_path: Path) -> None:
+    path = _base(tmp_path, "# site plan\n" + BASE)
+    answers = load(path)
+    for zone in ("Europe/Berlin", "Asia/Tokyo"):
+        answers.site.timezone = zone
+        save(answers, path)
+    answers.nodes[1].roles.append("storage")
+    save(answers, path)
+    text = path.read_text()
+    assert text.startswith("# site plan\n")
+    assert "timezone: Asia/Tokyo" in text
+    assert load(path).nodes[1].roles == ["compute", "storage"]
+
+
+def test_in_place_edit_of_a_field_left_at_its_default_is_saved(tmp_path: Path) -> None:
+    path = _base(tmp_path)
+    answers = load(path)
+    assert "addresses" not in answers.nodes[0].model_fields_set
+    answers.nodes[0].addresses["admin"] = "192.168.124.91"
+    answers.discovery.methods.remove("pxe")
+    save(answers, path)
+    again = load(path)
+    assert again.nodes[0].addresses == {"admin": "192.168.124.91"}
+    assert again.discovery.methods == ["ipmi"]
