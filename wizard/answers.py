@@ -197,15 +197,12 @@ class Answers(Model):
     barclamps: dict[Identifier, Proposal] = Field(default_factory=dict)
     nodes: list[Node] = Field(default_factory=list)
 
-    _document: Any = PrivateAttr(default=None)
+    _document: Document | None = PrivateAttr(default=None)
 
-    def secrets(self) -> Iterator[tuple[Loc, Secret]]:
-        """Every secret set in the answers, with where it sits."""
-        yield ("bmc", "password"), self.bmc.password
-        if self.chef.key is not None:
-            yield ("chef", "key"), self.chef.key
-        if self.chef.validator_key is not None:
-            yield ("chef", "validator_key"), self.chef.validator_key
+    def secrets(self) -> list[Secret]:
+        """Every secret set in the answers."""
+        chef = [self.chef.key, self.chef.validator_key]
+        return [self.bmc.password, *(secret for secret in chef if secret is not None)]
 
     def nodes_needing(self, network: str) -> list[Node]:
         """Nodes that take an address on ``network``: selected by it, or pinned to it."""
@@ -547,7 +544,7 @@ def _kept(full: Any, *wanted: Any) -> Any:
 
 
 def has_inline_secret(answers: Answers) -> bool:
-    return any(secret.is_inline for _, secret in answers.secrets())
+    return any(secret.is_inline for secret in answers.secrets())
 
 
 def save(answers: Answers, path: str | os.PathLike[str], *, header: str | None = None) -> None:
