@@ -199,10 +199,18 @@ class Answers(Model):
 
     _document: Document | None = PrivateAttr(default=None)
 
-    def secrets(self) -> list[Secret]:
-        """Every secret set in the answers."""
-        chef = [self.chef.key, self.chef.validator_key]
-        return [self.bmc.password, *(secret for secret in chef if secret is not None)]
+    def secrets(self) -> list[tuple[Loc, Secret]]:
+        """Every secret set in the answers, with where it sits."""
+        chef = {"key": self.chef.key, "validator_key": self.chef.validator_key}
+        return [(("bmc", "password"), self.bmc.password)] + [
+            (("chef", name), secret) for name, secret in chef.items() if secret is not None
+        ]
+
+    def problem(self, loc: Loc, message: str) -> Problem:
+        """A :class:`Problem` at ``loc`` of the file these answers were read from."""
+        if self._document is None:
+            return Problem("(unsaved answers)", 1, 1, format_loc(loc), message)
+        return self._document.problem(loc, message)
 
     def nodes_needing(self, network: str) -> list[Node]:
         """Nodes that take an address on ``network``: selected by it, or pinned to it."""
@@ -543,8 +551,19 @@ def _kept(full: Any, *wanted: Any) -> Any:
     return full
 
 
+def unresolved_secrets(answers: Answers) -> list[Finding]:
+    """References (``env:``/``file:``) that cannot be resolved here and now."""
+    findings = []
+    for loc, secret in answers.secrets():
+        try:
+            secret.reveal()
+        except SecretError as exc:
+            findings.append(Finding(loc, str(exc)))
+    return findings
+
+
 def has_inline_secret(answers: Answers) -> bool:
-    return any(secret.is_inline for secret in answers.secrets())
+    return any(secret.is_inline for _, secret in answers.secrets())
 
 
 def save(answers: Answers, path: str | os.PathLike[str], *, header: str | None = None) -> None:

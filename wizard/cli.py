@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from wizard.answers import Answers, AnswersError, load, save
+from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
 from wizard.budget import budget
 from wizard.network import PlanError
 from wizard.starter import starter_answers
@@ -47,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate", help="check answers files; print every problem as FILE:LINE:COL",
         description="Check answers files. Each problem is printed on stderr as "
-        "FILE:LINE:COL: field.path: message. Exit 0 when every file is valid, 2 otherwise.",
+        "FILE:LINE:COL: field.path: message; types and structure are checked first, then the "
+        "rules that span fields (ranges, addresses, duplicates) in every section that is "
+        "well-formed. Secret references (env:NAME, file:PATH) that cannot be resolved on this "
+        "machine are warnings. Exit 0 when every file is valid, 2 otherwise.",
         formatter_class=formatter,
     )
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -101,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnswersError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"crowbar-wizard: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -117,6 +124,9 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         if not args.quiet:
             print(f"{path}: valid ({_summary(answers)})")
+        for finding in unresolved_secrets(answers):
+            warning = f"warning: {finding.message} (needed to deploy)"
+            print(answers.problem(finding.loc, warning), file=sys.stderr)
     return status
 
 

@@ -255,7 +255,10 @@ def dump(tree: Any) -> str:
 def write_atomic(path: Path, text: str, *, mode: int) -> None:
     """Write ``text`` to ``path`` through a temp file and rename: all or nothing."""
     path = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write there: {exc.strerror}", str(path)) from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

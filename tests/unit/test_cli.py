@@ -32,7 +32,8 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 def test_validate_every_example_with_the_installed_script() -> None:
     result = run("validate", *map(str, EXAMPLES))
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    # the examples reference secrets this machine does not have: warnings, not errors
+    assert all(": warning: " in line for line in result.stderr.splitlines())
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == list(map(str, EXAMPLES))
 
 
@@ -158,3 +159,33 @@ def test_schema_command_writes_the_file(tmp_path: Path, capsys) -> None:
     assert out.read_text() == schema_text()
     assert main(["schema", "-o", "-"]) == 0
     assert capsys.readouterr().out.endswith(schema_text())
+
+
+def test_unresolvable_secret_references_are_warnings(tmp_path: Path, monkeypatch) -> None:
+    key = tmp_path / "crowbar.pem"
+    path = tmp_path / "a.yaml"
+    path.write_text(BASE.replace("/etc/crowbar/chef/crowbar.pem", str(key)))
+    monkeypatch.delenv("CROWBAR_BMC_PASSWORD", raising=False)
+    lines = path.read_text().splitlines()
+    password = lines.index("  password: env:CROWBAR_BMC_PASSWORD") + 1
+    chef_key = lines.index(f"  key: file:{key}") + 1
+    result = run("validate", str(path))
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        f"{path}:{password}:13: bmc.password: warning: environment variable "
+        "CROWBAR_BMC_PASSWORD is not set (needed to deploy)",
+        f"{path}:{chef_key}:8: chef.key: warning: cannot read {key}: No such file or directory "
+        "(needed to deploy)",
+    ]
+    key.write_text("-----BEGIN RSA PRIVATE KEY-----\n")
+    monkeypatch.setenv("CROWBAR_BMC_PASSWORD", "x")
+    result = subprocess.run([_script(), "validate", str(path)], capture_output=True, text=True,
+                            check=False)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_unwritable_output_is_one_clear_line(capsys) -> None:
+    assert main(["new", "--supernet", "10.0.0.0/16", "--nodes", "3", "-o", "/proc/a.yaml"]) == 1
+    assert capsys.readouterr().err == (
+        "crowbar-wizard: /proc/a.yaml: cannot write there: No such file or directory\n"
+    )
