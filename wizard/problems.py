@@ -1,4 +1,4 @@
-"""Problems found in an answers file, and the one error that carries all of them."""
+"""Problems found in input files (answers, barclamps), and the errors that carry them."""
 
 from __future__ import annotations
 
@@ -42,9 +42,17 @@ class Problem:
         return f"{self.file}:{self.line}:{self.column}: {self.path}: {self.message}"
 
 
-class AnswersError(Exception):
-    """An answers file that cannot be used, with every problem found in it."""
+class InputError(Exception):
+    """Input that cannot be used, with every problem found in it."""
 
     def __init__(self, problems: Sequence[Problem]):
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class AnswersError(InputError):
+    """An answers file that cannot be used."""
+
+
+class CatalogError(InputError):
+    """A barclamp (its barclamp.yaml or a template) that cannot be used."""

@@ -22,7 +22,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from wizard.problems import AnswersError, Loc, Problem, format_loc
+from wizard.problems import AnswersError, InputError, Loc, Problem, format_loc
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_ELEMENTS = 1_000_000
@@ -73,8 +73,9 @@ def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
-def _fail(file: str, message: str, line: int = 1, column: int = 1) -> None:
-    raise AnswersError([Problem(file, line, column, "(file)", message)])
+def _fail(file: str, message: str, line: int = 1, column: int = 1, *,
+          error: type[InputError] = AnswersError) -> None:
+    raise error([Problem(file, line, column, "(file)", message)])
 
 
 def _kind(value: object) -> str:
@@ -145,53 +146,56 @@ def _child(node: yaml.Node | None, part: str | int) -> tuple[Any, yaml.Node] | N
     return None
 
 
-def read_document(path: Path) -> Document:
-    """Read and parse ``path``, or raise :class:`AnswersError` naming what is wrong."""
+def read_document(path: Path, error: type[InputError] = AnswersError) -> Document:
+    """Read and parse ``path``, or raise ``error`` (an :class:`InputError`) saying why."""
     file = str(path)
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
             _fail(file, f"file is {size / 2**20:.1f} MiB; answers files are limited to "
-                  f"{MAX_BYTES // 2**20} MiB")
+                  f"{MAX_BYTES // 2**20} MiB", error=error)
         data = path.read_bytes()
     except OSError as exc:
-        _fail(file, f"cannot read file: {exc.strerror}")
-    return parse_document(data, file)
+        _fail(file, f"cannot read file: {exc.strerror}", error=error)
+    return parse_document(data, file, error)
 
 
-def parse_document(data: bytes, file: str) -> Document:
+def parse_document(data: bytes, file: str, error: type[InputError] = AnswersError) -> Document:
     """Parse YAML bytes (the contents of ``file``) into a :class:`Document` holding a mapping."""
+
+    def fail(message: str, line: int = 1, column: int = 1) -> None:
+        _fail(file, message, line, column, error=error)
+
     if len(data) > MAX_BYTES:
-        _fail(file, f"document is larger than {MAX_BYTES // 2**20} MiB")
+        fail(f"document is larger than {MAX_BYTES // 2**20} MiB")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        _fail(file, f"not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}); "
-              "is this a binary file?")
+        fail(f"not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}); "
+             "is this a binary file?")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
-        _fail(file, "contains a NUL byte; is this a binary file?", line)
+        fail("contains a NUL byte; is this a binary file?", line)
     if not text.strip():
-        _fail(file, "file is empty: an answers file starts with 'schema_version: 1'")
+        fail("file is empty")
     try:
         value = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         # Only the problem itself: a snippet of the line could show an inline secret.
-        _fail(file, f"YAML syntax error: {exc.problem or exc.context}", line, column)
+        fail(f"YAML syntax error: {exc.problem or exc.context}", line, column)
     except yaml.YAMLError as exc:
-        _fail(file, f"YAML error: {type(exc).__name__}")
+        fail(f"YAML error: {type(exc).__name__}")
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:
-        _fail(file, f"YAML error: {type(exc).__name__}")
+        fail(f"YAML error: {type(exc).__name__}")
     if not isinstance(value, dict):
-        _fail(file, f"the document is {_kind(value)}; an answers file is a mapping of keys "
-              "(schema_version, site, networks, ...)")
-    _check_size(value, file)
+        fail(f"the document is {_kind(value)}; expected a mapping of keys")
+    _check_size(value, file, error)
     return Document(value, text, file)
 
 
-def _check_size(tree: Any, file: str) -> None:
+def _check_size(tree: Any, file: str, error: type[InputError]) -> None:
     """Refuse documents that expand beyond reason (anchors and aliases) or nest too deep."""
     count = 0
     stack: list[tuple[Any, int]] = [(tree, 0)]
@@ -200,9 +204,9 @@ def _check_size(tree: Any, file: str) -> None:
         count += 1
         if count > MAX_ELEMENTS:
             _fail(file, f"document expands to more than {MAX_ELEMENTS:,} values "
-                  "(too many anchors/aliases?)")
+                  "(too many anchors/aliases?)", error=error)
         if depth > MAX_DEPTH:
-            _fail(file, f"values are nested more than {MAX_DEPTH} levels deep")
+            _fail(file, f"values are nested more than {MAX_DEPTH} levels deep", error=error)
         if isinstance(node, dict):
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):

@@ -31,7 +31,7 @@ def _only_problem(path: Path) -> str:
         (b"# only a comment\n", "the document is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8 text (byte 0 is 0x89)"),
         (b"site: lab\x00\n", "contains a NUL byte"),
-        (b"- a\n- b\n", "the document is a list; an answers file is a mapping"),
+        (b"- a\n- b\n", "the document is a list; expected a mapping of keys"),
         (b"just text\n", "the document is a string"),
         (b"a: [" * 5000, "YAML"),
         (b"a: &a [x, x, x, x, x, x, x, x, x]\n"
