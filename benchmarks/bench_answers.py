@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 
 from wizard.answers import Hardware, Node, load, save
 from wizard.starter import starter_answers
-from wizard.yamlfile import _Loader
+from wizard.yamlfile import CoreSchemaLoader
 
 
 def make_file(directory: Path, nodes: int) -> Path:
@@ -69,7 +69,7 @@ def main() -> None:
             answers = load(path)
             save(answers, Path(tmp) / "first.yaml")
             out = Path(tmp) / "out.yaml"
-            base = best_of(args.repeat, lambda: yaml.load(text, Loader=_Loader))  # noqa: B023
+            base = best_of(args.repeat, lambda: yaml.load(text, Loader=CoreSchemaLoader))  # noqa: B023
             full = best_of(args.repeat, lambda: load(path))  # noqa: B023
             saved = best_of(args.repeat, lambda: save(answers, out))  # noqa: B023
             ruamel = best_of(args.repeat, lambda: YAML(typ="rt").load(text))  # noqa: B023

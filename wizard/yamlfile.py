@@ -31,7 +31,7 @@ MAX_DEPTH = 64
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class CoreSchemaLoader(_Base):  # type: ignore[misc, valid-type]
     """Safe loading with YAML 1.2 core-schema scalars; duplicate keys are refused."""
 
     yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
@@ -58,19 +58,19 @@ for _tag, _pattern, _first in [
     ("float", r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)"
      r"|\.nan|\.NaN|\.NAN", "-+.0123456789"),
 ]:
-    _Loader.add_implicit_resolver(
+    CoreSchemaLoader.add_implicit_resolver(
         f"tag:yaml.org,2002:{_tag}", re.compile(rf"^(?:{_pattern})$"), [*_first, ""]
         if _tag == "null" else list(_first),
     )
 
 
-def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+def _construct_int(loader: CoreSchemaLoader, node: yaml.ScalarNode) -> int:
     text = node.value.replace("_", "")
     prefixed = text.lstrip("+-")[:2] in ("0o", "0x")
     return int(text, 0 if prefixed else 10)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _fail(file: str, message: str, line: int = 1, column: int = 1, *,
@@ -96,7 +96,7 @@ class Document:
 
     @cached_property
     def _root(self) -> yaml.Node | None:
-        return yaml.compose(self.text, Loader=_Loader)
+        return yaml.compose(self.text, Loader=CoreSchemaLoader)
 
     def locate(self, loc: Loc, *, at_key: bool = False) -> tuple[int, int]:
         """1-based (line, column) of the scalar at ``loc``, or of the key naming it.
@@ -179,7 +179,7 @@ def parse_document(data: bytes, file: str, error: type[InputError] = AnswersErro
     if not text.strip():
         fail("file is empty")
     try:
-        value = yaml.load(text, Loader=_Loader)
+        value = yaml.load(text, Loader=CoreSchemaLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -1,0 +1,263 @@
+"""Chef objects of a deployment: environment, roles, data bag items and node run lists.
+
+Everything is rendered from an answers file and the barclamp catalog; nothing here talks
+to a Chef server (that is ``wizard/drivers/chef.py``). :func:`export_repo` writes the
+objects as a knife-compatible chef-repo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard.addressing import node_addresses
+from wizard.answers import Answers
+from wizard.catalog import Catalog, render_yaml
+from wizard.network import default_networks
+from wizard.proposals import assignments, attribute_values
+from wizard.secrets import Secret
+
+DATA_BAG = "crowbar"
+EXPORT_MARKER = ".crowbar-wizard-export"
+SAMPLE_SECRET = "sample-secret"
+
+
+@dataclass
+class ChefObjects:
+    """All Chef objects of one deployment, as the JSON documents the Chef API takes."""
+
+    environment: dict[str, Any]
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_bags: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+    """Revealed secret values inside the objects (files holding them are written 0600)."""
+
+
+# --- template contexts -----------------------------------------------------------------------
+
+
+def _networks_context(networks: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, net in networks.items():
+        cidr = net.cidr()
+        out[name] = {
+            "subnet": str(cidr.network), "prefix": cidr.prefixlen, "cidr": str(cidr),
+            "netmask": str(cidr.netmask), "broadcast": str(cidr.broadcast),
+            "router": net.router, "vlan": net.vlan, "use_vlan": net.use_vlan,
+            "add_bridge": net.add_bridge, "mtu": net.mtu, "conduit": net.conduit,
+            "ranges": dict(net.ranges),
+        }
+    return out
+
+
+def sample_context(catalog: Catalog, barclamp: str) -> dict[str, Any]:
+    """A made-up deployment of the whole catalog (one node per role), to try templates on."""
+    networks = default_networks()
+    proposals: dict[str, Any] = {}
+    nodes: dict[str, Any] = {}
+    for index, (name, entry) in enumerate(catalog.entries.items()):
+        roles = {}
+        for r, role in enumerate(entry.barclamp.roles):
+            node = f"sample-{index}-{r}"
+            roles[role.name] = [node]
+            nodes[node] = {
+                "name": node, "fqdn": f"{node}.sample.test", "address": f"192.0.2.{r + 1}",
+                "addresses": {net: f"198.51.{index}.{r + 1}" for net in networks}
+                | {"admin": f"192.0.2.{r + 1}"},
+                "bmc_address": f"203.0.113.{r + 1}", "roles": [role.name], "intended": [],
+                "hardware": {"cpu_cores": 8, "memory_gb": 64, "disks": 4,
+                             "virtualization": True},
+            }
+        values = {
+            key: SAMPLE_SECRET if attr.type == "secret" else attr.default
+            for key, attr in entry.barclamp.attributes.items()
+        }
+        proposals[name] = {"proposal": "default", "attributes": values, "roles": roles}
+    return {
+        "barclamp": barclamp, "proposal": "default",
+        "attributes": proposals[barclamp]["attributes"], "roles": proposals[barclamp]["roles"],
+        "nodes": nodes, "proposals": proposals,
+        "site": {"name": "sample", "domain": "sample.test", "timezone": "UTC",
+                 "ntp_servers": ["192.0.2.10"], "dns_forwarders": ["192.0.2.1"]},
+        "admin": {"hostname": "admin", "fqdn": "admin.sample.test", "address": "192.0.2.10"},
+        "networks": _networks_context(networks),
+    }
+
+
+def deployment_context(answers: Answers, catalog: Catalog) -> dict[str, Any]:
+    """What every template of this deployment sees, secrets revealed (``barclamp`` etc. unset).
+
+    Raises :class:`wizard.secrets.SecretError` when a secret reference cannot be resolved.
+    """
+    domain = answers.site.domain
+    addresses = node_addresses(answers)
+    placed = assignments(answers, catalog)
+    held: dict[str, list[str]] = {}
+    for roles in placed.values():
+        for role, names in roles.items():
+            for name in names:
+                held.setdefault(name, []).append(role)
+    admin_net = "admin"
+    nodes: dict[str, Any] = {
+        node.name: {
+            "name": node.name, "fqdn": f"{node.name}.{domain}",
+            "address": addresses[node.name].get(admin_net),
+            "addresses": addresses[node.name], "bmc_address": node.bmc_address,
+            "roles": held.get(node.name, []), "intended": list(node.roles),
+            "hardware": node.hardware.model_dump() if node.hardware else None,
+        }
+        for node in answers.nodes
+    }
+    admin = answers.admin
+    nodes[admin.hostname] = {
+        "name": admin.hostname, "fqdn": f"{admin.hostname}.{domain}", "address": admin.address,
+        "addresses": {admin_net: admin.address}, "bmc_address": None,
+        "roles": held.get(admin.hostname, []), "intended": [], "hardware": None,
+    }
+    proposals = {}
+    for name, roles in placed.items():
+        proposal = answers.barclamps[name]
+        values = attribute_values(catalog[name], proposal.attributes)
+        for key, attr in catalog[name].attributes.items():
+            if attr.type == "secret" and values[key] is not None:
+                values[key] = Secret(values[key]).reveal()
+        proposals[name] = {"proposal": proposal.proposal, "attributes": values, "roles": roles}
+    return {
+        "nodes": nodes, "proposals": proposals,
+        "site": answers.site.model_dump(),
+        "admin": {"hostname": admin.hostname, "fqdn": f"{admin.hostname}.{domain}",
+                  "address": admin.address},
+        "networks": _networks_context(answers.networks),
+    }
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def render(answers: Answers, catalog: Catalog) -> ChefObjects:
+    """Every Chef object of a valid answers file, in barclamp apply order."""
+    context = deployment_context(answers, catalog)
+    environment_name = answers.site.name
+    order = catalog.apply_order(answers.barclamps)
+    default_attributes: dict[str, Any] = {
+        "crowbar": {"site": context["site"], "admin": context["admin"],
+                    "networks": context["networks"]},
+    }
+    objects = ChefObjects(environment={})
+    bag: dict[str, dict[str, Any]] = {}
+    for name in order:
+        barclamp, proposal = catalog[name], context["proposals"][name]
+        local = {**context, "barclamp": name, "proposal": proposal["proposal"],
+                 "attributes": proposal["attributes"], "roles": proposal["roles"]}
+        template = catalog.template(name, "environment.yaml.j2")
+        secret_keys = {k for k, a in barclamp.attributes.items() if a.type == "secret"}
+        default_attributes[name] = (
+            render_yaml(template, local) if template is not None else
+            {k: v for k, v in proposal["attributes"].items() if k not in secret_keys}
+        )
+        objects.secrets += [proposal["attributes"][k] for k in sorted(secret_keys)
+                            if proposal["attributes"][k] is not None]
+        item_id = f"bc-{name}-{proposal['proposal']}"
+        template = catalog.template(name, "data_bag.yaml.j2")
+        body = render_yaml(template, local) if template is not None else {
+            "attributes": {name: proposal["attributes"]},
+            "deployment": {name: {
+                "elements": proposal["roles"],
+                "element_order": [[role.name] for role in barclamp.roles],
+            }},
+        }
+        bag[item_id] = {"id": item_id, **body}
+        for role in barclamp.roles:
+            if proposal["roles"][role.name]:
+                objects.roles[role.name] = {
+                    "name": role.name, "description": role.description,
+                    "json_class": "Chef::Role", "chef_type": "role",
+                    "run_list": list(role.run_list), "default_attributes": {},
+                    "override_attributes": {}, "env_run_lists": {},
+                }
+    objects.environment = {
+        "name": environment_name,
+        "description": f"Crowbar Wizard deployment {answers.site.name} ({answers.site.domain})",
+        "json_class": "Chef::Environment", "chef_type": "environment",
+        "default_attributes": default_attributes, "override_attributes": {},
+        "cookbook_versions": {},
+    }
+    objects.data_bags[DATA_BAG] = bag
+    role_rank = {role: i for i, role in enumerate(objects.roles)}
+    for node in context["nodes"].values():
+        if not node["roles"]:
+            continue
+        run_list = [f"role[{r}]" for r in sorted(node["roles"], key=role_rank.__getitem__)]
+        objects.nodes[node["fqdn"]] = {
+            "name": node["fqdn"], "chef_environment": environment_name,
+            "json_class": "Chef::Node", "chef_type": "node", "run_list": run_list,
+            "normal": {"crowbar": {"network": node["addresses"],
+                                   "intended_roles": node["intended"]}},
+        }
+    return objects
+
+
+# --- chef-repo export --------------------------------------------------------------------------
+
+
+class ExportError(Exception):
+    """An export that would overwrite something that is not an earlier export."""
+
+
+def repo_files(objects: ChefObjects) -> dict[str, str]:
+    """``{relative path: JSON text}`` of a knife-compatible chef-repo."""
+    files = {f"environments/{objects.environment['name']}.json": _json(objects.environment)}
+    files |= {f"roles/{name}.json": _json(role) for name, role in objects.roles.items()}
+    files |= {f"data_bags/{bag}/{item}.json": _json(body)
+              for bag, items in objects.data_bags.items() for item, body in items.items()}
+    files |= {f"nodes/{name}.json": _json(node) for name, node in objects.nodes.items()}
+    return files
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True) + "\n"
+
+
+def export_repo(objects: ChefObjects, directory: Path, *, force: bool = False) -> int:
+    """Write the chef-repo into ``directory`` all at once; return how many files.
+
+    The new tree is built beside the directory and swapped in, so a failure leaves the old
+    export as it was. A non-empty directory that is not an earlier export is refused unless
+    ``force``. Files holding a revealed secret are mode 0600.
+    """
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()) and not (
+        (directory / EXPORT_MARKER).exists() or force
+    ):
+        raise ExportError(f"{directory} is not empty and not a crowbar-wizard export; "
+                          "pass --force to replace it")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        files = repo_files(objects)
+        for relative, text in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            secret = any(value and value in text for value in objects.secrets)
+            path.write_text(text, encoding="utf-8")
+            os.chmod(path, 0o600 if secret else 0o644)
+        (staging / EXPORT_MARKER).write_text("written by crowbar-wizard chef export\n")
+        os.chmod(staging, 0o755)
+        old = None
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            os.replace(directory, old / "repo")
+        os.replace(staging, directory)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return len(files)

@@ -1,0 +1,198 @@
+"""Proposals: the selected barclamps of an answers file, checked against the catalog.
+
+A proposal holds attribute values and, per role, the nodes that hold it. Roles marked
+``all_nodes`` (clients such as ntp-client) are not written: every node that does not hold a
+conflicting role gets them. The admin node may appear by its host name where a role allows.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from wizard.catalog import Barclamp, Catalog, Role
+from wizard.problems import Finding
+
+if TYPE_CHECKING:
+    from wizard.answers import Answers, Node
+
+
+def attribute_values(barclamp: Barclamp, given: dict[str, Any]) -> dict[str, Any]:
+    """Every attribute of ``barclamp``: the proposal's value, else the default."""
+    return {name: given.get(name, attr.default) for name, attr in barclamp.attributes.items()}
+
+
+def assignments(answers: Answers, catalog: Catalog) -> dict[str, dict[str, list[str]]]:
+    """``{barclamp: {role: [node names]}}`` for every selected barclamp, all_nodes included.
+
+    Expects the selected barclamps to be in the catalog (see :func:`check`).
+    """
+    result: dict[str, dict[str, list[str]]] = {}
+    for name in catalog.apply_order(answers.barclamps):
+        proposal = answers.barclamps[name]
+        result[name] = {
+            role.name: list(dict.fromkeys(proposal.roles.get(role.name, [])))
+            for role in catalog[name].roles
+            if not role.all_nodes
+        }
+    held: dict[str, set[str]] = defaultdict(set)
+    for roles in result.values():
+        for role, names in roles.items():
+            for node in names:
+                held[node].add(role)
+    everyone = [node.name for node in answers.nodes]
+    for name in result:
+        for role in catalog[name].roles:
+            if role.all_nodes:
+                result[name][role.name] = [
+                    node for node in everyone if held[node].isdisjoint(role.conflicts)
+                ]
+    return result
+
+
+def check(answers: Answers, catalog: Catalog) -> Iterator[Finding]:
+    """Every way the proposals break the catalog's rules, naming barclamp, role and node."""
+    known = [name for name in answers.barclamps if name in catalog]
+    for name in answers.barclamps:
+        if name not in catalog:
+            close = difflib.get_close_matches(name, list(catalog), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield Finding(("barclamps", name), f"unknown barclamp {name!r}{hint}")
+    for name in known:
+        yield from _check_requires(answers, catalog, name)
+        yield from _check_attributes(answers, catalog[name])
+        yield from _check_roles(answers, catalog[name])
+    if len(known) == len(answers.barclamps):
+        yield from _check_nodes(answers, catalog)
+
+
+def _check_requires(answers: Answers, catalog: Catalog, name: str) -> Iterator[Finding]:
+    for required in catalog.requires(name):
+        if required not in answers.barclamps:
+            yield Finding(
+                ("barclamps", name),
+                f"{name} requires {required}, which is not selected: add '{required}: {{}}' "
+                "under barclamps, or run `crowbar-wizard allocate FILE`",
+            )
+
+
+def _check_attributes(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]:
+    at = ("barclamps", barclamp.name, "attributes")
+    given = answers.barclamps[barclamp.name].attributes
+    for key, value in given.items():
+        attr = barclamp.attributes.get(key)
+        if attr is None:
+            close = difflib.get_close_matches(key, list(barclamp.attributes), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield Finding((*at, key), f"{barclamp.name} has no attribute {key!r}{hint}")
+            continue
+        problem = attr.check(value)
+        if problem is None and attr.type == "secret" and not str(value).startswith(
+            ("env:", "file:")
+        ):
+            problem = "a secret attribute is a reference: write env:NAME or file:PATH"
+        if problem:
+            yield Finding((*at, key), f"{barclamp.name} attribute {key}: {problem}")
+    for key, attr in barclamp.attributes.items():
+        if attr.required and key not in given:
+            yield Finding(at if given else at[:-1],
+                          f"{barclamp.name} attribute {key} is required: {attr.help}")
+
+
+def _check_roles(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]:
+    proposal = answers.barclamps[barclamp.name]
+    at = ("barclamps", barclamp.name, "roles")
+    nodes = {node.name for node in answers.nodes}
+    admin = answers.admin.hostname
+    for role_name, names in proposal.roles.items():
+        role = barclamp.role(role_name)
+        if role is None:
+            roles = ", ".join(r.name for r in barclamp.roles if not r.all_nodes)
+            yield Finding((*at, role_name),
+                          f"{barclamp.name} has no role {role_name!r} (roles: {roles})")
+            continue
+        if role.all_nodes:
+            yield Finding((*at, role_name),
+                          f"{role_name} goes on every node by itself: remove this list")
+            continue
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            where = (*at, role_name, index)
+            if name in seen:
+                yield Finding(where, f"{role_name}: node {name!r} is listed twice")
+            seen.add(name)
+            if name == admin:
+                if role.admin == "never":
+                    yield Finding(where, f"{role_name} cannot be placed on the admin node")
+            elif name not in nodes:
+                yield Finding(where, f"{role_name}: node {name!r} is not in nodes")
+            elif role.admin == "only":
+                yield Finding(where, f"{role_name} runs on the admin node ({admin}) only")
+    for role in barclamp.roles:
+        if not role.all_nodes:
+            yield from _check_count(barclamp, role, len(set(proposal.roles.get(role.name, []))))
+
+
+def _check_count(barclamp: Barclamp, role: Role, count: int) -> Iterator[Finding]:
+    at = ("barclamps", barclamp.name, "roles", role.name)
+    if count < role.min_nodes:
+        yield Finding(
+            at if count else at[:-1],
+            f"{barclamp.name} role {role.name} needs at least {_nodes(role.min_nodes)}, "
+            f"{count} assigned",
+        )
+    if role.max_nodes is not None and count > role.max_nodes:
+        yield Finding(
+            at,
+            f"{barclamp.name} role {role.name} accepts at most {_nodes(role.max_nodes)}, "
+            f"{count} assigned",
+        )
+
+
+def _nodes(count: int) -> str:
+    return f"{count} node" if count == 1 else f"{count} nodes"
+
+
+def _check_nodes(answers: Answers, catalog: Catalog) -> Iterator[Finding]:
+    """Conflicting roles on one node, and nodes lacking the hardware a role needs."""
+    by_name = {node.name: node for node in answers.nodes}
+    held: dict[str, list[tuple[str, Role, tuple[Any, ...]]]] = defaultdict(list)
+    for barclamp_name, proposal in answers.barclamps.items():
+        barclamp = catalog[barclamp_name]
+        for role_name, names in proposal.roles.items():
+            role = barclamp.role(role_name)
+            if role is None or role.all_nodes:
+                continue
+            for index, name in enumerate(names):
+                loc = ("barclamps", barclamp_name, "roles", role_name, index)
+                held[name].append((barclamp_name, role, loc))
+                node = by_name.get(name)
+                if node is not None:
+                    lacking = hardware_lacking(node, role)
+                    if lacking:
+                        yield Finding(loc, f"node {name} cannot hold {role_name} "
+                                           f"({barclamp_name}): {lacking}")
+    for name, roles in held.items():
+        for i, (bc_a, role_a, _) in enumerate(roles):
+            for bc_b, role_b, loc_b in roles[i + 1:]:
+                if role_b.name in role_a.conflicts or role_a.name in role_b.conflicts:
+                    yield Finding(loc_b, f"node {name} holds both {role_a.name} ({bc_a}) and "
+                                         f"{role_b.name} ({bc_b}), which conflict")
+
+
+def hardware_lacking(node: Node, role: Role) -> str | None:
+    """What ``node`` lacks to hold ``role`` (None when it has it, or its hardware is unknown)."""
+    hw, hints = node.hardware, role.hints
+    if hw is None:
+        return None
+    if hints.virtualization and not hw.virtualization:
+        return "no hardware virtualization"
+    if hw.disks < hints.min_disks:
+        return f"{hw.disks} disks, needs {hints.min_disks}"
+    if hw.memory_gb < hints.min_memory_gb:
+        return f"{hw.memory_gb} GB memory, needs {hints.min_memory_gb}"
+    if hw.cpu_cores < hints.min_cpu_cores:
+        return f"{hw.cpu_cores} CPU cores, needs {hints.min_cpu_cores}"
+    return None
