@@ -29,6 +29,8 @@ from pydantic import (
     field_validator,
 )
 
+from wizard import proposals
+from wizard.catalog import default_catalog
 from wizard.fields import (
     AddressBlock,
     Domain,
@@ -229,19 +231,26 @@ class Answers(Model):
 # --- cross-field rules ---------------------------------------------------------------------
 
 
-def check(answers: Answers, valid: Collection[str] = ()) -> list[Finding]:
+def check(
+    answers: Answers, valid: Collection[str] = (), *, complete: bool = True
+) -> list[Finding]:
     """Every rule that spans fields.
 
     ``valid`` names the top-level sections that passed validation when some did not (then
     ``answers`` holds only those): each rule runs when all the sections it reads are valid.
+    With ``complete`` false, barclamps or role assignments still to be filled in by
+    allocation are not problems.
     """
     usable = set(valid or Answers.model_fields)
-    return [
+    findings = [
         finding
         for sections, rule in _RULES
         if usable.issuperset(sections)
         for finding in rule(answers)
     ]
+    if usable.issuperset(("barclamps", "nodes", "admin")):
+        findings += proposals.check(answers, default_catalog(), complete=complete)
+    return findings
 
 
 def _inside(answers: Answers, network: str, range_name: str | None) -> netaddr.IPRange | None:
@@ -353,18 +362,6 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}es" if noun.endswith("s") else f"{n} {noun}s"
 
 
-def _check_proposals(answers: Answers) -> Iterator[Finding]:
-    known = {node.name for node in answers.nodes}
-    for barclamp, proposal in answers.barclamps.items():
-        for role, names in proposal.roles.items():
-            for index, name in enumerate(names):
-                if name not in known:
-                    yield Finding(
-                        ("barclamps", barclamp, "roles", role, index),
-                        f"node {name!r} is not in nodes",
-                    )
-
-
 def _check_secret(loc: Loc, secret: Secret | None) -> Iterator[Finding]:
     if secret is not None:
         try:
@@ -396,7 +393,6 @@ _RULES: list[tuple[tuple[str, ...], Callable[[Answers], Iterable[Finding]]]] = [
     (("admin", "networks", "bmc", "discovery"), _check_admin_and_bmc),
     (("admin", "networks", "bmc", "nodes"), _check_nodes),
     (("networks", "bmc", "nodes"), _check_capacity),
-    (("barclamps", "nodes"), _check_proposals),
     (("chef", "provisioning"), _check_services),
 ]
 """Cross-field rules and the top-level sections each reads."""
@@ -422,12 +418,15 @@ def _section_adapter(name: str) -> TypeAdapter[Any]:
 # --- files ---------------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike[str]) -> Answers:
-    """Read and validate an answers file; raise :class:`AnswersError` listing every problem."""
-    return from_document(read_document(Path(path)))
+def load(path: str | os.PathLike[str], *, complete: bool = True) -> Answers:
+    """Read and validate an answers file; raise :class:`AnswersError` listing every problem.
+
+    ``complete=False`` accepts barclamps and roles still to be allocated (see ``check``).
+    """
+    return from_document(read_document(Path(path)), complete=complete)
 
 
-def from_document(doc: Document) -> Answers:
+def from_document(doc: Document, *, complete: bool = True) -> Answers:
     """Validate a parsed answers document."""
     version = doc.data.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version != SCHEMA_VERSION:
@@ -443,9 +442,10 @@ def from_document(doc: Document) -> Answers:
         errors = exc.errors()
         partial, valid = _valid_sections(doc.data, errors)
         problems = [_problem(doc, error) for error in errors]
-        problems += [doc.problem(f.loc, f.message) for f in check(partial, valid)]
+        problems += [doc.problem(f.loc, f.message)
+                     for f in check(partial, valid, complete=complete)]
         raise AnswersError(problems) from None
-    findings = check(answers)
+    findings = check(answers, complete=complete)
     if findings:
         raise AnswersError([doc.problem(f.loc, f.message) for f in findings])
     answers._document = doc

@@ -160,8 +160,10 @@ class Catalog:
 
     def __init__(self, entries: Mapping[str, Entry]):
         self.entries = dict(sorted(entries.items()))
-        self.roles = {role.name: entry.barclamp for entry in self.entries.values()
-                      for role in entry.barclamp.roles}
+        self.roles: dict[str, Barclamp] = {}
+        for entry in self.entries.values():
+            for role in entry.barclamp.roles:
+                self.roles.setdefault(role.name, entry.barclamp)
 
     def __contains__(self, name: object) -> bool:
         return name in self.entries

@@ -21,7 +21,7 @@ from wizard.answers import Answers
 from wizard.catalog import Catalog, render_yaml
 from wizard.network import default_networks
 from wizard.proposals import assignments, attribute_values
-from wizard.secrets import Secret
+from wizard.secrets import Secret, SecretError
 
 DATA_BAG = "crowbar"
 EXPORT_MARKER = ".crowbar-wizard-export"
@@ -127,7 +127,10 @@ def deployment_context(answers: Answers, catalog: Catalog) -> dict[str, Any]:
         values = attribute_values(catalog[name], proposal.attributes)
         for key, attr in catalog[name].attributes.items():
             if attr.type == "secret" and values[key] is not None:
-                values[key] = Secret(values[key]).reveal()
+                try:
+                    values[key] = Secret(values[key]).reveal()
+                except SecretError as exc:
+                    raise SecretError(f"{name} attribute {key}: {exc}") from None
         proposals[name] = {"proposal": proposal.proposal, "attributes": values, "roles": roles}
     return {
         "nodes": nodes, "proposals": proposals,

@@ -11,16 +11,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from wizard import cli_catalog, terminal
 from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
 from wizard.budget import budget
+from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.network import PlanError
+from wizard.problems import InputError
 from wizard.starter import starter_answers
 from wizard.yamlfile import write_atomic
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 SCHEMA_PATH = Path("answers/schema.json")
 
 DESCRIPTION = """\
@@ -33,6 +34,9 @@ examples:
   crowbar-wizard new --supernet 10.20.0.0/16 --nodes 500 -o answers/site.yaml
   crowbar-wizard validate answers/site.yaml
   crowbar-wizard plan answers/examples/lab-small.yaml
+  crowbar-wizard barclamps show nova
+  crowbar-wizard allocate answers/site.yaml
+  crowbar-wizard chef export answers/site.yaml chef-repo/
 
 exit codes: 0 success, 1 could not do the work, 2 invalid input (nothing changed)"""
 
@@ -53,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "machine are warnings. Exit 0 when every file is valid, 2 otherwise.",
         formatter_class=formatter,
     )
+    validate.set_defaults(handler=_validate)
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.add_argument("-q", "--quiet", action="store_true", help="print problems only")
 
@@ -62,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "address budget: host addresses, how many nodes need one, how many are spare.",
         formatter_class=formatter,
     )
+    plan.set_defaults(handler=_plan)
     plan.add_argument("file", type=Path, metavar="FILE")
 
     new = commands.add_parser(
@@ -72,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         "are added later by discovery.",
         formatter_class=formatter,
     )
+    new.set_defaults(handler=_new)
     new.add_argument("--supernet", required=True, metavar="CIDR",
                      help="block to carve every network from, e.g. 10.20.0.0/16")
     new.add_argument("--nodes", required=True, type=int, metavar="N",
@@ -87,8 +94,10 @@ def _parser() -> argparse.ArgumentParser:
         "schema", help="write the answers file's JSON Schema (for editors)",
         description="Write the JSON Schema of answers files, generated from the model.",
     )
+    schema.set_defaults(handler=_schema)
     schema.add_argument("-o", "--output", type=Path, default=SCHEMA_PATH, metavar="FILE",
                         help=f"where to write it, '-' for stdout (default: {SCHEMA_PATH})")
+    cli_catalog.add_commands(commands, formatter)
     return parser
 
 
@@ -98,10 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    handler = {"validate": _validate, "plan": _plan, "new": _new, "schema": _schema}
     try:
-        return handler[args.command](args)
-    except AnswersError as exc:
+        return args.handler(args)
+    except InputError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
     except OSError as exc:
@@ -137,13 +145,9 @@ def _summary(answers: Answers) -> str:
     )
 
 
-def _console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 140)
-
-
 def _plan(args: argparse.Namespace) -> int:
     answers = load(args.file)
-    console = _console()
+    console = terminal.console()
     console.print(f"[b]{answers.site.name}[/b] ({answers.site.domain}): {_summary(answers)}")
     networks = Table(title="Networks", title_justify="left")
     for column in ("network", "subnet", "vlan", "conduit", "router", "ranges"):

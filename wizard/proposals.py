@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.catalog import Barclamp, Catalog, Role
@@ -52,8 +53,12 @@ def assignments(answers: Answers, catalog: Catalog) -> dict[str, dict[str, list[
     return result
 
 
-def check(answers: Answers, catalog: Catalog) -> Iterator[Finding]:
-    """Every way the proposals break the catalog's rules, naming barclamp, role and node."""
+def check(answers: Answers, catalog: Catalog, *, complete: bool = True) -> Iterator[Finding]:
+    """Every way the proposals break the catalog's rules, naming barclamp, role and node.
+
+    With ``complete`` false, missing barclamps and roles short of nodes are not problems
+    (:func:`allocate` fills them in).
+    """
     known = [name for name in answers.barclamps if name in catalog]
     for name in answers.barclamps:
         if name not in catalog:
@@ -61,9 +66,10 @@ def check(answers: Answers, catalog: Catalog) -> Iterator[Finding]:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             yield Finding(("barclamps", name), f"unknown barclamp {name!r}{hint}")
     for name in known:
-        yield from _check_requires(answers, catalog, name)
+        if complete:
+            yield from _check_requires(answers, catalog, name)
         yield from _check_attributes(answers, catalog[name])
-        yield from _check_roles(answers, catalog[name])
+        yield from _check_roles(answers, catalog[name], complete)
     if len(known) == len(answers.barclamps):
         yield from _check_nodes(answers, catalog)
 
@@ -101,7 +107,7 @@ def _check_attributes(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]
                           f"{barclamp.name} attribute {key} is required: {attr.help}")
 
 
-def _check_roles(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]:
+def _check_roles(answers: Answers, barclamp: Barclamp, complete: bool) -> Iterator[Finding]:
     proposal = answers.barclamps[barclamp.name]
     at = ("barclamps", barclamp.name, "roles")
     nodes = {node.name for node in answers.nodes}
@@ -132,12 +138,13 @@ def _check_roles(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]:
                 yield Finding(where, f"{role_name} runs on the admin node ({admin}) only")
     for role in barclamp.roles:
         if not role.all_nodes:
-            yield from _check_count(barclamp, role, len(set(proposal.roles.get(role.name, []))))
+            count = len(set(proposal.roles.get(role.name, [])))
+            yield from _check_count(barclamp, role, count, complete)
 
 
-def _check_count(barclamp: Barclamp, role: Role, count: int) -> Iterator[Finding]:
+def _check_count(barclamp: Barclamp, role: Role, count: int, complete: bool) -> Iterator[Finding]:
     at = ("barclamps", barclamp.name, "roles", role.name)
-    if count < role.min_nodes:
+    if complete and count < role.min_nodes:
         yield Finding(
             at if count else at[:-1],
             f"{barclamp.name} role {role.name} needs at least {_nodes(role.min_nodes)}, "
@@ -196,3 +203,136 @@ def hardware_lacking(node: Node, role: Role) -> str | None:
     if hw.cpu_cores < hints.min_cpu_cores:
         return f"{hw.cpu_cores} CPU cores, needs {hints.min_cpu_cores}"
     return None
+
+
+# --- auto-allocation ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One role put on one node by :func:`allocate`, and why."""
+
+    barclamp: str
+    role: str
+    node: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.node} <- {self.role} ({self.barclamp}): {self.reason}"
+
+
+class AllocationError(ValueError):
+    """Roles that cannot be placed, each with the constraint that stops it."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__("\n".join(reasons))
+
+
+def allocate(answers: Answers, catalog: Catalog) -> tuple[Answers, list[Placement]]:
+    """Answers with every required barclamp selected and every empty role placed.
+
+    Roles that already have nodes keep them. The result is deterministic: admin-only roles
+    on the admin node; controller roles spread over the nodes meant for them (fewest roles
+    first); ``most_memory`` and ``most_disks`` roles on the biggest fitting nodes. Raises
+    :class:`AllocationError` naming every role whose constraints no node meets.
+    """
+    from wizard.answers import Proposal
+
+    result = answers.model_copy(deep=True)
+    order = catalog.apply_order(catalog.closure(result.barclamps))
+    for name in order:
+        if name not in result.barclamps:
+            result.barclamps[name] = Proposal()
+    held: dict[str, set[str]] = defaultdict(set)
+    for name in order:
+        for role, names in result.barclamps[name].roles.items():
+            for node in names:
+                held[node].add(role)
+    placements: list[Placement] = []
+    failures: list[str] = []
+    for name in order:
+        proposal = result.barclamps[name]
+        for role in catalog[name].roles:
+            if role.all_nodes or proposal.roles.get(role.name):
+                continue
+            chosen, why_not = _place(result, catalog, role, held)
+            if len(chosen) < role.min_nodes:
+                failures.append(f"{name} role {role.name} needs {_nodes(role.min_nodes)}, "
+                                f"{len(chosen)} can take it: {why_not}")
+                continue
+            if chosen:
+                proposal.roles[role.name] = [node for node, _ in chosen]
+            for node, reason in chosen:
+                held[node].add(role.name)
+                placements.append(Placement(name, role.name, node, reason))
+    if failures:
+        raise AllocationError(failures)
+    return result, placements
+
+
+def _place(
+    answers: Answers, catalog: Catalog, role: Role, held: dict[str, set[str]]
+) -> tuple[list[tuple[str, str]], str]:
+    """The nodes for ``role`` with a reason each, and why others could not take it."""
+    admin = answers.admin.hostname
+    if role.admin == "only" or (role.admin == "allowed" and not role.intended):
+        return [(admin, "runs on the admin node")], ""
+    excluded: list[str] = []
+    candidates = []
+    for node in answers.nodes:
+        clash = next((r for r in held[node.name] if _conflict(catalog, role.name, r)), None)
+        lacking = hardware_lacking(node, role)
+        if clash or lacking:
+            excluded.append(f"{node.name}: {f'conflicts with {clash}' if clash else lacking}")
+        else:
+            candidates.append(node)
+    tagged = [n for n in candidates if not set(role.intended).isdisjoint(n.roles)]
+    if tagged or not role.intended:
+        pool, why = tagged or candidates, ""
+        count = role.suggested_nodes or role.max_nodes or len(pool)
+    else:
+        pool, why = candidates, f"no node is meant as {' or '.join(role.intended)}; "
+        count = role.suggested_nodes or max(role.min_nodes, 1)
+    pool = sorted(pool, key=_ranking(role, held))
+    chosen = [(node.name, why + _reason(role, node, held)) for node in pool[:count]]
+    if not answers.nodes:
+        return chosen, "there are no nodes"
+    return chosen, "; ".join(excluded) or "not enough nodes"
+
+
+def _conflict(catalog: Catalog, role: str, other: str) -> bool:
+    mine, theirs = catalog.roles.get(role), catalog.roles.get(other)
+    return any(
+        bc is not None and (r := bc.role(a)) is not None and b in r.conflicts
+        for bc, a, b in ((mine, role, other), (theirs, other, role))
+    )
+
+
+def _ranking(role: Role, held: dict[str, set[str]]) -> Callable[[Node], tuple[Any, ...]]:
+    def key(node: Node) -> tuple[Any, ...]:
+        hw = node.hardware
+        if role.prefer == "most_memory":
+            return (-(hw.memory_gb if hw else -1), node.name)
+        if role.prefer == "most_disks":
+            return (-(hw.disks if hw else -1), node.name)
+        return (len(held[node.name]), node.name)
+
+    return key
+
+
+def _reason(role: Role, node: Node, held: dict[str, set[str]]) -> str:
+    parts = []
+    meant = sorted(set(role.intended) & set(node.roles))
+    if meant:
+        parts.append(f"meant as {', '.join(meant)}")
+    hw = node.hardware
+    if role.hints.virtualization and hw is not None:
+        parts.append("has virtualization")
+    if role.prefer == "most_memory":
+        parts.append(f"{hw.memory_gb} GB memory, most first" if hw else "memory unknown")
+    elif role.prefer == "most_disks":
+        parts.append(f"{hw.disks} disks, most first" if hw else "disks unknown")
+    else:
+        parts.append(f"held {len(held[node.name])} other roles, fewest first")
+    return "; ".join(parts)

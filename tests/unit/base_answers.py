@@ -67,12 +67,11 @@ chef:
   client_name: crowbar
   key: file:/etc/crowbar/chef/crowbar.pem
 barclamps:
-  nova:
+  ntp:
     attributes:
-      libvirt_type: qemu
+      max_poll: 10
     roles:
-      nova-controller: [ctl-1]
-      nova-compute-kvm: [compute-1]
+      ntp-server: [admin]
 nodes:
   - name: ctl-1
     macs: [52:54:00:00:10:00]

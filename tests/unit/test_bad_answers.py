@@ -131,9 +131,8 @@ CASES = [
      "nodes[2].macs[0]", "01:00:5e:00:00:01 is not a usable NIC address (zero or multicast)"),
     ("bad-node-name", None, EXTRA_NODE.replace("extra-1", "Extra_1  #<"), "nodes[2].name",
      "'Extra_1' is not a valid host name: lowercase letters, digits and '-', at most 63"),
-    ("proposal-unknown-node", "nova-compute-kvm: [compute-1]\n",
-     "nova-compute-kvm: [compute-1, compute-9]  #<\n", "barclamps.nova.roles.nova-compute-kvm[1]",
-     "node 'compute-9' is not in nodes"),
+    ("proposal-unknown-node", "ntp-server: [admin]\n", "ntp-server: [admin, ctl-9]  #<\n",
+     "barclamps.ntp.roles.ntp-server[1]", "ntp-server: node 'ctl-9' is not in nodes"),
     ("chef-server-without-key", "chef:\n  server_url: http://192.168.124.10:4545\n  client_name: "
      "crowbar\n  key: file:/etc/crowbar/chef/crowbar.pem\n",
      "chef:  #<\n  server_url: http://192.168.124.10:4545\n  client_name: crowbar\n", "chef.key",

@@ -1,0 +1,199 @@
+"""The barclamp catalog: a small catalog written per test, broken one way at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wizard.catalog import CatalogError, load_catalog
+
+ALPHA = """\
+name: alpha
+display_name: Alpha
+description: A core service every node uses.
+category: core
+run_order: 10
+roles:
+  - name: alpha-server
+    description: Serves alpha.
+    run_list: ["recipe[alpha::server]"]
+    min_nodes: 1
+    max_nodes: 1
+    admin: allowed
+  - name: alpha-client
+    description: Uses alpha.
+    run_list: ["recipe[alpha::client]"]
+    all_nodes: true
+    conflicts: [alpha-server]
+attributes:
+  port:
+    type: integer
+    default: 4000
+    min: 1
+    max: 65535
+    help: Port alpha listens on.
+"""
+
+BETA = """\
+name: beta
+display_name: Beta
+description: A service that needs alpha.
+category: openstack
+requires: ["@core"]
+run_order: 20
+roles:
+  - name: beta-api
+    description: The beta API.
+    run_list: ["recipe[beta::api]"]
+    min_nodes: 1
+    max_nodes: 1
+    intended: [controller]
+  - name: beta-worker
+    description: Does beta's work.
+    run_list: ["recipe[beta::worker]"]
+    min_nodes: 1
+    intended: [compute]
+    hints: {virtualization: true, min_memory_gb: 16}
+    prefer: most_memory
+    conflicts: [beta-api]
+attributes:
+  mode:
+    type: string
+    enum: [fast, safe]
+    default: safe
+    help: How beta runs.
+  password:
+    type: secret
+    required: true
+    help: Beta's service password.
+"""
+
+BETA_ENV = """\
+api: {{ roles['beta-api'][0] | address }}
+alpha_port: {{ proposals.alpha.attributes.port }}
+mode: {{ attributes.mode }}
+"""
+
+
+def write_catalog(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def _catalog_files() -> dict[str, str]:
+    return {
+        "alpha/barclamp.yaml": ALPHA,
+        "beta/barclamp.yaml": BETA,
+        "beta/templates/environment.yaml.j2": BETA_ENV,
+    }
+
+
+def test_small_catalog_loads_with_closure_and_order(tmp_path: Path) -> None:
+    catalog = load_catalog(write_catalog(tmp_path, _catalog_files()))
+    assert list(catalog) == ["alpha", "beta"]
+    assert catalog.requires("beta") == ["alpha"]
+    assert catalog.closure(["beta"]) == {"alpha", "beta"}
+    assert catalog.apply_order(["beta", "alpha"]) == ["alpha", "beta"]
+
+
+def test_apply_order_breaks_ties_by_run_order_then_name(tmp_path: Path) -> None:
+    files = _catalog_files()
+    for name, order in (("zeta", 5), ("eta", 30), ("delta", 30)):
+        files[f"{name}/barclamp.yaml"] = (
+            BETA.replace("beta", name).replace("run_order: 20", f"run_order: {order}")
+            .replace('requires: ["@core"]', "requires: []")
+        )
+    catalog = load_catalog(write_catalog(tmp_path, files))
+    assert catalog.apply_order(catalog) == ["zeta", "alpha", "beta", "delta", "eta"]
+
+
+# (id, file, old, new, expected "FILE:LINE:COL: path: message" with FILE relative)
+CASES = [
+    ("unknown-key", "beta/barclamp.yaml", "run_order: 20\n", "run_order: 20\nrunorder: 3\n",
+     "beta/barclamp.yaml:7:1: runorder: unknown key 'runorder'"),
+    ("missing-key", "beta/barclamp.yaml", "run_order: 20\n", "",
+     "beta/barclamp.yaml:1:1: run_order: required key 'run_order' is missing"),
+    ("bad-category", "beta/barclamp.yaml", "category: openstack", "category: cloud",
+     "beta/barclamp.yaml:4:11: category: Input should be 'core', 'openstack', 'hadoop' or 'ops'"),
+    ("bad-run-list", "beta/barclamp.yaml", '"recipe[beta::api]"', '"beta::api"',
+     "beta/barclamp.yaml:10:5: roles[0].run_list: 'beta::api' is not a run list item such as "
+     "recipe[nova::api]"),
+    ("max-below-min", "beta/barclamp.yaml", "    min_nodes: 1\n    max_nodes: 1\n",
+     "    min_nodes: 2\n    max_nodes: 1\n",
+     "beta/barclamp.yaml:8:5: roles[0]: max_nodes 1 is below min_nodes 2"),
+    ("all-nodes-admin-only", "alpha/barclamp.yaml", "    all_nodes: true\n",
+     "    all_nodes: true\n    admin: only\n",
+     "alpha/barclamp.yaml:13:5: roles[1]: a role cannot be on all nodes and on the admin node "
+     "only"),
+    ("default-wrong-type", "alpha/barclamp.yaml", "default: 4000", "default: '4000'",
+     "alpha/barclamp.yaml:19:3: attributes.port: default '4000': expected an integer"),
+    ("default-out-of-range", "alpha/barclamp.yaml", "default: 4000", "default: 70000",
+     "alpha/barclamp.yaml:19:3: attributes.port: default 70000: must be at most 65535"),
+    ("default-not-in-enum", "beta/barclamp.yaml", "default: safe", "default: slow",
+     "beta/barclamp.yaml:23:3: attributes.mode: default 'slow': must be one of fast, safe"),
+    ("secret-with-default", "beta/barclamp.yaml", "    required: true\n", "    default: hunter2\n",
+     "beta/barclamp.yaml:28:3: attributes.password: a secret has no default: the operator "
+     "sets it (env:/file:)"),
+    ("no-default-not-required", "alpha/barclamp.yaml", "    default: 4000\n", "",
+     "alpha/barclamp.yaml:19:3: attributes.port: give a default, or mark the attribute required"),
+    ("bad-attribute-type", "alpha/barclamp.yaml", "type: integer", "type: int",
+     "alpha/barclamp.yaml:20:11: attributes.port.type: Input should be 'string', 'integer', "
+     "'float', 'boolean', 'list' or 'secret'"),
+    ("unknown-requires", "beta/barclamp.yaml", 'requires: ["@core"]', 'requires: [alpah]',
+     "beta/barclamp.yaml:5:12: requires[0]: requires unknown barclamp 'alpah' (did you mean "
+     "'alpha'?)"),
+    ("cycle", "alpha/barclamp.yaml", "run_order: 10\n", "run_order: 10\nrequires: [beta]\n",
+     "alpha/barclamp.yaml:6:12: requires[0]: dependency cycle: alpha -> beta -> alpha"),
+    ("name-differs", "beta/barclamp.yaml", "name: beta\n", "name: gamma\n",
+     "beta/barclamp.yaml:1:7: name: name 'gamma' differs from its directory 'beta'"),
+    ("role-defined-twice", "beta/barclamp.yaml", "  - name: beta-worker", "  - name: alpha-server",
+     "beta/barclamp.yaml:14:11: roles[1].name: role 'alpha-server' is also defined by alpha"),
+    ("conflict-unknown-role", "beta/barclamp.yaml", "conflicts: [beta-api]",
+     "conflicts: [beta-apy]",
+     "beta/barclamp.yaml:21:17: roles[1].conflicts[0]: conflicts with unknown role 'beta-apy'"),
+    ("empty-barclamp-file", "beta/barclamp.yaml", BETA, "",
+     "beta/barclamp.yaml:1:1: (file): file is empty"),
+    ("yaml-syntax", "beta/barclamp.yaml", "roles:\n", "roles: [\n",
+     "beta/barclamp.yaml:8:3: (file): YAML syntax error: did not find expected node content"),
+    ("template-syntax", "beta/templates/environment.yaml.j2", "mode: {{ attributes.mode }}",
+     "mode: {{ attributes.mode }",
+     "beta/templates/environment.yaml.j2:3:1: (template): template syntax error: unexpected '}'"),
+    ("template-undefined-variable", "beta/templates/environment.yaml.j2",
+     "mode: {{ attributes.mode }}", "mode: {{ atributes.mode }}",
+     "beta/templates/environment.yaml.j2:3:1: (template): uses undefined variable 'atributes' "
+     "(known: admin, attributes, barclamp, networks, nodes, proposal, proposals, roles, site)"),
+    ("template-undefined-attribute", "beta/templates/environment.yaml.j2",
+     "mode: {{ attributes.mode }}", "mode: {{ attributes.speed }}",
+     "beta/templates/environment.yaml.j2:3:1: (template): undefined value: 'dict object' has "
+     "no attribute 'speed'"),
+    ("template-unknown-role", "beta/templates/environment.yaml.j2",
+     "api: {{ roles['beta-api'][0] | address }}", "api: {{ roles['beta-apy'][0] | address }}",
+     "beta/templates/environment.yaml.j2:1:1: (template): undefined value: 'dict object' has "
+     "no attribute 'beta-apy'"),
+    ("template-not-a-mapping", "beta/templates/environment.yaml.j2", BETA_ENV, "- a\n- b\n",
+     "beta/templates/environment.yaml.j2:1:1: (template): rendered text is not a YAML mapping"),
+    ("template-bad-network", "beta/templates/environment.yaml.j2",
+     "api: {{ roles['beta-api'][0] | address }}",
+     "api: {{ roles['beta-api'][0] | address('tenant') }}",
+     "beta/templates/environment.yaml.j2:1:1: (template): undefined value: node "
+     "'sample-1-0' has no address on network 'tenant'"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_broken_barclamp(tmp_path: Path, file: str, old: str, new: str, expected: str) -> None:
+    files = _catalog_files()
+    assert files[file].count(old) == 1
+    files[file] = files[file].replace(old, new)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(write_catalog(tmp_path, files))
+    assert str(caught.value) == f"{tmp_path}/{expected}"
+
+
+def test_there_are_at_least_25_broken_barclamp_cases() -> None:
+    assert len(CASES) >= 25

@@ -1,0 +1,7 @@
+"""Exit codes every ``crowbar-wizard`` command keeps to."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""The command could not do its work (a daemon down, a file that cannot be written)."""
+EXIT_INVALID = 2
+"""Invalid input: nothing was done."""
