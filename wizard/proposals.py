@@ -138,15 +138,17 @@ def _check_roles(answers: Answers, barclamp: Barclamp, complete: bool) -> Iterat
                 yield Finding(where, f"{role_name} runs on the admin node ({admin}) only")
     for role in barclamp.roles:
         if not role.all_nodes:
-            count = len(set(proposal.roles.get(role.name, [])))
-            yield from _check_count(barclamp, role, count, complete)
+            yield from _check_count(barclamp, role, proposal.roles, complete)
 
 
-def _check_count(barclamp: Barclamp, role: Role, count: int, complete: bool) -> Iterator[Finding]:
+def _check_count(
+    barclamp: Barclamp, role: Role, roles: dict[str, list[str]], complete: bool
+) -> Iterator[Finding]:
     at = ("barclamps", barclamp.name, "roles", role.name)
+    count = len(set(roles.get(role.name, [])))
     if complete and count < role.min_nodes:
         yield Finding(
-            at if count else at[:-1],
+            at if role.name in roles else at[:-1],
             f"{barclamp.name} role {role.name} needs at least {_nodes(role.min_nodes)}, "
             f"{count} assigned",
         )

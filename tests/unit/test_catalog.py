@@ -6,94 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.small_catalog import BETA, BETA_ENV, catalog_files, write_catalog
 from wizard.catalog import CatalogError, load_catalog
-
-ALPHA = """\
-name: alpha
-display_name: Alpha
-description: A core service every node uses.
-category: core
-run_order: 10
-roles:
-  - name: alpha-server
-    description: Serves alpha.
-    run_list: ["recipe[alpha::server]"]
-    min_nodes: 1
-    max_nodes: 1
-    admin: allowed
-  - name: alpha-client
-    description: Uses alpha.
-    run_list: ["recipe[alpha::client]"]
-    all_nodes: true
-    conflicts: [alpha-server]
-attributes:
-  port:
-    type: integer
-    default: 4000
-    min: 1
-    max: 65535
-    help: Port alpha listens on.
-"""
-
-BETA = """\
-name: beta
-display_name: Beta
-description: A service that needs alpha.
-category: openstack
-requires: ["@core"]
-run_order: 20
-roles:
-  - name: beta-api
-    description: The beta API.
-    run_list: ["recipe[beta::api]"]
-    min_nodes: 1
-    max_nodes: 1
-    intended: [controller]
-  - name: beta-worker
-    description: Does beta's work.
-    run_list: ["recipe[beta::worker]"]
-    min_nodes: 1
-    intended: [compute]
-    hints: {virtualization: true, min_memory_gb: 16}
-    prefer: most_memory
-    conflicts: [beta-api]
-attributes:
-  mode:
-    type: string
-    enum: [fast, safe]
-    default: safe
-    help: How beta runs.
-  password:
-    type: secret
-    required: true
-    help: Beta's service password.
-"""
-
-BETA_ENV = """\
-api: {{ roles['beta-api'][0] | address }}
-alpha_port: {{ proposals.alpha.attributes.port }}
-mode: {{ attributes.mode }}
-"""
-
-
-def write_catalog(root: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
-def _catalog_files() -> dict[str, str]:
-    return {
-        "alpha/barclamp.yaml": ALPHA,
-        "beta/barclamp.yaml": BETA,
-        "beta/templates/environment.yaml.j2": BETA_ENV,
-    }
 
 
 def test_small_catalog_loads_with_closure_and_order(tmp_path: Path) -> None:
-    catalog = load_catalog(write_catalog(tmp_path, _catalog_files()))
+    catalog = load_catalog(write_catalog(tmp_path, catalog_files()))
     assert list(catalog) == ["alpha", "beta"]
     assert catalog.requires("beta") == ["alpha"]
     assert catalog.closure(["beta"]) == {"alpha", "beta"}
@@ -101,7 +19,7 @@ def test_small_catalog_loads_with_closure_and_order(tmp_path: Path) -> None:
 
 
 def test_apply_order_breaks_ties_by_run_order_then_name(tmp_path: Path) -> None:
-    files = _catalog_files()
+    files = catalog_files()
     for name, order in (("zeta", 5), ("eta", 30), ("delta", 30)):
         files[f"{name}/barclamp.yaml"] = (
             BETA.replace("beta", name).replace("run_order: 20", f"run_order: {order}")
@@ -187,7 +105,7 @@ CASES = [
 @pytest.mark.parametrize(("file", "old", "new", "expected"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])
 def test_broken_barclamp(tmp_path: Path, file: str, old: str, new: str, expected: str) -> None:
-    files = _catalog_files()
+    files = catalog_files()
     assert files[file].count(old) == 1
     files[file] = files[file].replace(old, new)
     with pytest.raises(CatalogError) as caught:
