@@ -269,12 +269,17 @@ def _jinja(directory: Path) -> jinja2.Environment:
 
 
 @jinja2.pass_context
-def _address(context: jinja2.runtime.Context, node: str, network: str = "admin") -> str:
-    """``{{ name | address }}``: a node's address on a network (admin by default)."""
+def _address(
+    context: jinja2.runtime.Context, node: str, network: str = "admin",
+    fallback: str | None = None,
+) -> str:
+    """``{{ name | address('public', 'admin') }}``: a node's address on a network (admin by
+    default), or on ``fallback`` when the node has none on the first."""
     addresses = _node(context, node)["addresses"]
-    if network not in addresses:
-        raise jinja2.UndefinedError(f"node {node!r} has no address on network {network!r}")
-    return addresses[network]
+    for name in (network, fallback):
+        if name in addresses:
+            return addresses[name]
+    raise jinja2.UndefinedError(f"node {node!r} has no address on network {network!r}")
 
 
 @jinja2.pass_context
@@ -380,24 +385,36 @@ def _find_cycle(catalog: Catalog, stuck: list[str]) -> list[str]:
 
 
 def _check_templates(catalog: Catalog) -> list[Problem]:
-    """Render every template against a sample deployment of the whole catalog."""
+    """Render every template against a full and a minimal sample deployment."""
     from wizard.chef_objects import sample_context  # the context builder renders for real too
 
     problems = []
     for name, entry in catalog.entries.items():
         for template_name, template in entry.templates.items():
             file = str(entry.directory / "templates" / template_name)
-            try:
-                render_yaml(template, sample_context(catalog, name))
-            except jinja2.UndefinedError as exc:
-                problems.append(Problem(file, _template_line(exc), 1, "(template)",
-                                        f"undefined value: {exc.message}"))
-            except TemplateOutputError as exc:
-                problems.append(Problem(file, 1, 1, "(template)", str(exc)))
-            except Exception as exc:
-                problems.append(Problem(file, _template_line(exc), 1, "(template)",
-                                        f"{type(exc).__name__}: {exc}"))
+            for minimal in (False, True):
+                problem = _try_render(template, sample_context(catalog, name, minimal=minimal))
+                if problem is not None:
+                    line, message = problem
+                    if minimal:
+                        message += (" (in a minimal deployment: admin and bmc networks only, "
+                                    "no node on roles that may have none)")
+                    problems.append(Problem(file, line, 1, "(template)", message))
+                    break
     return problems
+
+
+def _try_render(template: jinja2.Template, context: dict[str, Any]) -> tuple[int, str] | None:
+    """(line, message) when ``template`` fails to render to a mapping, else None."""
+    try:
+        render_yaml(template, context)
+    except jinja2.UndefinedError as exc:
+        return _template_line(exc), f"undefined value: {exc.message}"
+    except TemplateOutputError as exc:
+        return 1, str(exc)
+    except Exception as exc:  # a template may fail in any way: report it, do not crash
+        return _template_line(exc), f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _template_line(exc: BaseException) -> int:

@@ -57,16 +57,22 @@ def _networks_context(networks: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def sample_context(catalog: Catalog, barclamp: str) -> dict[str, Any]:
-    """A made-up deployment of the whole catalog (one node per role), to try templates on."""
+def sample_context(catalog: Catalog, barclamp: str, *, minimal: bool = False) -> dict[str, Any]:
+    """A made-up deployment of the whole catalog (one node per role), to try templates on.
+
+    ``minimal`` is the leanest deployment templates must cope with too: only the admin and
+    BMC networks, no node on roles that may have none, optional secrets unset.
+    """
     networks = default_networks()
+    if minimal:
+        networks = {name: networks[name] for name in ("admin", "bmc")}
     proposals: dict[str, Any] = {}
     nodes: dict[str, Any] = {}
     for index, (name, entry) in enumerate(catalog.entries.items()):
         roles = {}
         for r, role in enumerate(entry.barclamp.roles):
             node = f"sample-{index}-{r}"
-            roles[role.name] = [node]
+            roles[role.name] = [] if minimal and role.min_nodes == 0 else [node]
             nodes[node] = {
                 "name": node, "fqdn": f"{node}.sample.test", "address": f"192.0.2.{r + 1}",
                 "addresses": {net: f"198.51.{index}.{r + 1}" for net in networks}
@@ -76,7 +82,8 @@ def sample_context(catalog: Catalog, barclamp: str) -> dict[str, Any]:
                              "virtualization": True},
             }
         values = {
-            key: SAMPLE_SECRET if attr.type == "secret" else attr.default
+            key: (None if minimal and not attr.required else SAMPLE_SECRET)
+            if attr.type == "secret" else attr.default
             for key, attr in entry.barclamp.attributes.items()
         }
         proposals[name] = {"proposal": "default", "attributes": values, "roles": roles}
@@ -85,7 +92,8 @@ def sample_context(catalog: Catalog, barclamp: str) -> dict[str, Any]:
         "attributes": proposals[barclamp]["attributes"], "roles": proposals[barclamp]["roles"],
         "nodes": nodes, "proposals": proposals,
         "site": {"name": "sample", "domain": "sample.test", "timezone": "UTC",
-                 "ntp_servers": ["192.0.2.10"], "dns_forwarders": ["192.0.2.1"]},
+                 "ntp_servers": [] if minimal else ["192.0.2.10"],
+                 "dns_forwarders": [] if minimal else ["192.0.2.1"]},
         "admin": {"hostname": "admin", "fqdn": "admin.sample.test", "address": "192.0.2.10"},
         "networks": _networks_context(networks),
     }

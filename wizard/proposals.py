@@ -293,9 +293,9 @@ def _place(
     if tagged or not role.intended:
         pool, why = tagged or candidates, ""
         count = role.suggested_nodes or role.max_nodes or len(pool)
-    else:
+    else:  # nobody is meant for it: only as many as it must have
         pool, why = candidates, f"no node is meant as {' or '.join(role.intended)}; "
-        count = role.suggested_nodes or max(role.min_nodes, 1)
+        count = role.min_nodes
     pool = sorted(pool, key=_ranking(role, held))
     chosen = [(node.name, why + _reason(role, node, held)) for node in pool[:count]]
     if not answers.nodes:

@@ -120,7 +120,7 @@ def test_new_with_bad_input_writes_nothing(tmp_path: Path, capsys, args, message
 def test_plan_shows_networks_and_budget(capsys) -> None:
     assert main(["plan", str(ROOT / "answers/examples/lab-small.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "lab (lab.crowbar.test): 6 nodes, 7 networks, 6 barclamps" in out
+    assert "lab (lab.crowbar.test): 6 nodes, 7 networks, 16 barclamps" in out
     assert "mask 255.255.255.192" in out  # nova_floating's /26
     rows = {line.split()[1]: line.split()[2:] for line in out.splitlines()
             if line.startswith("│") and line.split()[1] in ("admin", "public", "bmc_vlan")}
