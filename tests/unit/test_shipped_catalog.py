@@ -1,0 +1,117 @@
+"""The barclamps shipped in ``barclamps/``, and the commands over them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.unit.base_answers import BASE
+from wizard.answers import load
+from wizard.catalog import default_catalog
+from wizard.cli import main
+
+ROOT = Path(__file__).parents[2]
+CORE = ["crowbar", "deployer", "provisioner", "ipmi", "network", "dns", "logging", "ntp"]
+
+
+def test_every_shipped_barclamp_loads() -> None:
+    catalog = default_catalog()
+    names = list(catalog)
+    assert len(names) >= 20
+    assert {catalog[n].category for n in names} == {"core", "openstack", "hadoop"}
+    for required in ("database", "rabbitmq", "keystone", "glance", "nova", "nova_dashboard",
+                     "swift", "cinder", "neutron", "ceph", "zookeeper", "hadoop",
+                     "cloudera_manager", *CORE):
+        assert required in catalog
+
+
+def test_nova_alone_pulls_in_what_it_needs_in_a_valid_order() -> None:
+    catalog = default_catalog()
+    order = catalog.apply_order(catalog.closure(["nova"]))
+    assert set(order) >= {"keystone", "glance", "database", "rabbitmq", *CORE}
+    assert order[: len(CORE)] == CORE  # core first, by run order then name
+    for position, name in enumerate(order):
+        assert set(catalog.requires(name)) <= set(order[:position]), name
+    assert order[-1] == "nova"
+    assert not {"bios", "raid"} & set(order)  # optional core barclamps stay out
+
+
+def test_barclamps_table(capsys) -> None:
+    assert main(["barclamps"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line for line in out.splitlines()
+            if line.startswith("│") and line.split()[1] != "│"}
+    assert len(rows) == len(list(default_catalog()))
+    assert "database, rabbitmq, keystone, glance," in rows["nova"]
+    assert "(optional)" in rows["bios"]
+
+
+def test_barclamps_show(capsys) -> None:
+    assert main(["barclamps", "show", "nova"]) == 0
+    out = capsys.readouterr().out
+    assert "selecting it applies, in order: crowbar," in out
+    assert "recipe[nova::compute]" in out  # rich markup must not eat the brackets
+    assert "virtualization, 8+ GB" in out
+    assert "libvirt_type" in out and "kvm, qemu, lxc" in out
+    assert main(["barclamps", "show", "novaa"]) == 2
+    assert "unknown barclamp 'novaa'" in capsys.readouterr().err
+
+
+def test_allocate_in_place_keeps_comments(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.yaml"
+    head, _, nodes = BASE.partition("barclamps:\n")
+    nodes = nodes.partition("nodes:\n")[2]
+    path.write_text("# my site\n" + head + "barclamps:\n  ntp: {}\n  keystone:\n    attributes:"
+                    "\n      admin_password: env:KS\nnodes:\n" + nodes)
+    assert main(["validate", str(path)]) == 2  # keystone needs database, roles are empty
+    capsys.readouterr()
+    assert main(["allocate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "admin <- ntp-server (ntp): runs on the admin node" in out
+    assert "ctl-1 <- keystone-server (keystone): meant as controller" in out
+    assert "added barclamps crowbar, database, deployer, dns, ipmi, logging, network, " \
+           "provisioner" in out
+    text = path.read_text()
+    assert text.startswith("# my site\n")
+    answers = load(path)
+    assert answers.barclamps["database"].roles == {"database-server": ["ctl-1"]}
+
+
+def test_allocate_says_what_only_the_operator_can_give(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "a.yaml"
+    source.write_text(BASE.replace("  ntp:\n", "  nova: {}\n  ntp:\n"))
+    before = source.read_text()
+    assert main(["allocate", str(source), "-o", str(tmp_path / "b.yaml")]) == 1
+    assert "barclamps.keystone: keystone attribute admin_password is required" in (
+        capsys.readouterr().err
+    )
+    assert source.read_text() == before and not (tmp_path / "b.yaml").exists()
+
+
+def test_allocate_explains_a_role_no_node_can_take(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "a.yaml"
+    source.write_text(
+        BASE.replace("  ntp:\n", "  nova: {}\n  keystone:\n    attributes: "
+                     "{admin_password: env:KS}\n  ntp:\n")
+        .replace("    addresses:\n", "    hardware: {cpu_cores: 4, memory_gb: 4}\n"
+                 "    addresses:\n"))
+    assert main(["allocate", str(source)]) == 1
+    assert capsys.readouterr().err == (
+        "cannot place: nova role nova-compute-kvm needs 1 node, 0 can take it: ctl-1: "
+        "conflicts with nova-controller; compute-1: 4 GB memory, needs 8\n"
+    )
+
+
+def test_chef_export_needs_its_secrets(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("CROWBAR_KEYSTONE_PASSWORD", raising=False)
+    example = ROOT / "answers" / "examples" / "lab-small.yaml"
+    assert main(["chef", "export", str(example), str(tmp_path / "repo")]) == 1
+    assert capsys.readouterr().err == (
+        "cannot export: keystone attribute admin_password: environment variable "
+        "CROWBAR_KEYSTONE_PASSWORD is not set\n"
+    )
+    assert not (tmp_path / "repo").exists()
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "x")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "keep.txt").write_text("mine")
+    assert main(["chef", "export", str(example), str(tmp_path / "repo")]) == 1
+    assert "not empty and not a crowbar-wizard export; pass --force" in capsys.readouterr().err
