@@ -89,13 +89,15 @@ def test_many_problems_are_reported_together_in_line_order(tmp_path: Path) -> No
     assert lines == sorted(lines)
 
 
-_LINES = BASE.splitlines(keepends=True)
+LAB = (Path(__file__).parents[2] / "answers" / "examples" / "lab-small.yaml").read_text()
+SOURCES = [BASE.splitlines(keepends=True), LAB.splitlines(keepends=True)]
 
 
 @st.composite
 def mutated_documents(draw: st.DrawFn) -> bytes:
-    """BASE with a few random edits: lines dropped, duplicated or swapped, bytes spliced in."""
-    lines = list(_LINES)
+    """BASE or the lab example with a few random edits: lines dropped, duplicated or swapped,
+    bytes spliced in."""
+    lines = list(draw(st.sampled_from(SOURCES)))
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(["drop", "dup", "swap", "splice", "indent", "truncate"]))
         i = draw(st.integers(0, len(lines) - 1))
