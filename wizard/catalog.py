@@ -33,6 +33,11 @@ from wizard.yamlfile import CoreSchemaLoader, Document, read_document
 CORE_GROUP = "@core"
 """In ``requires``: every core barclamp not marked ``optional``."""
 TEMPLATES = ("environment.yaml.j2", "data_bag.yaml.j2")
+TEMPLATE_VARIABLES = frozenset({
+    "barclamp", "proposal", "attributes", "roles", "nodes", "site", "admin", "networks",
+    "proposals",
+})
+"""What a template sees (built by ``wizard.chef_objects``)."""
 _RUN_LIST_ITEM = re.compile(r"^(recipe|role)\[[A-Za-z0-9_.:-]+(@[0-9.]+)?\]$")
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "float": (int, float), "boolean": (bool,),
@@ -231,7 +236,7 @@ def load_catalog(directory: Path) -> Catalog:
     """Load every ``<name>/barclamp.yaml`` below ``directory``; raise :class:`CatalogError`."""
     problems: list[Problem] = []
     entries: dict[str, Entry] = {}
-    environment = _jinja(directory)
+    environment = _jinja()
     for path in sorted(directory.glob("*/barclamp.yaml")):
         try:
             entry = _load_entry(path, environment)
@@ -256,9 +261,8 @@ def load_catalog(directory: Path) -> Catalog:
     return catalog
 
 
-def _jinja(directory: Path) -> jinja2.Environment:
+def _jinja() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(directory)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -315,14 +319,12 @@ def _load_entry(path: Path, environment: jinja2.Environment) -> Entry:
             problems.append(Problem(str(file), exc.lineno or 1, 1, "(template)",
                                     f"template syntax error: {exc.message}"))
             continue
-        known = {"barclamp", "proposal", "attributes", "roles", "nodes", "site", "admin",
-                 "networks", "proposals"}
-        for variable in sorted(jinja2.meta.find_undeclared_variables(ast) - known):
+        for variable in sorted(jinja2.meta.find_undeclared_variables(ast) - TEMPLATE_VARIABLES):
             line = next((i for i, text in enumerate(source.splitlines(), 1)
                          if re.search(rf"\b{re.escape(variable)}\b", text)), 1)
             problems.append(Problem(str(file), line, 1, "(template)",
                                     f"uses undefined variable {variable!r} (known: "
-                                    f"{', '.join(sorted(known))})"))
+                                    f"{', '.join(sorted(TEMPLATE_VARIABLES))})"))
     if problems:
         raise CatalogError(problems)
     return Entry(barclamp, path.parent, document, templates)
