@@ -1,0 +1,1 @@
+"""Drivers: small classes around one real system each (IPMI, dnsmasq, HTTP, Chef)."""

@@ -1,0 +1,166 @@
+"""The lab's BMC fleet: N fake BMCs in one process, each on its own loopback address.
+
+Addresses come from a loopback block (default 127.1.0.0/22: up to 1,022 BMCs; one process
+serves them all through pyghmi's select loop, which caps at 1,024 sockets). Every BMC
+listens on the IPMI port 623 when the process may bind it (root), else on 10623 — same
+port for all, so a sweep of the block needs no per-address port. Hardware comes from a
+seed, so the same seed always gives the same fleet.
+
+Run by ``crowbar-wizard lab up`` as ``python -m wizard.lab.fleet DIR``, where ``DIR`` holds
+``fleet.json`` (what to serve); each BMC's state is kept in ``DIR/bmcs/<address>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import netaddr
+
+from wizard.lab.bmc import FakeBmc, Faults, Hardware, ServerState
+from wizard.yamlfile import write_atomic
+
+DEFAULT_NETWORK = "127.1.0.0/22"
+LAB_USERNAME = "crowbar"
+LAB_PASSWORD = "crowbar-lab"
+PRIVILEGED_PORT, UNPRIVILEGED_PORT = 623, 10623
+_VENDORS = [
+    ("Dell Inc.", ["PowerEdge R650", "PowerEdge R750", "PowerEdge R740xd2"]),
+    ("Lenovo", ["ThinkSystem SR650", "ThinkSystem SR630"]),
+    ("Supermicro", ["SYS-1029U-TRT", "SSG-6049P-E1CR36L"]),
+    ("HPE", ["ProLiant DL380 Gen10", "ProLiant DL360 Gen10"]),
+]
+
+
+def default_port() -> int:
+    """623 when this process may bind privileged ports, else 10623."""
+    return PRIVILEGED_PORT if os.geteuid() == 0 else UNPRIVILEGED_PORT
+
+
+@dataclass
+class BmcSpec:
+    """One fake BMC: where it listens and the server behind it."""
+
+    address: str
+    port: int
+    mac: str
+    hardware: Hardware
+    faults: Faults = field(default_factory=Faults)
+
+
+@dataclass
+class FleetSpec:
+    """A whole fleet, as written to ``fleet.json``."""
+
+    network: str
+    seed: int
+    username: str
+    password: str
+    bmcs: list[BmcSpec]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> FleetSpec:
+        data = json.loads(text)
+        data["bmcs"] = [
+            BmcSpec(address=b["address"], port=b["port"], mac=b["mac"],
+                    hardware=Hardware(**b["hardware"]), faults=Faults(**b["faults"]))
+            for b in data["bmcs"]
+        ]
+        return cls(**data)
+
+
+def _mac(rng: random.Random, prefix: int) -> str:
+    value = (prefix << 24) | rng.getrandbits(24)
+    return str(netaddr.EUI(value, dialect=netaddr.mac_unix_expanded))
+
+
+def plan_fleet(count: int, *, seed: int = 0, network: str = DEFAULT_NETWORK,
+               port: int | None = None, faults: dict[int, Faults] | None = None) -> FleetSpec:
+    """``count`` BMCs with hardware drawn from ``seed``; ``faults`` by BMC index."""
+    block = netaddr.IPNetwork(network)
+    hosts = list(block.iter_hosts())
+    if not 1 <= count <= min(len(hosts), 1000):
+        raise ValueError(f"a lab fleet on {block} holds 1 to {min(len(hosts), 1000)} BMCs")
+    rng = random.Random(seed)
+    bmcs = []
+    for index in range(count):
+        vendor, models = rng.choice(_VENDORS)
+        model = rng.choice(models)
+        storage = "xd2" in model or "SSG" in model
+        hardware = Hardware(
+            vendor=vendor, model=model, serial=f"LAB{seed:04d}{index:05d}",
+            cpu_cores=rng.choice([16, 24, 32, 48, 64]),
+            memory_gb=rng.choice([64, 128, 256, 384, 512]),
+            disks=rng.choice([12, 16, 24]) if storage else rng.choice([2, 2, 4]),
+            nic_macs=[_mac(rng, 0x525400) for _ in range(2)],
+            virtualization=not storage,
+        )
+        bmcs.append(BmcSpec(address=str(hosts[index]), port=port or default_port(),
+                            mac=_mac(rng, 0x02C0BA), hardware=hardware,
+                            faults=(faults or {}).get(index, Faults())))
+    return FleetSpec(network=str(block), seed=seed, username=LAB_USERNAME,
+                     password=LAB_PASSWORD, bmcs=bmcs)
+
+
+def _state_file(directory: Path, address: str) -> Path:
+    return directory / "bmcs" / f"{address}.json"
+
+
+def read_states(directory: Path) -> dict[str, dict]:
+    """Every BMC's last recorded identity and state, by address."""
+    states = {}
+    for path in sorted((directory / "bmcs").glob("*.json")):
+        try:
+            states[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # being replaced right now; the next read has it
+    return states
+
+
+def serve(directory: Path) -> None:
+    """Serve the fleet in ``directory/fleet.json`` until SIGTERM or SIGINT."""
+    spec = FleetSpec.from_json((directory / "fleet.json").read_text())
+    (directory / "bmcs").mkdir(exist_ok=True)
+    previous = read_states(directory)
+    import pyghmi.ipmi.private.session as ipmisession
+
+    ipmisession.Session._assignsocket()  # a plain socket first: pyghmi wakes its loop on it
+
+    def record(bmc: FakeBmc) -> None:
+        write_atomic(_state_file(directory, bmc.address),
+                     json.dumps(bmc.snapshot()) + "\n", mode=0o644)
+
+    bmcs = []
+    for item in spec.bmcs:
+        saved = previous.get(item.address, {}).get("state")
+        bmc = FakeBmc(address=item.address, port=item.port, username=spec.username,
+                      password=spec.password, mac=item.mac, hardware=item.hardware,
+                      state=ServerState(**saved) if saved else None, faults=item.faults,
+                      on_change=record)
+        record(bmc)
+        bmcs.append(bmc)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    (directory / "ready").write_text(f"{len(bmcs)}\n")
+    FakeBmc.listen(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a lab BMC fleet (see lab up).")
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(args.directory)
+
+
+if __name__ == "__main__":
+    main()
