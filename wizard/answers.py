@@ -103,6 +103,7 @@ class Bmc(Model):
     network: Identifier = "bmc"
     username: str = Field("root", min_length=1, max_length=IPMI_MAX_USER)
     password: SecretValue
+    port: int = Field(623, ge=1, le=65535, description="IPMI (RMCP+) UDP port of the BMCs")
 
 
 class Discovery(Model):

@@ -273,15 +273,14 @@ async def _ping(targets: list[tuple[str, int]], timeout: float,
     packet = _auth_cap_request()
     waiting = set(targets)
     try:
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
         for attempt in range(attempts):
             for target in sorted(waiting):
                 transport.sendto(packet, target)
-            resend_at = time.monotonic() + timeout * (attempt + 1) / attempts
-            while waiting and (now := time.monotonic()) < min(resend_at, deadline):
+            resend_at = start + timeout * (attempt + 1) / attempts
+            while waiting and (now := time.monotonic()) < resend_at:
                 try:
-                    found = await asyncio.wait_for(protocol.answered.get(),
-                                                   min(resend_at, deadline) - now)
+                    found = await asyncio.wait_for(protocol.answered.get(), resend_at - now)
                 except TimeoutError:
                     break
                 if found in waiting:

@@ -1,0 +1,318 @@
+"""Commands over hardware: ``discover``, ``power`` and the lab's ``lab up|status|down``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.live import Live
+from rich.table import Table
+
+from wizard import terminal
+from wizard.answers import load
+from wizard.discovery import SweepResult, expand, sweep
+from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
+from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from wizard.lab.bmc import Faults
+from wizard.lab.control import Lab, LabError, lab_directory
+from wizard.lab.fleet import DEFAULT_NETWORK
+from wizard.secrets import SecretError
+
+POWER_ACTIONS = ("status", "on", "off", "cycle", "reset", "soft")
+
+
+def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    """Add ``discover``, ``power`` and ``lab`` to the ``crowbar-wizard`` parser."""
+    discover = commands.add_parser(
+        "discover", help="sweep a BMC range over IPMI and list the servers found",
+        description="Ping every address of the range at once (RMCP+), then log into each BMC "
+        "that answers and read its identity (FRU), LAN MAC and hardware. Results show as "
+        "they arrive; silent addresses are counted as unreachable. The password is read "
+        "from an environment variable, never from the command line.",
+        formatter_class=formatter,
+    )
+    discover.set_defaults(handler=_discover)
+    where = discover.add_mutually_exclusive_group(required=True)
+    where.add_argument("--range", metavar="CIDR|A-B", help="addresses to sweep")
+    where.add_argument("--lab", action="store_true",
+                       help="sweep the running lab's BMCs with the lab's credentials")
+    discover.add_argument("--port", type=int, default=623, help="IPMI port (default: 623)")
+    discover.add_argument("--user", default="root", help="BMC user (default: root)")
+    discover.add_argument("--password-env", metavar="VAR", default="CROWBAR_BMC_PASSWORD",
+                          help="environment variable holding the BMC password "
+                          "(default: CROWBAR_BMC_PASSWORD)")
+    discover.add_argument("--json", action="store_true",
+                          help="one JSON object per BMC and a summary, one per line")
+    discover.add_argument("--concurrency", type=int, default=64,
+                          help="BMCs logged into at once (default: 64)")
+    discover.add_argument("--timeout", type=float, default=1.0,
+                          help="seconds to wait for a BMC to answer a ping (default: 1)")
+
+    power = commands.add_parser(
+        "power", help="power status or control of nodes, through their BMCs",
+        description="Act on the BMC of NODE (or of every node with --all) as the answers "
+        "file describes it (bmc_address, bmc.username, bmc.password).",
+        usage="crowbar-wizard power {NODE|--all} {" + ",".join(POWER_ACTIONS) + "} ANSWERS",
+        formatter_class=formatter,
+    )
+    power.set_defaults(handler=_power)
+    power.add_argument("--all", action="store_true", help="every node with a BMC address")
+    power.add_argument("words", nargs="+", metavar="NODE ACTION ANSWERS")
+    power.add_argument("--timeout", type=float, default=10.0, help="seconds per BMC call")
+
+    lab = commands.add_parser(
+        "lab", help="the built-in lab: a simulated fleet of BMCs on loopback",
+        description=f"Start, inspect or stop the lab's fake BMCs (real IPMI over LAN on "
+        f"loopback addresses of {DEFAULT_NETWORK}). State lives in {lab_directory()} "
+        "(set CROWBAR_LAB_DIR to move it).", formatter_class=formatter,
+    )
+    actions = lab.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="start N simulated servers with their BMCs")
+    up.set_defaults(handler=_lab_up)
+    up.add_argument("--nodes", type=int, required=True, metavar="N")
+    up.add_argument("--seed", type=int, default=0, help="same seed, same fleet (default: 0)")
+    up.add_argument("--network", default=DEFAULT_NETWORK, metavar="CIDR",
+                    help=f"loopback block for the BMCs (default: {DEFAULT_NETWORK})")
+    up.add_argument("--fault", action="append", default=[], metavar="INDEX:KIND",
+                    help="make BMC INDEX (0-based) misbehave: wrong_password, silent or "
+                    "drop=K (drop its first K packets); repeatable")
+    status = actions.add_parser("status", help="list the lab's BMCs and their state")
+    status.set_defaults(handler=_lab_status)
+    status.add_argument("--json", action="store_true", help="one JSON document")
+    down = actions.add_parser("down", help="stop everything the lab started")
+    down.set_defaults(handler=_lab_down)
+
+
+# -- discover --------------------------------------------------------------------------------
+
+
+def _discover(args: argparse.Namespace) -> int:
+    if args.lab:
+        spec = Lab(lab_directory()).spec()
+        if spec is None:
+            print("no lab is up: run `crowbar-wizard lab up --nodes N` first", file=sys.stderr)
+            return EXIT_FAILED
+        addresses = [bmc.address for bmc in spec.bmcs]
+        port, user, password = spec.bmcs[0].port, spec.username, spec.password
+    else:
+        try:
+            addresses = expand(args.range)
+        except ValueError as exc:
+            print(f"--range: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        password = os.environ.get(args.password_env)
+        if password is None:
+            print(f"set the BMC password in ${args.password_env} (or pick another variable "
+                  "with --password-env)", file=sys.stderr)
+            return EXIT_INVALID
+        port, user = args.port, args.user
+    return asyncio.run(_run_sweep(args, addresses, port, user, password))
+
+
+async def _run_sweep(args: argparse.Namespace, addresses: list[str], port: int, user: str,
+                     password: str) -> int:
+    driver = IpmiDriver(concurrency=args.concurrency, timeout=5.0, retries=1)
+    counts: Counter[str] = Counter()
+    start = time.monotonic()
+    rows: list[SweepResult] = []
+    live = None
+    if not args.json and sys.stdout.isatty():
+        live = Live(_table(rows, counts, len(addresses)), console=terminal.console(),
+                    refresh_per_second=8)
+        live.start()
+    try:
+        async for result in sweep(driver, addresses, port=port, username=user,
+                                  password=password, ping_timeout=args.timeout):
+            counts[result.outcome] += 1
+            if args.json:
+                print(json.dumps(result.to_json()), flush=True)
+            elif result.outcome != "unreachable":
+                rows.append(result)
+                if live is not None:
+                    live.update(_table(rows, counts, len(addresses)))
+                else:
+                    print(_line(result), flush=True)
+    finally:
+        if live is not None:
+            live.stop()
+        driver.close()
+    elapsed = time.monotonic() - start
+    summary = {"event": "summary", "addresses": len(addresses), "seconds": round(elapsed, 2),
+               **{k: counts.get(k, 0) for k in ("found", "duplicate", "auth_failed",
+                                               "unreachable", "unsupported", "bmc_error")}}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"swept {len(addresses)} addresses in {elapsed:.1f} s: {counts['found']} found, "
+              f"{counts['auth_failed']} refused the credentials, {counts['unreachable']} "
+              f"unreachable" + (f", {counts['duplicate']} duplicates" if counts["duplicate"]
+                                else ""))
+    return EXIT_OK
+
+
+def _line(result: SweepResult) -> str:
+    if result.bmc is None:
+        return f"{result.address}: {result.outcome.replace('_', ' ')}: {result.message}"
+    bmc = result.bmc
+    hardware = ", ".join(part for part in (
+        f"{bmc.cpu_cores} cores" if bmc.cpu_cores else "",
+        f"{bmc.memory_gb} GB" if bmc.memory_gb else "",
+        f"{bmc.disks} disks" if bmc.disks is not None else "") if part)
+    node = f" -> {result.node.name}" if result.node else ""
+    return (f"{bmc.address}: {result.outcome} {bmc.manufacturer or '?'} {bmc.model or '?'} "
+            f"serial {bmc.serial or '?'} bmc {bmc.mac or '?'} {hardware}{node}")
+
+
+def _table(rows: list[SweepResult], counts: Counter[str], total: int) -> Table:
+    done = sum(counts.values())
+    table = Table(title=f"BMC sweep: {done}/{total} addresses, {counts['found']} found",
+                  title_justify="left")
+    for column in ("BMC", "outcome", "vendor / model", "serial", "BMC MAC", "CPUs", "RAM",
+                   "disks", "NIC MACs"):
+        table.add_column(column)
+    for r in rows[-40:]:
+        b = r.bmc
+        table.add_row(r.address, r.outcome.replace("_", " "),
+                      f"{b.manufacturer} {b.model}" if b else r.message,
+                      (b.serial or "") if b else "", (b.mac or "") if b else "",
+                      str(b.cpu_cores or "") if b else "",
+                      f"{b.memory_gb} GB" if b and b.memory_gb else "",
+                      str(b.disks if b and b.disks is not None else ""),
+                      "\n".join(b.nic_macs) if b else "")
+    return table
+
+
+# -- power ------------------------------------------------------------------------------------
+
+
+def _power(args: argparse.Namespace) -> int:
+    words = list(args.words)
+    if len(words) != (2 if args.all else 3):
+        print("usage: crowbar-wizard power {NODE|--all} ACTION ANSWERS", file=sys.stderr)
+        return EXIT_INVALID
+    action, answers_path = words[-2], Path(words[-1])
+    if action not in POWER_ACTIONS:
+        print(f"unknown action {action!r}: {', '.join(POWER_ACTIONS)}", file=sys.stderr)
+        return EXIT_INVALID
+    answers = load(answers_path)
+    nodes = [n for n in answers.nodes if n.bmc_address]
+    if not args.all:
+        nodes = [n for n in answers.nodes if n.name == words[0]]
+        if not nodes:
+            print(f"no node {words[0]!r} in {answers_path}", file=sys.stderr)
+            return EXIT_INVALID
+        if nodes[0].bmc_address is None:
+            print(f"node {words[0]} has no bmc_address", file=sys.stderr)
+            return EXIT_INVALID
+    try:
+        password = answers.bmc.password.reveal()
+    except SecretError as exc:
+        print(f"bmc.password: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return asyncio.run(_run_power(nodes, action, answers.bmc.username, password,
+                                  answers.bmc.port, args.timeout))
+
+
+async def _run_power(nodes: list, action: str, user: str, password: str, port: int,
+                     timeout: float) -> int:
+    driver = IpmiDriver(timeout=timeout, retries=1)
+
+    async def one(node: Any) -> tuple[str, str | None, IpmiError | None]:
+        target = Target(node.bmc_address, user, password, port)
+        try:
+            if action == "status":
+                return node.name, await driver.power_status(target), None
+            return node.name, await driver.power(target, action), None
+        except IpmiError as exc:
+            return node.name, None, exc
+
+    try:
+        results = await asyncio.gather(*(one(node) for node in nodes))
+    finally:
+        driver.close()
+    failed = 0
+    for name, state, error in results:
+        if error is None:
+            print(f"{name}: {state}")
+        else:
+            failed += 1
+            print(f"{name}: {error}", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# -- lab --------------------------------------------------------------------------------------
+
+
+def _parse_faults(items: list[str]) -> dict[int, Faults]:
+    faults: dict[int, Faults] = {}
+    for item in items:
+        index, _, kind = item.partition(":")
+        fault = faults.setdefault(int(index), Faults())
+        if kind == "wrong_password":
+            fault.wrong_password = True
+        elif kind == "silent":
+            fault.silent = True
+        elif kind.startswith("drop="):
+            fault.drop_first = int(kind.removeprefix("drop="))
+        else:
+            raise ValueError(f"unknown fault {item!r}: wrong_password, silent or drop=K")
+    return faults
+
+
+def _lab_up(args: argparse.Namespace) -> int:
+    try:
+        faults = _parse_faults(args.fault)
+    except ValueError as exc:
+        print(f"--fault: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    lab = Lab(lab_directory())
+    try:
+        spec = lab.up(args.nodes, seed=args.seed, network=args.network, faults=faults)
+    except (LabError, ValueError) as exc:
+        print(f"lab up: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    first, last = spec.bmcs[0], spec.bmcs[-1]
+    print(f"lab up: {len(spec.bmcs)} BMCs on {first.address}-{last.address} port {first.port}"
+          f" (user {spec.username}); state in {lab.directory}")
+    print("next: crowbar-wizard discover --lab")
+    return EXIT_OK
+
+
+def _lab_status(args: argparse.Namespace) -> int:
+    lab = Lab(lab_directory())
+    rows = lab.status()
+    pid = lab.pid()
+    if args.json:
+        print(json.dumps({"running": pid is not None, "pid": pid,
+                          "directory": str(lab.directory), "bmcs": rows}, indent=1))
+        return EXIT_OK if rows else EXIT_FAILED
+    if not rows:
+        print("no lab is up (crowbar-wizard lab up --nodes N starts one)")
+        return EXIT_FAILED
+    table = Table(title=f"Lab: {len(rows)} BMCs, "
+                  + (f"fleet pid {pid}" if pid else "fleet NOT running"), title_justify="left")
+    for column in ("BMC", "answers", "model", "serial", "power", "boot", "cycles", "faults"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(f"{row['address']}:{row['port']}", "yes" if row["answering"] else "no",
+                      row["model"], row["serial"], row["power"] or "?",
+                      row["boot_device"] or "?", str(row["power_cycles"]),
+                      ", ".join(row["faults"]) or "-")
+    terminal.console().print(table)
+    return EXIT_OK
+
+
+def _lab_down(args: argparse.Namespace) -> int:
+    lab = Lab(lab_directory())
+    if lab.down():
+        print("lab down: the BMC fleet is stopped and its state removed")
+    else:
+        print("lab down: nothing was running")
+    return EXIT_OK

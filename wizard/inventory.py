@@ -1,0 +1,89 @@
+"""Discovered nodes: what the IPMI sweep and PXE-booted inventory say, merged per server.
+
+A server found by its BMC and again by its PXE-booted discovery image is one node: two
+reports are the same server when they share the system serial number, a NIC MAC, or the
+BMC's MAC. Nodes are named as Crowbar named them, ``d`` + the first NIC MAC with dashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wizard.answers import Hardware, Node
+from wizard.drivers.ipmi import BmcInventory
+
+
+@dataclass
+class DiscoveredNode:
+    """One server, from every report about it."""
+
+    serial: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    bmc_address: str | None = None
+    bmc_port: int = 623
+    bmc_mac: str | None = None
+    macs: list[str] = field(default_factory=list)
+    cpu_cores: int | None = None
+    memory_gb: int | None = None
+    disks: int | None = None
+    virtualization: bool | None = None
+    sources: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        """Crowbar's name for a discovered node: ``d52-54-00-12-34-56``."""
+        ident = self.macs[0] if self.macs else self.bmc_mac or self.serial or "unknown"
+        return "d" + ident.lower().replace(":", "-").replace(" ", "-")
+
+    def same_server(self, serial: str | None, macs: list[str], bmc_mac: str | None) -> bool:
+        return bool(
+            (serial and serial == self.serial)
+            or set(macs) & set(self.macs)
+            or (bmc_mac and bmc_mac == self.bmc_mac)
+        )
+
+    def to_answers_node(self) -> Node | None:
+        """The node as the answers file holds it (None while no NIC MAC is known)."""
+        if not self.macs:
+            return None
+        hardware = None
+        if self.cpu_cores and self.memory_gb:
+            hardware = Hardware(
+                vendor=self.manufacturer, model=self.model, serial=self.serial,
+                cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, disks=self.disks or 0,
+                virtualization=self.virtualization if self.virtualization is not None else True,
+            )
+        return Node(name=self.name, macs=self.macs, bmc_address=self.bmc_address,
+                    hardware=hardware)
+
+
+class Inventory:
+    """Every discovered node, merged across sweeps and PXE reports."""
+
+    def __init__(self) -> None:
+        self.nodes: list[DiscoveredNode] = []
+
+    def find(self, serial: str | None, macs: list[str],
+             bmc_mac: str | None) -> DiscoveredNode | None:
+        return next((n for n in self.nodes if n.same_server(serial, macs, bmc_mac)), None)
+
+    def add_bmc(self, info: BmcInventory) -> tuple[DiscoveredNode, bool]:
+        """Record a BMC's inventory; returns the node and whether it is new."""
+        node = self.find(info.serial, info.nic_macs, info.mac)
+        new = node is None
+        if node is None:
+            node = DiscoveredNode()
+            self.nodes.append(node)
+        node.sources.add("ipmi")
+        node.bmc_address, node.bmc_port = info.address, info.port
+        node.bmc_mac = info.mac or node.bmc_mac
+        node.serial = info.serial or node.serial
+        node.manufacturer = info.manufacturer or node.manufacturer
+        node.model = info.model or node.model
+        node.macs = list(dict.fromkeys([*node.macs, *info.nic_macs]))
+        for attr in ("cpu_cores", "memory_gb", "disks", "virtualization"):
+            value = getattr(info, attr)
+            if value is not None:
+                setattr(node, attr, value)
+        return node, new

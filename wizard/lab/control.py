@@ -1,0 +1,173 @@
+"""``lab up`` / ``lab status`` / ``lab down``: the lab's fleet as a background process.
+
+The fleet runs detached (its own session), so it outlives the command that started it;
+its state lives in the lab directory: ``$CROWBAR_LAB_DIR``, else ``/run/crowbar-wizard/lab``
+for root, else ``$XDG_RUNTIME_DIR/crowbar-wizard/lab`` (or ``/tmp/crowbar-wizard-UID/lab``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wizard.drivers.ipmi import IpmiDriver
+from wizard.lab.bmc import Faults
+from wizard.lab.fleet import DEFAULT_NETWORK, FleetSpec, plan_fleet, read_states
+
+START_TIMEOUT = 20.0
+
+
+class LabError(Exception):
+    """The lab cannot do what was asked (already running, failed to start, ...)."""
+
+
+def lab_directory() -> Path:
+    if "CROWBAR_LAB_DIR" in os.environ:
+        return Path(os.environ["CROWBAR_LAB_DIR"])
+    if os.geteuid() == 0:
+        return Path("/run/crowbar-wizard/lab")
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/crowbar-wizard-{os.getuid()}"
+    return Path(base) / "crowbar-wizard" / "lab"
+
+
+@dataclass
+class Lab:
+    """A lab directory and what runs from it."""
+
+    directory: Path
+
+    @property
+    def pidfile(self) -> Path:
+        return self.directory / "fleet.pid"
+
+    def spec(self) -> FleetSpec | None:
+        path = self.directory / "fleet.json"
+        return FleetSpec.from_json(path.read_text()) if path.exists() else None
+
+    def pid(self) -> int | None:
+        """The fleet's pid while it runs, else None."""
+        try:
+            pid = int(self.pidfile.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def up(self, count: int, *, seed: int = 0, network: str = DEFAULT_NETWORK,
+           faults: dict[int, Faults] | None = None) -> FleetSpec:
+        """Start a fleet of ``count`` BMCs and wait until every healthy one answers."""
+        if self.pid() is not None:
+            spec = self.spec()
+            size = len(spec.bmcs) if spec else "?"
+            raise LabError(f"the lab is already up ({size} BMCs, pid {self.pid()}, "
+                           f"{self.directory}); run `crowbar-wizard lab down` first")
+        spec = plan_fleet(count, seed=seed, network=network, faults=faults)
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True)
+        (self.directory / "fleet.json").write_text(spec.to_json())
+        self._start()
+        return spec
+
+    def _start(self) -> None:
+        (self.directory / "ready").unlink(missing_ok=True)
+        log = (self.directory / "fleet.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wizard.lab.fleet", str(self.directory)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        )
+        self.pidfile.write_text(f"{process.pid}\n")
+        deadline = time.monotonic() + START_TIMEOUT
+        while not (self.directory / "ready").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.down()
+                tail = self._log_tail()
+                raise LabError(f"the BMC fleet did not start:\n{tail}")
+            time.sleep(0.05)
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join((self.directory / "fleet.log").read_text().splitlines()[-15:])
+        except OSError:
+            return "(no log)"
+
+    def answering(self, timeout: float = 1.0) -> set[str]:
+        """Addresses of the fleet's BMCs that answer a ping now."""
+        spec = self.spec()
+        if spec is None:
+            return set()
+
+        async def ping() -> set[str]:
+            driver = IpmiDriver()
+            try:
+                targets = [(b.address, b.port) for b in spec.bmcs]
+                return {a async for a, _ in driver.ping(targets, timeout=timeout)}
+            finally:
+                driver.close()
+
+        return asyncio.run(ping())
+
+    def ensure_running(self) -> bool:
+        """Restart the fleet (state kept) if it died or stopped answering; True if it did."""
+        spec = self.spec()
+        if spec is None:
+            raise LabError("no lab here: run `crowbar-wizard lab up` first")
+        expected = {b.address for b in spec.bmcs if not b.faults.silent}
+        if self.pid() is not None and expected <= self.answering():
+            return False
+        self._stop()
+        self._start()
+        return True
+
+    def status(self) -> list[dict]:
+        """Every BMC: address, port, identity, power and boot state, and whether it answers."""
+        spec = self.spec()
+        if spec is None:
+            return []
+        alive = self.answering() if self.pid() is not None else set()
+        states = read_states(self.directory)
+        rows = []
+        for bmc in spec.bmcs:
+            state = states.get(bmc.address, {}).get("state", {})
+            rows.append({
+                "address": bmc.address, "port": bmc.port, "mac": bmc.mac,
+                "model": bmc.hardware.model, "serial": bmc.hardware.serial,
+                "power": state.get("power"), "boot_device": state.get("boot_device"),
+                "power_cycles": state.get("power_cycles", 0),
+                "answering": bmc.address in alive,
+                "faults": [k for k, v in vars(bmc.faults).items() if v],
+            })
+        return rows
+
+    def _stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while self.pid() is not None and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        if self.pid() is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+    def down(self) -> bool:
+        """Stop everything the lab started and remove its directory; False if none ran."""
+        running = self.pid() is not None
+        self._stop()
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        return running
