@@ -77,7 +77,9 @@ class BmcInventory:
 
 
 def _classify(error: BaseException) -> tuple[Kind, str]:
-    text = str(error) or type(error).__name__
+    text = str(error)
+    if text in ("", "None"):  # pyghmi's word for a session that broke mid-command
+        return "unreachable", "the session broke off"
     lowered = text.lower()
     if any(word in lowered for word in ("password", "unauthorized", "privilege", "rakp")):
         return "auth_failed", "the BMC refused the user name or password"

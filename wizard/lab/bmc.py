@@ -106,10 +106,14 @@ class FakeBmc(pyghmi_bmc.Bmc):
             self.packets_dropped += 1
             return
         data = bytearray(data)
-        if len(data) > 37 and data[4] == 6 and data[5] == 16 and data[16 + 12] != 1:
-            # Open Session Request asking for other than RAKP-HMAC-SHA1: say no, so the
-            # client falls back to cipher suite 3 (pyghmi's server knows only that one).
-            self._refuse_open_session(data[16:], sockaddr)
+        if len(data) > 37 and data[4] == 6 and data[5] == 16:  # RMCP+ Open Session Request
+            if data[16 + 12] != 1:
+                # Asking for other than RAKP-HMAC-SHA1: say no, so the client falls back to
+                # cipher suite 3 (pyghmi's server knows only that one).
+                self._refuse_open_session(data[16:], sockaddr)
+            else:
+                _ServerSession(self.authdata, self.kg, sockaddr, self.serversocket,
+                               data[16:], self.uuid, bmc=self)
             return
         super().sessionless_data(data, sockaddr)
 
@@ -236,6 +240,26 @@ def _extra(hardware: Hardware) -> list[str]:
     extra = [f"cpu_cores={hardware.cpu_cores}", f"memory_gb={hardware.memory_gb}",
              f"disks={hardware.disks}", f"virtualization={int(hardware.virtualization)}"]
     return extra + [f"nic={mac}" for mac in hardware.nic_macs]
+
+
+class _ServerSession(serversession.ServerSession):
+    """A server session that, when its client starts over, forgets only itself.
+
+    pyghmi drops every session of a client address when a fresh login arrives on one of
+    them; with many BMCs in one process that client's sessions with the *other* BMCs go
+    too, and their next packets stall until retransmitted.
+    """
+
+    def _handle_ipmi_packet(self, data, sockaddr=None, qent=None):
+        handlers = serversession.ipmisession.Session.bmc_handlers
+        if (data[4] in (0, 2) and struct.unpack("<II", bytes(data[5:13])) == (0, 0)
+                and qent is not None and qent[2] in handlers):
+            handlers.get(sockaddr, {}).pop(self.bmc.port, None)
+            server = handlers[qent[2]][0]
+            server.pktqueue.append(qent)
+            server.process_pktqueue()
+            return None
+        return super()._handle_ipmi_packet(data, sockaddr, qent)
 
 
 class _AddressKeyedSocket:

@@ -88,8 +88,8 @@ class Lab:
         deadline = time.monotonic() + START_TIMEOUT
         while not (self.directory / "ready").exists():
             if process.poll() is not None or time.monotonic() > deadline:
-                self.down()
                 tail = self._log_tail()
+                self.down()
                 raise LabError(f"the BMC fleet did not start:\n{tail}")
             time.sleep(0.05)
 
@@ -99,8 +99,8 @@ class Lab:
         except OSError:
             return "(no log)"
 
-    def answering(self, timeout: float = 1.0) -> set[str]:
-        """Addresses of the fleet's BMCs that answer a ping now."""
+    def answering(self, timeout: float = 1.0, *, healthy_only: bool = False) -> set[str]:
+        """Addresses of the fleet's BMCs that answer a ping now (of the ones meant to)."""
         spec = self.spec()
         if spec is None:
             return set()
@@ -108,7 +108,8 @@ class Lab:
         async def ping() -> set[str]:
             driver = IpmiDriver()
             try:
-                targets = [(b.address, b.port) for b in spec.bmcs]
+                targets = [(b.address, b.port) for b in spec.bmcs
+                           if not (healthy_only and b.faults.silent)]
                 return {a async for a, _ in driver.ping(targets, timeout=timeout)}
             finally:
                 driver.close()
@@ -121,7 +122,7 @@ class Lab:
         if spec is None:
             raise LabError("no lab here: run `crowbar-wizard lab up` first")
         expected = {b.address for b in spec.bmcs if not b.faults.silent}
-        if self.pid() is not None and expected <= self.answering():
+        if self.pid() is not None and expected <= self.answering(healthy_only=True):
             return False
         self._stop()
         self._start()

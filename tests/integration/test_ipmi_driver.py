@@ -1,0 +1,139 @@
+"""The IPMI driver against the lab's fake BMCs (pyghmi's BMC server), over real UDP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.integration.conftest import LAB_SIZE
+from wizard.discovery import expand, sweep
+from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
+from wizard.lab.control import Lab
+from wizard.lab.fleet import read_states
+
+
+def target(lab: Lab, index: int, password: str | None = None) -> Target:
+    spec = lab.spec()
+    bmc = spec.bmcs[index]
+    return Target(bmc.address, spec.username, password or spec.password, bmc.port)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def state(lab: Lab, index: int) -> dict:
+    return read_states(lab.directory)[lab.spec().bmcs[index].address]["state"]
+
+
+def test_power_control_reaches_the_simulated_server(lab: Lab) -> None:
+    async def scenario() -> list[str]:
+        driver = IpmiDriver(timeout=5)
+        t = target(lab, 0)
+        seen = [await driver.power(t, "off"), await driver.power_status(t)]
+        seen += [await driver.power(t, "on"), await driver.power_status(t)]
+        seen += [await driver.power(t, "cycle"), await driver.power_status(t)]
+        driver.close()
+        return seen
+
+    cycles = state(lab, 0)["power_cycles"]
+    assert run(scenario()) == ["off", "off", "on", "on", "on", "on"]
+    assert state(lab, 0)["power_cycles"] == cycles + 1
+
+
+def test_boot_device_next_boot_and_persistent(lab: Lab) -> None:
+    async def scenario() -> list[tuple[str, bool]]:
+        driver = IpmiDriver(timeout=5)
+        t = target(lab, 1)
+        await driver.power(t, "off")
+        await driver.set_boot_device(t, "network")
+        seen = [await driver.boot_device(t)]
+        await driver.power(t, "on")  # boots from the network once
+        seen.append(await driver.boot_device(t))
+        await driver.set_boot_device(t, "disk", persistent=True)
+        await driver.power(t, "cycle")
+        seen.append(await driver.boot_device(t))
+        driver.close()
+        return seen
+
+    assert run(scenario()) == [("network", False), ("default", False), ("disk", True)]
+    assert state(lab, 1)["boots"][-2:] == ["network", "disk"]
+
+
+def test_inventory_reads_identity_hardware_and_bmc_mac(lab: Lab) -> None:
+    spec = lab.spec().bmcs[2]
+    info = run(_inventory(target(lab, 2)))
+    assert (info.manufacturer, info.model, info.serial) == (
+        spec.hardware.vendor, spec.hardware.model, spec.hardware.serial)
+    assert (info.cpu_cores, info.memory_gb, info.disks) == (
+        spec.hardware.cpu_cores, spec.hardware.memory_gb, spec.hardware.disks)
+    assert info.nic_macs == spec.hardware.nic_macs
+    assert info.mac == spec.mac
+
+
+async def _inventory(t: Target):
+    driver = IpmiDriver(timeout=5)
+    try:
+        return await driver.inventory(t)
+    finally:
+        driver.close()
+
+
+def test_wrong_password_is_auth_failed_for_that_bmc_only(lab: Lab) -> None:
+    async def scenario() -> list[object]:
+        driver = IpmiDriver(timeout=5)
+        results = await asyncio.gather(
+            driver.power_status(target(lab, 3)),  # this BMC rejects the password
+            driver.power_status(target(lab, 0)),
+            return_exceptions=True)
+        driver.close()
+        return results
+
+    refused, fine = run(scenario())
+    assert isinstance(refused, IpmiError) and refused.kind == "auth_failed"
+    assert str(refused).startswith(f"{lab.spec().bmcs[3].address}: auth failed")
+    assert lab.spec().password not in str(refused)
+    assert fine in ("on", "off")
+
+
+def test_silent_bmc_is_unreachable_within_the_timeout(lab: Lab) -> None:
+    driver = IpmiDriver(timeout=1.0, retries=1, backoff=0.1)
+    start = time.monotonic()
+    with pytest.raises(IpmiError) as caught:
+        run(driver.power_status(target(lab, 4)))
+    elapsed = time.monotonic() - start
+    driver.close()
+    assert caught.value.kind == "unreachable"
+    assert caught.value.address == lab.spec().bmcs[4].address
+    assert elapsed < 2 * 1.0 + 0.1 + 0.5  # two attempts of 1 s, one backoff, some slack
+
+
+def test_sweep_finds_each_bmc_once_with_its_outcome(lab: Lab) -> None:
+    spec = lab.spec()
+    addresses = expand(spec.network)  # 254 addresses, 8 with a BMC behind them
+
+    async def scenario() -> list:
+        driver = IpmiDriver(concurrency=16, timeout=5)
+        try:
+            return [r async for r in sweep(driver, addresses, port=spec.bmcs[0].port,
+                                           username=spec.username, password=spec.password,
+                                           ping_timeout=1.0)]
+        finally:
+            driver.close()
+
+    results = run(scenario())
+    assert sorted(r.address for r in results) == sorted(addresses)  # each address once
+    outcome = {r.address: r.outcome for r in results}
+    bmcs = [b.address for b in spec.bmcs]
+    assert outcome[bmcs[3]] == "auth_failed"
+    assert outcome[bmcs[4]] == "unreachable"
+    assert outcome[bmcs[5]] == "found"  # dropped its first packets, found on a retry
+    found = [r for r in results if r.outcome == "found"]
+    assert len(found) == LAB_SIZE - 2
+    assert {r.bmc.serial for r in found} == {
+        b.hardware.serial for i, b in enumerate(spec.bmcs) if i not in (3, 4)}
+    assert all(r.node is not None and r.node.name.startswith("d52-54-00-") for r in found)
+    first_unreachable = next(i for i, r in enumerate(results) if r.outcome == "unreachable")
+    assert all(r.outcome != "unreachable" for r in results[:first_unreachable])
