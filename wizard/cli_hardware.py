@@ -118,7 +118,7 @@ def _discover(args: argparse.Namespace) -> int:
 
 async def _run_sweep(args: argparse.Namespace, addresses: list[str], port: int, user: str,
                      password: str) -> int:
-    driver = IpmiDriver(concurrency=args.concurrency, timeout=5.0, retries=1)
+    driver = IpmiDriver(concurrency=args.concurrency, timeout=3.0, retries=2)
     counts: Counter[str] = Counter()
     start = time.monotonic()
     rows: list[SweepResult] = []

@@ -25,7 +25,7 @@ CASES = [
     ("unknown-nested-key", "    router_pref: 10\n", "    router_pref: 10\n    gateway: 1.2.3.4  #<\n",
      "networks.admin.gateway", "unknown key 'gateway' (did you mean 'router'?)"),
     ("unknown-key-no-match", "  username: root\n", "  username: root\n  zzz: 1  #<\n", "bmc.zzz",
-     "unknown key 'zzz' (expected one of: network, username, password)"),
+     "unknown key 'zzz' (expected one of: network, username, password, port)"),
     ("wrong-type-int", "router_pref: 10\n", "router_pref: ten  #<\n", "networks.admin.router_pref",
      "Input should be a valid integer, unable to parse string as an integer"),
     ("wrong-type-bool", "    use_vlan: true\n    ranges:\n      host: 192.168.126.2",

@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from pyghmi.exceptions import IpmiException
 from pyghmi.ipmi.command import Command
+from pyghmi.ipmi.private.session import Session
 
 from wizard.fru import decode_fru
 
@@ -127,6 +128,7 @@ class IpmiDriver:
                     return await asyncio.wait_for(future, self.timeout)
                 except TimeoutError:
                     kind, detail = "unreachable", f"no answer within {self.timeout:g} s"
+                    _forget_session(target)  # a retry must log in afresh, not wait on it
                 except IpmiError:
                     raise
                 except Exception as exc:  # pyghmi raises many types; classify them all
@@ -200,6 +202,20 @@ def _session(target: Target, work: Callable[[Command], T]) -> T:
     cmd = Command(bmc=target.address, userid=target.username.encode(),
                   password=target.password.encode(), port=target.port)
     return work(cmd)
+
+
+def _forget_session(target: Target) -> None:
+    """Make pyghmi drop its session with ``target``, so the next call logs in anew."""
+    for handlers in list(Session.bmc_handlers.values()):
+        if not isinstance(handlers, dict):
+            continue
+        for session in list(handlers.values()):
+            if getattr(session, "bmc", None) == target.address and getattr(
+                    session, "port", None) == target.port:
+                session.logged, session.logging, session.broken = 0, False, True
+    Session.initting_sessions.pop(
+        (target.address, target.username.encode(), target.password.encode(), target.port,
+         None), None)
 
 
 def _inventory(cmd: Command, target: Target) -> BmcInventory:

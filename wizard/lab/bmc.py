@@ -111,11 +111,21 @@ class FakeBmc(pyghmi_bmc.Bmc):
                 # Asking for other than RAKP-HMAC-SHA1: say no, so the client falls back to
                 # cipher suite 3 (pyghmi's server knows only that one).
                 self._refuse_open_session(data[16:], sockaddr)
-            else:
+            elif not self._repeat_open_session(data[16:], sockaddr):
                 _ServerSession(self.authdata, self.kg, sockaddr, self.serversocket,
                                data[16:], self.uuid, bmc=self)
             return
         super().sessionless_data(data, sockaddr)
+
+    def _repeat_open_session(self, request: bytearray, sockaddr: object) -> bool:
+        """Answer a retransmitted Open Session Request as the first time; True if it was."""
+        handlers = serversession.ipmisession.Session.bmc_handlers
+        session = handlers.get(sockaddr, {}).get(self.port)
+        if isinstance(session, _ServerSession) and session.opened_by == bytes(request):
+            session.send_payload(session.open_response,
+                                 constants.payload_types["rmcpplusopenresponse"], retry=False)
+            return True
+        return False
 
     def _refuse_open_session(self, request: bytearray, sockaddr: object) -> None:
         response = bytearray([request[0], RMCP_INVALID_AUTH_ALGORITHM, 0, 0]) + request[4:8]
@@ -243,12 +253,44 @@ def _extra(hardware: Hardware) -> list[str]:
 
 
 class _ServerSession(serversession.ServerSession):
-    """A server session that, when its client starts over, forgets only itself.
+    """pyghmi's server session, made to survive a busy machine and a shared process.
 
-    pyghmi drops every session of a client address when a fresh login arrives on one of
-    them; with many BMCs in one process that client's sessions with the *other* BMCs go
-    too, and their next packets stall until retransmitted.
+    - When its client starts over, it forgets only itself: pyghmi drops every session of
+      the client's address, and with many BMCs in one process the client's sessions with
+      the *other* BMCs went too.
+    - Retransmitted handshake messages get the first answer again: pyghmi drew a new
+      session id (Open Session) or a new random (RAKP 1) each time, so a client whose
+      first answer was only slow could never finish logging in.
     """
+
+    opened_by: bytes = b""
+    open_response: bytes = b""
+    _rakp1: bytes = b""
+    _rakp2: bytes = b""
+
+    def create_open_session_response(self, request):
+        response = super().create_open_session_response(request)
+        self.opened_by, self.open_response = bytes(request), bytes(response)
+        return response
+
+    def _got_rakp1(self, data):
+        if bytes(data) == self._rakp1:
+            self.send_payload(self._rakp2, constants.payload_types["rakp2"], retry=False)
+            return
+        sent: list[bytes] = []
+        send = self.send_payload
+
+        def capture(payload, *args, **kwargs):
+            sent.append(bytes(payload))
+            return send(payload, *args, **kwargs)
+
+        self.send_payload = capture
+        try:
+            super()._got_rakp1(data)
+        finally:
+            del self.send_payload
+        if sent:
+            self._rakp1, self._rakp2 = bytes(data), sent[0]
 
     def _handle_ipmi_packet(self, data, sockaddr=None, qent=None):
         handlers = serversession.ipmisession.Session.bmc_handlers
