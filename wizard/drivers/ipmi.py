@@ -33,7 +33,10 @@ PowerAction = Literal["on", "off", "cycle", "reset", "soft"]
 BootDevice = Literal["network", "disk", "cd", "bios", "default"]
 T = TypeVar("T")
 
-FRU_CHUNK = 32  # ipmi_sim (and some real BMCs) fail FRU reads of 48 bytes or more
+FRU_CHUNK = 192
+"""FRU bytes asked for per read; a BMC that finds it too long gets FRU_SAFE_CHUNK instead."""
+FRU_SAFE_CHUNK = 32  # ipmi_sim (and some real BMCs) refuse FRU reads of 48 bytes or more
+_CC_TOO_LONG = {0xC8, 0xC9, 0xCA}  # request too long, parameter out of range, cannot return
 _BOOT_PYGHMI = {"network": "network", "disk": "hd", "cd": "optical", "bios": "setup",
                 "default": "default"}
 _BOOT_OURS = {value: key for key, value in _BOOT_PYGHMI.items()} | {"floppy": "default"}
@@ -175,7 +178,7 @@ class IpmiDriver:
         return await self._run(target, work)
 
     async def inventory(self, target: Target) -> BmcInventory:
-        """Device id, FRU 0 (read in 32-byte chunks) and the BMC's LAN MAC."""
+        """Device id, FRU 0 (in 32-byte reads where larger ones are refused), LAN MAC."""
         return await self._run(target, lambda cmd: _inventory(cmd, target))
 
     # -- liveness ----------------------------------------------------------------------------
@@ -226,11 +229,16 @@ def _inventory(cmd: Command, target: Target) -> BmcInventory:
     size_data = _check(cmd.raw_command(netfn=0x0A, command=0x10, data=[0]), "FRU info")
     size = size_data[0] | (size_data[1] << 8)
     fru = bytearray()
+    chunk_size = FRU_CHUNK
     while len(fru) < size:
-        count = min(FRU_CHUNK, size - len(fru))
+        count = min(chunk_size, size - len(fru))
         offset = len(fru)
-        chunk = _check(cmd.raw_command(netfn=0x0A, command=0x11,
-                                       data=[0, offset & 0xFF, offset >> 8, count]), "FRU read")
+        response = cmd.raw_command(netfn=0x0A, command=0x11,
+                                   data=[0, offset & 0xFF, offset >> 8, count])
+        if response.get("code") in _CC_TOO_LONG and chunk_size > FRU_SAFE_CHUNK:
+            chunk_size = FRU_SAFE_CHUNK
+            continue
+        chunk = _check(response, "FRU read")
         if not chunk or chunk[0] == 0:
             break
         fru.extend(chunk[1:1 + chunk[0]])
