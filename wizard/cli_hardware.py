@@ -43,6 +43,9 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     where.add_argument("--range", metavar="CIDR|A-B", help="addresses to sweep")
     where.add_argument("--lab", action="store_true",
                        help="sweep the running lab's BMCs with the lab's credentials")
+    where.add_argument("--answers", type=Path, metavar="FILE",
+                       help="sweep the answers file's discovery.bmc_ranges (else its BMC "
+                       "network's host range) with its bmc credentials and port")
     discover.add_argument("--port", type=int, default=623, help="IPMI port (default: 623)")
     discover.add_argument("--user", default="root", help="BMC user (default: root)")
     discover.add_argument("--password-env", metavar="VAR", default="CROWBAR_BMC_PASSWORD",
@@ -101,6 +104,17 @@ def _discover(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         addresses = [bmc.address for bmc in spec.bmcs]
         port, user, password = spec.bmcs[0].port, spec.username, spec.password
+    elif args.answers:
+        answers = load(args.answers)
+        net = answers.networks[answers.bmc.network]
+        blocks = answers.discovery.bmc_ranges or [net.ranges.get("host") or str(net.cidr())]
+        addresses = list(dict.fromkeys(a for block in blocks for a in expand(block)))
+        try:
+            password = answers.bmc.password.reveal()
+        except SecretError as exc:
+            print(f"bmc.password: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        port, user = answers.bmc.port, answers.bmc.username
     else:
         try:
             addresses = expand(args.range)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from wizard.answers import Node, save
+from wizard.lab.control import Lab
 from wizard.network import Network
 from wizard.secrets import Secret
 from wizard.starter import starter_answers
@@ -41,15 +42,15 @@ def test_lab_up_discover_power_down(tmp_path: Path) -> None:
         assert found.stdout.count(": found ") == 20
         assert "20 found, 0 refused the credentials, 0 unreachable" in found.stdout
 
-        events = [json.loads(line) for line in cli(env, "discover", "--lab", "--json")
-                  .stdout.splitlines()]
-        bmcs = [e for e in events if e["event"] == "bmc"]
-        assert len(bmcs) == 20 and {e["outcome"] for e in bmcs} == {"found"}
-        assert events[-1]["event"] == "summary" and events[-1]["found"] == 20
-
         status = json.loads(cli(env, "lab", "status", "--json").stdout)
         assert status["running"] and len(status["bmcs"]) == 20
         port = status["bmcs"][0]["port"]
+        spec = Lab(tmp_path / "lab").spec()
+        bmcs = [{"node": "d" + b.hardware.nic_macs[0].replace(":", "-"), "address": b.address,
+                 "nic_macs": b.hardware.nic_macs} for b in spec.bmcs]
+        for bmc in bmcs:
+            assert f"{bmc['address']}: found " in found.stdout
+            assert f"-> {bmc['node']}" in found.stdout
 
         answers = tmp_path / "site.yaml"
         _answers_from(bmcs, answers, port)

@@ -137,3 +137,35 @@ def test_sweep_finds_each_bmc_once_with_its_outcome(lab: Lab) -> None:
     assert all(r.node is not None and r.node.name.startswith("d52-54-00-") for r in found)
     first_unreachable = next(i for i, r in enumerate(results) if r.outcome == "unreachable")
     assert all(r.outcome != "unreachable" for r in results[:first_unreachable])
+
+
+def test_discover_json_and_answers_sources(lab: Lab, tmp_path, capsys, monkeypatch) -> None:
+    """discover --json over the CLI's own code, in this process, on the fixture's fleet."""
+    import json
+
+    from tests.unit.base_answers import BASE
+    from wizard.cli import main
+
+    spec = lab.spec()
+    monkeypatch.setenv("FLEET_PASSWORD", spec.password)
+    code = main(["discover", "--range", f"{spec.bmcs[0].address}-{spec.bmcs[-1].address}",
+                 "--port", str(spec.bmcs[0].port), "--user", spec.username,
+                 "--password-env", "FLEET_PASSWORD", "--json"])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [e["event"] for e in events] == ["bmc"] * LAB_SIZE + ["summary"]
+    assert events[-1]["found"] == LAB_SIZE - 2 and events[-1]["auth_failed"] == 1
+    answers = tmp_path / "a.yaml"
+    answers.write_text(
+        BASE.replace("192.168.124.0/24\n    ranges:\n      host: 192.168.124.162-192.168.124.240",
+                     "127.77.0.0/24\n    ranges:\n      host: 127.77.0.1-127.77.0.200")
+        .replace("bmc_ranges: [192.168.124.162-192.168.124.240]",
+                 f"bmc_ranges: [{spec.bmcs[0].address}-{spec.bmcs[2].address}]")
+        .replace("bmc_address: 192.168.124.162", "bmc_address: 127.77.0.101")
+        .replace("bmc_address: 192.168.124.163", "bmc_address: 127.77.0.102")
+        .replace("  username: root\n",
+                 f"  username: {spec.username}\n  port: {spec.bmcs[0].port}\n")
+        .replace("env:CROWBAR_BMC_PASSWORD", "env:FLEET_PASSWORD"))
+    assert main(["discover", "--answers", str(answers)]) == 0
+    out = capsys.readouterr().out
+    assert "swept 3 addresses" in out and ": 3 found," in out

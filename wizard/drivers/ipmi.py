@@ -1,7 +1,10 @@
 """IPMI over LAN (RMCP+), on pyghmi: power, boot device, FRU and LAN inventory, and pings.
 
-pyghmi is blocking, so each operation runs in a worker thread; the driver's ``concurrency``
-caps both the threads and the operations in flight, whatever the number of addresses.
+pyghmi is blocking, and its client deadlocks when several threads drive sessions at once
+(each thread may process the others' packets, taking their locks in the opposite order).
+So every pyghmi call in the process runs on one worker thread; the driver's
+``concurrency`` caps the operations waiting for it, whatever the number of addresses, and
+timeouts and retries are enforced around it.
 Liveness is checked differently: :meth:`IpmiDriver.ping` sends one sessionless "Get
 Channel Authentication Capabilities" per address from a single asyncio socket, so a /22
 of mostly silent addresses costs one timeout, not a thread each.
@@ -32,6 +35,8 @@ Kind = Literal["unreachable", "auth_failed", "unsupported", "bmc_error"]
 PowerAction = Literal["on", "off", "cycle", "reset", "soft"]
 BootDevice = Literal["network", "disk", "cd", "bios", "default"]
 T = TypeVar("T")
+_PYGHMI = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyghmi")
+"""The one thread that calls pyghmi (see the module docstring)."""
 
 FRU_CHUNK = 192
 """FRU bytes asked for per read; a BMC that finds it too long gets FRU_SAFE_CHUNK instead."""
@@ -110,12 +115,10 @@ class IpmiDriver:
                  backoff: float = 0.25):
         self.concurrency, self.timeout, self.retries, self.backoff = (
             concurrency, timeout, retries, backoff)
-        self._executor = ThreadPoolExecutor(max_workers=concurrency,
-                                            thread_name_prefix="ipmi")
         self._slots: asyncio.Semaphore | None = None
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release today (the pyghmi thread is the process's); kept for callers."""
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -126,7 +129,7 @@ class IpmiDriver:
         loop = asyncio.get_running_loop()
         for attempt in range(self.retries + 1):
             async with self._slots:
-                future = loop.run_in_executor(self._executor, _session, target, work)
+                future = loop.run_in_executor(_PYGHMI, _session, target, work)
                 try:
                     return await asyncio.wait_for(future, self.timeout)
                 except TimeoutError:
