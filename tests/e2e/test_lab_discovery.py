@@ -66,8 +66,19 @@ def test_lab_up_discover_power_down(tmp_path: Path) -> None:
         down = cli(env, "lab", "down")
     assert down.stdout.startswith("lab down: the BMC fleet is stopped")
     assert not (tmp_path / "lab").exists()
-    assert subprocess.run(["pgrep", "-f", f"wizard.lab.fleet {tmp_path}"],
-                          capture_output=True, check=False).returncode == 1
+    assert not _processes_mentioning(f"wizard.lab.fleet {tmp_path}")
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains ``text`` (read from /proc: no procps needed)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids
 
 
 def _answers_from(bmcs: list[dict], path: Path, port: int) -> None:
