@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import netaddr
 import yaml
 from ruamel.yaml import YAML
+from timing import best_of
 
 from wizard.answers import Hardware, Node, load, save
 from wizard.starter import starter_answers
@@ -45,14 +44,6 @@ def make_file(directory: Path, nodes: int) -> Path:
     save(answers, path)
     return path
 
-
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

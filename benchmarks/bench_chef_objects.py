@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import netaddr
+from timing import best_of
 
 from wizard.answers import Hardware, Node, Proposal, load, save
 from wizard.catalog import default_catalog
@@ -55,14 +54,6 @@ def make_file(directory: Path, count: int) -> Path:
     save(answers, path)
     return path
 
-
-def best_of(repeat: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
