@@ -118,7 +118,7 @@ class IpmiDriver:
         self._slots: asyncio.Semaphore | None = None
 
     def close(self) -> None:
-        """Nothing to release today (the pyghmi thread is the process's); kept for callers."""
+        """Release the driver: nothing today, as pyghmi runs on the process's shared thread."""
 
     # -- plumbing -------------------------------------------------------------------------------
 
