@@ -116,6 +116,8 @@ class IpmiDriver:
         self.concurrency, self.timeout, self.retries, self.backoff = (
             concurrency, timeout, retries, backoff)
         self._slots: asyncio.Semaphore | None = None
+        self._answered: set[tuple[str, int]] = set()
+        """(address, port) of BMCs heard from: they are not pinged before a call."""
 
     def close(self) -> None:
         """Release the driver: nothing today, as pyghmi runs on the process's shared thread."""
@@ -123,17 +125,30 @@ class IpmiDriver:
     # -- plumbing -------------------------------------------------------------------------------
 
     async def _run(self, target: Target, work: Callable[[Command], T]) -> T:
-        """Log in, run ``work`` in a worker thread, log out; retry what may pass next time."""
+        """Run ``work`` on a session with ``target``; retry what may pass next time.
+
+        The timeout counts from when the call starts on the pyghmi thread, not while it
+        waits its turn behind other calls.
+        """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         loop = asyncio.get_running_loop()
+        where = (target.address, target.port)
+        if where not in self._answered:
+            await self._check_alive(target)
         for attempt in range(self.retries + 1):
             async with self._slots:
-                future = loop.run_in_executor(_PYGHMI, _session, target, work)
+                started = asyncio.Event()
+                future = loop.run_in_executor(_PYGHMI, _started_session, loop, started,
+                                              target, work)
                 try:
-                    return await asyncio.wait_for(future, self.timeout)
+                    await started.wait()
+                    result = await asyncio.wait_for(future, self.timeout)
+                    self._answered.add(where)
+                    return result
                 except TimeoutError:
                     kind, detail = "unreachable", f"no answer within {self.timeout:g} s"
+                    self._answered.discard(where)
                     _forget_session(target)  # a retry must log in afresh, not wait on it
                 except IpmiError:
                     raise
@@ -144,6 +159,13 @@ class IpmiDriver:
             log.debug("%s: %s, retry %d", target.address, detail, attempt + 1)
             await asyncio.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    async def _check_alive(self, target: Target) -> None:
+        """Ping a BMC not heard from yet, so a silent one fails within the timeout without
+        tying up the pyghmi thread for pyghmi's own (longer) login timeout."""
+        async for _ in self.ping([(target.address, target.port)], timeout=self.timeout):
+            return
+        raise IpmiError("unreachable", target.address, f"no answer within {self.timeout:g} s")
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -194,6 +216,7 @@ class IpmiDriver:
         BMC that drops its first packets is still found.
         """
         async for found in _ping(list(addresses), timeout, attempts):
+            self._answered.add(found)
             yield found
 
 
@@ -208,6 +231,13 @@ def _session(target: Target, work: Callable[[Command], T]) -> T:
     cmd = Command(bmc=target.address, userid=target.username.encode(),
                   password=target.password.encode(), port=target.port)
     return work(cmd)
+
+
+def _started_session(loop: asyncio.AbstractEventLoop, started: asyncio.Event, target: Target,
+                     work: Callable[[Command], T]) -> T:
+    """:func:`_session`, first telling the waiting coroutine that its turn has come."""
+    loop.call_soon_threadsafe(started.set)
+    return _session(target, work)
 
 
 def _forget_session(target: Target) -> None:
