@@ -8,7 +8,6 @@ order and comments, and makes a file holding an inline secret mode 0600.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import stat
@@ -47,7 +46,7 @@ from wizard.fields import (
 )
 from wizard.model import Model
 from wizard.network import Conduit, Network, check_networks
-from wizard.problems import AnswersError, Finding, Loc, Problem, format_loc
+from wizard.problems import AnswersError, Finding, Loc, Problem, did_you_mean, format_loc
 from wizard.secrets import Secret, SecretError
 from wizard.yamlfile import Document, dump, merge, read_document, write_atomic
 
@@ -83,9 +82,8 @@ class Site(Model):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             zones = zoneinfo.available_timezones()
             if zones:
-                close = difflib.get_close_matches(value, zones, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "e.g. UTC, Europe/Berlin"
-                raise ValueError(f"unknown time zone {value!r} ({hint})") from None
+                hint = did_you_mean(value, zones) or " (e.g. UTC, Europe/Berlin)"
+                raise ValueError(f"unknown time zone {value!r}{hint}") from None
         return value
 
 
@@ -442,7 +440,7 @@ def from_document(doc: Document, *, complete: bool = True) -> Answers:
     except ValidationError as exc:
         errors = exc.errors()
         partial, valid = _valid_sections(doc.data, errors)
-        problems = [_problem(doc, error) for error in errors]
+        problems = [doc.validation_problem(error, _suggest) for error in errors]
         problems += [doc.problem(f.loc, f.message)
                      for f in check(partial, valid, complete=complete)]
         raise AnswersError(problems) from None
@@ -451,25 +449,6 @@ def from_document(doc: Document, *, complete: bool = True) -> Answers:
         raise AnswersError([doc.problem(f.loc, f.message) for f in findings])
     answers._document = doc
     return answers
-
-
-def _problem(doc: Document, error: Any) -> Problem:
-    loc: Loc = tuple(error["loc"])
-    kind, message = error["type"], error["msg"]
-    at_key = False
-    if kind == "extra_forbidden":
-        at_key = True
-        message = f"unknown key {loc[-1]!r}" + _suggest(loc)
-    elif kind == "missing":
-        message = f"required key {loc[-1]!r} is missing"
-    elif kind == "model_type":
-        message = "expected a mapping of keys"
-    elif kind == "value_error":
-        message = message.removeprefix("Value error, ")
-    if "[key]" in loc:
-        loc = tuple(p for p in loc if p != "[key]")
-        at_key, message = True, f"key: {message}"
-    return doc.problem(loc, message, at_key=at_key)
 
 
 _ALIASES = {
@@ -486,10 +465,9 @@ def _suggest(loc: Loc) -> str:
     if not fields:
         return ""
     alias = _ALIASES.get(str(loc[-1]))
-    close = [alias] if alias in fields else difflib.get_close_matches(str(loc[-1]), fields, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (expected one of: {', '.join(fields)})"
+    if alias in fields:
+        return f" (did you mean {alias!r}?)"
+    return did_you_mean(str(loc[-1]), fields) or f" (expected one of: {', '.join(fields)})"
 
 
 def _fields_at(model: type[_PydanticModel], loc: Loc) -> list[str]:

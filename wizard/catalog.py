@@ -10,7 +10,6 @@ the middle of a deployment.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import heapq
 import re
@@ -27,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from wizard.fields import Identifier, Tag
 from wizard.model import Model
-from wizard.problems import CatalogError, Loc, Problem
+from wizard.problems import CatalogError, Problem, did_you_mean
 from wizard.yamlfile import CoreSchemaLoader, Document, read_document
 
 CORE_GROUP = "@core"
@@ -77,13 +76,14 @@ class Attribute(Model):
         if self.enum is not None and value not in self.enum:
             return f"must be one of {', '.join(map(str, self.enum))}"
         if self.min is not None and value < self.min:
-            return f"must be at least {_number(self.min)}"
+            return f"must be at least {format_number(self.min)}"
         if self.max is not None and value > self.max:
-            return f"must be at most {_number(self.max)}"
+            return f"must be at most {format_number(self.max)}"
         return None
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
+    """``4.0`` -> ``4``, ``1.5`` -> ``1.5``: bounds as an operator wrote them."""
     return str(int(value)) if value == int(value) else str(value)
 
 
@@ -304,7 +304,7 @@ def _load_entry(path: Path, environment: jinja2.Environment) -> Entry:
     try:
         barclamp = Barclamp.model_validate(document.data)
     except ValidationError as exc:
-        raise CatalogError([_pydantic_problem(document, e) for e in exc.errors()]) from None
+        raise CatalogError([document.validation_problem(e) for e in exc.errors()]) from None
     templates: dict[str, jinja2.Template] = {}
     problems: list[Problem] = []
     for name in TEMPLATES:
@@ -330,25 +330,14 @@ def _load_entry(path: Path, environment: jinja2.Environment) -> Entry:
     return Entry(barclamp, path.parent, document, templates)
 
 
-def _pydantic_problem(document: Document, error: Any) -> Problem:
-    loc: Loc = tuple(p for p in error["loc"] if p != "[key]")
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = f"unknown key {loc[-1]!r}"
-    elif error["type"] == "missing":
-        message = f"required key {loc[-1]!r} is missing"
-    return document.problem(loc, message, at_key=error["type"] == "extra_forbidden")
-
-
 def _check_references(catalog: Catalog) -> list[Problem]:
     problems = []
     for name, entry in catalog.entries.items():
         for index, required in enumerate(entry.barclamp.requires):
             if required != CORE_GROUP and required not in catalog:
-                close = difflib.get_close_matches(required, list(catalog), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 problems.append(entry.document.problem(
-                    ("requires", index), f"requires unknown barclamp {required!r}{hint}"))
+                    ("requires", index), f"requires unknown barclamp {required!r}"
+                    + did_you_mean(required, catalog)))
         for r, role in enumerate(entry.barclamp.roles):
             owner = catalog.roles.get(role.name)
             if owner is not None and owner.name != name:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from wizard import terminal
 from wizard.answers import check, load, save
-from wizard.catalog import CORE_GROUP, Catalog, default_catalog
+from wizard.catalog import CORE_GROUP, Catalog, default_catalog, format_number
 from wizard.chef_objects import ExportError, export_repo, render
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.proposals import AllocationError, allocate
@@ -141,9 +141,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _bound(value: float | None) -> str:
-    if value is None:
-        return ""
-    return str(int(value)) if value == int(value) else str(value)
+    return "" if value is None else format_number(value)
 
 
 def _allocate(args: argparse.Namespace) -> int:

@@ -7,14 +7,13 @@ conflicting role gets them. The admin node may appear by its host name where a r
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard.catalog import Barclamp, Catalog, Role
-from wizard.problems import Finding
+from wizard.problems import Finding, did_you_mean
 
 if TYPE_CHECKING:
     from wizard.answers import Answers, Node
@@ -62,9 +61,8 @@ def check(answers: Answers, catalog: Catalog, *, complete: bool = True) -> Itera
     known = [name for name in answers.barclamps if name in catalog]
     for name in answers.barclamps:
         if name not in catalog:
-            close = difflib.get_close_matches(name, list(catalog), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            yield Finding(("barclamps", name), f"unknown barclamp {name!r}{hint}")
+            yield Finding(("barclamps", name),
+                          f"unknown barclamp {name!r}" + did_you_mean(name, catalog))
     for name in known:
         if complete:
             yield from _check_requires(answers, catalog, name)
@@ -90,9 +88,8 @@ def _check_attributes(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]
     for key, value in given.items():
         attr = barclamp.attributes.get(key)
         if attr is None:
-            close = difflib.get_close_matches(key, list(barclamp.attributes), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            yield Finding((*at, key), f"{barclamp.name} has no attribute {key!r}{hint}")
+            yield Finding((*at, key), f"{barclamp.name} has no attribute {key!r}"
+                          + did_you_mean(key, barclamp.attributes))
             continue
         problem = attr.check(value)
         if problem is None and attr.type == "secret" and not str(value).startswith(

@@ -14,6 +14,7 @@ import io
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -123,6 +124,29 @@ class Document:
         """A :class:`Problem` at ``loc`` in this document."""
         line, column = self.locate(loc, at_key=at_key)
         return Problem(self.file, line, column, format_loc(loc), message)
+
+    def validation_problem(self, error: Any,
+                           suggest: Callable[[Loc], str] | None = None) -> Problem:
+        """A pydantic validation error (one of ``errors()``) as a :class:`Problem` here.
+
+        ``suggest`` adds to an unknown key's message (e.g. `` (did you mean 'subnet'?)``).
+        """
+        loc: Loc = tuple(error["loc"])
+        kind, message = error["type"], error["msg"]
+        at_key = False
+        if kind == "extra_forbidden":
+            at_key = True
+            message = f"unknown key {loc[-1]!r}" + (suggest(loc) if suggest else "")
+        elif kind == "missing":
+            message = f"required key {loc[-1]!r} is missing"
+        elif kind == "model_type":
+            message = "expected a mapping of keys"
+        elif kind == "value_error":
+            message = message.removeprefix("Value error, ")
+        if "[key]" in loc:
+            loc = tuple(p for p in loc if p != "[key]")
+            at_key, message = True, f"key: {message}"
+        return self.problem(loc, message, at_key=at_key)
 
     def round_trip_tree(self) -> CommentedMap:
         """ruamel's round-trip tree of the text (keeps comments, order and quoting).
