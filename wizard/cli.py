@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from wizard import cli_catalog, cli_hardware, terminal
+from wizard import cli_catalog, cli_hardware, cli_pxe, terminal
 from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
 from wizard.budget import budget
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
@@ -39,6 +39,8 @@ examples:
   crowbar-wizard chef export answers/site.yaml chef-repo/
   crowbar-wizard lab up --nodes 20 && crowbar-wizard discover --lab
   CROWBAR_BMC_PASSWORD=... crowbar-wizard discover --range 10.20.24.0/22 --user root
+  crowbar-wizard pxe render answers/site.yaml /srv/crowbar/pxe
+  crowbar-wizard pxe serve answers/site.yaml /srv/crowbar/pxe
 
 exit codes: 0 success, 1 could not do the work, 2 invalid input (nothing changed)"""
 
@@ -101,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"where to write it, '-' for stdout (default: {SCHEMA_PATH})")
     cli_catalog.add_commands(commands, formatter)
     cli_hardware.add_commands(commands, formatter)
+    cli_pxe.add_commands(commands, formatter)
     return parser
 
 

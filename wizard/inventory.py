@@ -7,10 +7,37 @@ BMC's MAC. Nodes are named as Crowbar named them, ``d`` + the first NIC MAC with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import Field, model_validator
 
 from wizard.answers import Hardware, Node
 from wizard.drivers.ipmi import BmcInventory
+from wizard.fields import IPv4, Mac
+from wizard.model import Model
+
+
+class InventoryReport(Model):
+    """What a PXE-booted discovery image posts about its machine."""
+
+    mac: Mac = Field(description="The NIC the machine booted from.")
+    macs: list[Mac] = Field(min_length=1, max_length=64)
+    serial: str | None = Field(None, max_length=128)
+    manufacturer: str | None = Field(None, max_length=128)
+    model: str | None = Field(None, max_length=128)
+    cpu_cores: int = Field(ge=1, le=65536)
+    memory_gb: int = Field(ge=1, le=1 << 20)
+    disks: int = Field(0, ge=0, le=4096)
+    virtualization: bool = True
+    bmc_mac: Mac | None = None
+    bmc_address: IPv4 | None = None
+
+    @model_validator(mode="after")
+    def _boot_nic_listed(self) -> InventoryReport:
+        if self.mac not in self.macs:
+            raise ValueError(f"mac {self.mac} is not among macs")
+        return self
 
 
 @dataclass
@@ -42,6 +69,13 @@ class DiscoveredNode:
             or set(macs) & set(self.macs)
             or (bmc_mac and bmc_mac == self.bmc_mac)
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"sources": sorted(self.sources)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DiscoveredNode:
+        return cls(**(data | {"sources": set(data.get("sources", []))}))
 
     def to_answers_node(self) -> Node | None:
         """The node as the answers file holds it (None while no NIC MAC is known)."""
@@ -86,4 +120,23 @@ class Inventory:
             value = getattr(info, attr)
             if value is not None:
                 setattr(node, attr, value)
+        return node, new
+
+    def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
+        """Record what a discovery image posted; returns the node and whether it is new."""
+        node = self.find(report.serial, report.macs, report.bmc_mac)
+        new = node is None
+        if node is None:
+            node = DiscoveredNode()
+            self.nodes.append(node)
+        node.sources.add("pxe")
+        ordered = [report.mac, *report.macs] if new else [*node.macs, *report.macs]
+        node.macs = list(dict.fromkeys(ordered))
+        node.serial = report.serial or node.serial
+        node.manufacturer = report.manufacturer or node.manufacturer
+        node.model = report.model or node.model
+        node.bmc_mac = report.bmc_mac or node.bmc_mac
+        node.bmc_address = report.bmc_address or node.bmc_address
+        node.cpu_cores, node.memory_gb = report.cpu_cores, report.memory_gb
+        node.disks, node.virtualization = report.disks, report.virtualization
         return node, new
