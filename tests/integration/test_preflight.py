@@ -106,6 +106,15 @@ def test_preflight_refuses_a_foreign_dhcp_server_unless_allowed(
     assert allowed["problems"] == []
     assert any(ROGUE in note for note in allowed["notes"])
 
+    tree = tmp_path / "pxe"
+    serve = segment.run(admin, sys.executable, "-m", "wizard.cli", "pxe", "serve",
+                        str(Path("answers/examples/lab-small.yaml").resolve()), str(tree),
+                        "--probe-timeout", "1.5", check=False)
+    assert serve.returncode == 1
+    assert ROGUE in serve.stderr and "--allow-foreign-dhcp" in serve.stderr
+    assert "not serving" in serve.stderr
+    assert not tree.exists(), "a refused start writes nothing and starts no dnsmasq"
+
 
 def test_without_another_dhcp_server_the_preflight_passes(segment: Segment, admin: str) -> None:
     offers, report = inside(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import netaddr
 
 from wizard.provisioner.site import INSTALL_FILES, INSTALL_STATES, ProvisionerSite, PxeNode
 
@@ -60,7 +61,7 @@ def dnsmasq_config(site: ProvisionerSite, *, dnsmasq_dir: Path, tftp_root: Path)
         forwarders=site.dns_attributes["forwarders"] or answers.site.dns_forwarders,
         dns_servers=[answers.admin.address] if dns else site.dns_servers or
         [answers.admin.address],
-        ntp_servers=[s for s in answers.site.ntp_servers if s[0].isdigit()],
+        ntp_servers=[s for s in answers.site.ntp_servers if netaddr.valid_ipv4(s)],
         lease_file=dnsmasq_dir / "leases", hosts_dir=dnsmasq_dir / "hosts",
         tftp_root=tftp_root, http_url=site.http_url, loaders=boot_loaders(site),
     )
