@@ -36,7 +36,10 @@ def need_root_netns() -> None:
 
 
 def ip(*args: str) -> str:
-    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True).stdout
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
 
 
 class Segment:
@@ -46,9 +49,13 @@ class Segment:
         self.prefix = f"cw{os.getpid() % 100000}{tag}"
         self.hub = f"{self.prefix}-hub"
         self.namespaces: list[str] = []
-        self._add_namespace(self.hub)
-        ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
-        ip("-n", self.hub, "link", "set", "br0", "up")
+        try:
+            self._add_namespace(self.hub)
+            ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+            ip("-n", self.hub, "link", "set", "br0", "up")
+        except BaseException:
+            self.close()
+            raise
 
     def _add_namespace(self, name: str) -> None:
         (NETNS_ETC / name).mkdir(parents=True, exist_ok=True)

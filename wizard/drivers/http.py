@@ -62,7 +62,7 @@ def create_app(site: ProvisionerSite, state: ProvisionerState, media: Path | Non
         Route("/nodes/{node}/validation.pem", service.validation_key),
     ]
     if media is not None:
-        routes.append(Mount("/media", StaticFiles(directory=media, check_dir=False)))
+        routes.append(Mount("/media", StaticFiles(directory=media)))
     app = Starlette(routes=routes, exception_handlers={ClientError: _refused})
     app.state.service = service  # ``service.site`` is swapped when the answers are reloaded
     return app

@@ -83,6 +83,7 @@ def prepare(directory: Path) -> None:
                         "give an empty or new directory")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).touch()
+    (directory / "media").mkdir(exist_ok=True)
 
 
 def render_tree(site: ProvisionerSite, directory: Path) -> RenderSummary:
