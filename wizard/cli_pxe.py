@@ -29,6 +29,7 @@ from wizard.secrets import SecretError
 from wizard.yamlfile import write_atomic
 
 log = logging.getLogger("wizard.pxe")
+DIR_HELP = "the provisioner's directory, e.g. /srv/crowbar/pxe (new, empty or an earlier render)"
 
 
 def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -51,8 +52,8 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "earlier render.", formatter_class=formatter,
     )
     render.set_defaults(handler=_render)
-    render.add_argument("answers", type=Path, metavar="ANSWERS")
-    render.add_argument("directory", type=Path, metavar="DIR")
+    render.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    render.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
 
     preflight = actions.add_parser(
         "preflight", help="check the admin network before serving DHCP",
@@ -62,7 +63,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "Needs root. Exit 0 when serving is safe, 1 otherwise.", formatter_class=formatter,
     )
     preflight.set_defaults(handler=_preflight)
-    preflight.add_argument("answers", type=Path, metavar="ANSWERS")
+    preflight.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
     _preflight_options(preflight)
 
     serve = actions.add_parser(
@@ -74,8 +75,8 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         formatter_class=formatter,
     )
     serve.set_defaults(handler=_serve)
-    serve.add_argument("answers", type=Path, metavar="ANSWERS")
-    serve.add_argument("directory", type=Path, metavar="DIR")
+    serve.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    serve.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
     _preflight_options(serve)
 
 

@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 
 from wizard.inventory import InventoryReport
 from wizard.provisioner.render import boot_kind, boot_script, install_files
-from wizard.provisioner.site import INSTALL_FILES, ProvisionerSite
+from wizard.provisioner.site import INSTALL_FILES, ProvisionerSite, PxeNode
 from wizard.provisioner.state import ProvisionerState
 from wizard.secrets import SecretError
 
@@ -152,7 +152,7 @@ class _Service:
         log.info("Chef validator key sent to %s", node.name)
         return PlainTextResponse(text)
 
-    def _node(self, request: Request):
+    def _node(self, request: Request) -> PxeNode:
         name = request.path_params["node"]
         node = self.site.nodes.get(name)
         if node is None:
