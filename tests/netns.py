@@ -107,6 +107,8 @@ class Segment:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
         self.namespaces.clear()
+        with contextlib.suppress(OSError):
+            NETNS_ETC.rmdir()  # only when empty: another user's namespaces keep it
 
 
 def leftovers(prefix: str) -> list[str]:
