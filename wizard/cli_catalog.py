@@ -10,7 +10,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from wizard import terminal
+from wizard import cli_chef, terminal
 from wizard.answers import check, load, save
 from wizard.catalog import CORE_GROUP, Catalog, default_catalog, format_number
 from wizard.chef_objects import ExportError, export_repo, render
@@ -49,9 +49,10 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
                               help="write the result here instead of over ANSWERS")
 
     chef = commands.add_parser(
-        "chef", help="Chef objects of a deployment",
+        "chef", help="Chef objects of a deployment: export them, or push them to a server",
         description="Render the Chef objects (environment, roles, data bag items, nodes) an "
-        "answers file produces.", formatter_class=formatter,
+        "answers file produces: write them as a chef-repo (export) or upload them (push).",
+        formatter_class=formatter,
     )
     chef_actions = chef.add_subparsers(dest="action", metavar="ACTION", required=True)
     export = chef_actions.add_parser(
@@ -65,6 +66,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     export.add_argument("--force", action="store_true",
                         help="replace DIR even if it is not an earlier export")
     export.set_defaults(handler=_export)
+    cli_chef.add_push(chef_actions, formatter)
 
 
 def _requires(catalog: Catalog, name: str) -> str:
