@@ -68,6 +68,7 @@ class ChefServer:
         self.api_version = api_version
         self.retry = retry or Retry()
         self._on_request = on_request
+        self._bag_locks: dict[str, asyncio.Lock] = {}
         self._http = httpx.AsyncClient(
             base_url=self.base, timeout=timeout,
             limits=httpx.Limits(max_connections=max_connections,
@@ -176,12 +177,21 @@ class ChefServer:
         return sorted(found or {})
 
     async def delete_item(self, bag: str, item: str) -> bool:
-        found = await self.request("DELETE", f"/data/{quote(bag)}/{quote(item)}",
-                                   missing_ok=True)
+        async with self._bag_locks.setdefault(bag, asyncio.Lock()):
+            found = await self.request("DELETE", f"/data/{quote(bag)}/{quote(item)}",
+                                       missing_ok=True)
         return found is not None
 
     async def upsert_item(self, bag: str, body: dict[str, Any]) -> Outcome:
-        """Create or update a data bag item (its ``id`` names it)."""
+        """Create or update a data bag item (its ``id`` names it).
+
+        Writes to one bag go one at a time: goiardi loses items POSTed to a bag at once
+        (seen with 0.11.10: 201 Created, then 404).
+        """
+        async with self._bag_locks.setdefault(bag, asyncio.Lock()):
+            return await self._upsert_item(bag, body)
+
+    async def _upsert_item(self, bag: str, body: dict[str, Any]) -> Outcome:
         current = await self.get_item(bag, body["id"])
         if current is None:
             await self.request("POST", f"/data/{quote(bag)}", body)
