@@ -83,7 +83,7 @@ def targets(objects: ChefObjects, site: str) -> list[Target]:
     return found
 
 
-async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurrency: int = 16,
+async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurrency: int = 8,
                prune: bool = False) -> PushReport:
     """Push every object; raise :class:`PushError` (with the report) unless all went."""
     report = PushReport()
@@ -97,11 +97,13 @@ async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurren
                             f"{report.failed[first.label]}", report)
         for bag in objects.data_bags:
             await server.ensure_data_bag(bag)
+        present = await _present(server, objects)
         gate = asyncio.Semaphore(concurrency)
 
         async def limited(target: Target) -> None:
             async with gate:
-                await _push_one(server, target, report)
+                await _push_one(server, target, report,
+                                (target.kind, target.bag, target.name) not in present)
         tasks = [asyncio.ensure_future(limited(t)) for t in rest]
         try:
             await asyncio.gather(*tasks)
@@ -124,13 +126,23 @@ async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurren
     return report
 
 
-async def _push_one(server: ChefServer, target: Target, report: PushReport) -> None:
+async def _present(server: ChefServer, objects: ChefObjects) -> set[tuple[str, str | None, str]]:
+    """What the server holds already, by listing (a new object then costs one request)."""
+    found = {(kind, None, name) for kind in ("roles", "nodes")
+             for name in await server.list(kind)}
+    for bag in objects.data_bags:
+        found |= {("data", bag, item) for item in await server.list_items(bag)}
+    return found
+
+
+async def _push_one(server: ChefServer, target: Target, report: PushReport,
+                    missing: bool = False) -> None:
     try:
         if target.kind == "data":
             assert target.bag is not None
-            outcome = await server.upsert_item(target.bag, target.body)
+            outcome = await server.upsert_item(target.bag, target.body, known_missing=missing)
         else:
-            outcome = await server.upsert(target.kind, target.body,
+            outcome = await server.upsert(target.kind, target.body, known_missing=missing,
                                           merge=target.kind == "nodes")
     except ChefAuthError:
         raise

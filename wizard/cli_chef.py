@@ -41,8 +41,8 @@ def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
                      help="Chef Infra Server organization (default: chef.organization)")
     cmd.add_argument("--sign-version", choices=SIGN_VERSIONS, default="1.3",
                      help="request signing: 1.3 (SHA-256, default) or 1.0 for older servers")
-    cmd.add_argument("--concurrency", type=int, default=16, metavar="N",
-                     help="requests in flight at once (default: 16)")
+    cmd.add_argument("--concurrency", type=int, default=8, metavar="N",
+                     help="requests in flight at once (default: 8)")
     cmd.add_argument("--prune", action="store_true",
                      help="also delete objects an earlier push made for this site that the "
                      "answers no longer produce (only those carrying crowbar-wizard's marker)")

@@ -55,7 +55,7 @@ class ChefServer:
     def __init__(self, url: str, client_name: str, key_pem: str | bytes, *,
                  organization: str | None = None, sign_version: SignVersion = "1.3",
                  api_version: str = "0", timeout: float = 30.0, retry: Retry | None = None,
-                 max_connections: int = 16,
+                 max_connections: int = 8,
                  on_request: Callable[[str, str], None] | None = None):
         parts = urlsplit(url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -142,13 +142,17 @@ class ChefServer:
     async def list(self, kind: str) -> list[str]:
         return sorted(await self.request("GET", f"/{kind}"))
 
-    async def upsert(self, kind: str, body: dict[str, Any], *, merge: bool = False) -> Outcome:
+    async def upsert(self, kind: str, body: dict[str, Any], *, merge: bool = False,
+                     known_missing: bool = False) -> Outcome:
         """Create ``body`` (an environment, role or node), or update it where it differs.
 
         With ``merge`` (nodes: chef-client writes attributes of its own), what the server
-        holds beside ``body`` is kept; otherwise ``body`` replaces it.
+        holds beside ``body`` is kept; otherwise ``body`` replaces it. ``known_missing``
+        (a listing just said it is not there) saves the read before creating.
         """
         name = body["name"]
+        if known_missing and await self._create(f"/{kind}", body):
+            return "created"
         current = await self.get(kind, name)
         if current is None:
             await self.request("POST", f"/{kind}", body)
@@ -159,15 +163,19 @@ class ChefServer:
                            _merged(current, body) if merge else body)
         return "updated"
 
-    async def ensure_data_bag(self, bag: str) -> bool:
-        """Create the data bag unless it exists; True when it was made."""
+    async def _create(self, collection: str, body: dict[str, Any]) -> bool:
+        """POST a new object; False when it exists after all (409)."""
         try:
-            await self.request("POST", "/data", {"name": bag})
+            await self.request("POST", collection, body)
         except ChefError as exc:
             if exc.status == 409:
                 return False
             raise
         return True
+
+    async def ensure_data_bag(self, bag: str) -> bool:
+        """Create the data bag unless it exists; True when it was made."""
+        return await self._create("/data", {"name": bag})
 
     async def get_item(self, bag: str, item: str) -> dict[str, Any] | None:
         return await self.request("GET", f"/data/{quote(bag)}/{quote(item)}", missing_ok=True)
@@ -182,13 +190,16 @@ class ChefServer:
                                        missing_ok=True)
         return found is not None
 
-    async def upsert_item(self, bag: str, body: dict[str, Any]) -> Outcome:
+    async def upsert_item(self, bag: str, body: dict[str, Any], *,
+                          known_missing: bool = False) -> Outcome:
         """Create or update a data bag item (its ``id`` names it).
 
         Writes to one bag go one at a time: goiardi loses items POSTed to a bag at once
         (seen with 0.11.10: 201 Created, then 404).
         """
         async with self._bag_locks.setdefault(bag, asyncio.Lock()):
+            if known_missing and await self._create(f"/data/{quote(bag)}", body):
+                return "created"
             return await self._upsert_item(bag, body)
 
     async def _upsert_item(self, bag: str, body: dict[str, Any]) -> Outcome:
