@@ -1,0 +1,98 @@
+"""Retries of the Chef driver on server errors (5xx).
+
+A stand-in HTTP server (stdlib ``http.server`` on loopback) plays the Chef server here: a
+fake, because goiardi, the real server the other Chef tests use, cannot be made to answer
+503 on demand. It answers each path from a script of statuses and records what it got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from wizard.drivers.chef import ChefError, ChefServer, Retry
+
+
+class Script:
+    def __init__(self) -> None:
+        self.statuses: list[int] = []
+        self.seen: list[tuple[str, str, str]] = []
+
+
+@pytest.fixture
+def stand_in() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            script.seen.append(("GET", self.path, self.headers.get("X-Ops-Authorization-1",
+                                                                   "")))
+            status = script.statuses.pop(0) if script.statuses else 200
+            body = json.dumps({"name": "x"} if status == 200 else {"error": ["busy"]}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", script
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def get(url: str, key_pem: str, attempts: int) -> dict | None:
+    async def go() -> dict | None:
+        async with ChefServer(url, "crowbar", key_pem,
+                              retry=Retry(attempts=attempts, backoff=0.01)) as chef:
+            return await chef.get("roles", "x")
+    return asyncio.run(go())
+
+
+def test_5xx_is_retried_with_a_fresh_signature(stand_in: tuple[str, Script],
+                                               key_pem: str) -> None:
+    url, script = stand_in
+    script.statuses = [503, 502]
+    assert get(url, key_pem, attempts=3) == {"name": "x"}
+    assert [path for _, path, _ in script.seen] == ["/roles/x"] * 3
+    assert all(auth for _, _, auth in script.seen)
+
+
+def test_gives_up_after_its_attempts_naming_the_request(stand_in: tuple[str, Script],
+                                                        key_pem: str) -> None:
+    url, script = stand_in
+    script.statuses = [500] * 5
+    with pytest.raises(ChefError) as failed:
+        get(url, key_pem, attempts=2)
+    message = str(failed.value)
+    assert message == "GET /roles/x: 500 busy (gave up after 2 tries)"
+    assert len(script.seen) == 2 and "PRIVATE" not in message
+
+
+def test_4xx_other_than_404_is_not_retried(stand_in: tuple[str, Script], key_pem: str) -> None:
+    url, script = stand_in
+    script.statuses = [400]
+    with pytest.raises(ChefError, match="400 busy"):
+        get(url, key_pem, attempts=5)
+    assert len(script.seen) == 1
