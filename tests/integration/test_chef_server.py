@@ -85,6 +85,32 @@ def test_push_every_example_then_read_back(goiardi: Goiardi, example: Path) -> N
         assert holds(body, target.body), target.label
 
 
+def test_read_and_delete_each_kind(goiardi: Goiardi) -> None:
+    answers, objects = objects_of(Path("answers/examples/lab-small.yaml"))
+    node, role = next(iter(objects.nodes)), next(iter(objects.roles))
+    item = next(iter(objects.data_bags["crowbar"]))
+
+    async def go() -> list[object]:
+        async with admin(goiardi) as chef:
+            await push(chef, objects, answers.site.name)
+            await chef.create_client("node-9")
+            found = [await chef.get("nodes", node), await chef.get("roles", role),
+                     await chef.get("environments", answers.site.name),
+                     await chef.get("clients", "node-9"), await chef.get_item("crowbar", item)]
+            deleted = [await chef.delete("nodes", node), await chef.delete("roles", role),
+                       await chef.delete("clients", "node-9"),
+                       await chef.delete_item("crowbar", item)]
+            again = [await chef.delete("nodes", node), await chef.get("roles", role),
+                     await chef.get_item("crowbar", item)]
+            bag = [await chef.delete_data_bag("crowbar"), await chef.list_items("crowbar"),
+                   await chef.delete_data_bag("crowbar")]
+            return [found, deleted, again, bag]
+    found, deleted, again, bag = asyncio.run(go())
+    assert all(found) and deleted == [True] * 4
+    assert again == [False, None, None]
+    assert bag == [True, [], False]
+
+
 def test_cli_push_twice_says_nothing_changed(goiardi: Goiardi,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     args = ["chef", "push", "answers/examples/openstack.yaml", "--server", goiardi.url,

@@ -177,6 +177,11 @@ class ChefServer:
         """Create the data bag unless it exists; True when it was made."""
         return await self._create("/data", {"name": bag})
 
+    async def delete_data_bag(self, bag: str) -> bool:
+        """Delete a data bag and its items; False when it was not there."""
+        found = await self.request("DELETE", f"/data/{quote(bag)}", missing_ok=True)
+        return found is not None
+
     async def get_item(self, bag: str, item: str) -> dict[str, Any] | None:
         return await self.request("GET", f"/data/{quote(bag)}/{quote(item)}", missing_ok=True)
 
