@@ -1,0 +1,117 @@
+"""The deployment journal: committed transitions, steps, a gapless event log, and its lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from wizard.engine.journal import SITE, Journal, JournalLocked, holder
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from wizard.engine.journal import Journal
+journal = Journal.open(Path(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    journal.transition(f"n{i}", "allocated")
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def writer(path: Path, count: int) -> subprocess.Popen[str]:
+    """Another process holding the journal after writing ``count`` transitions."""
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(count)],
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process
+
+
+def test_transitions_and_steps_persist(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    with Journal.open(path) as journal:
+        journal.transition("ctl-1", "allocated")
+        journal.transition("ctl-1", "hardware-installing")
+        journal.step_started("ctl-1", "power-cycle")
+        journal.step_finished("ctl-1", "power-cycle", "was off")
+        journal.step_started(SITE, "dnsmasq")
+        journal.step_failed(SITE, "dnsmasq", "refused: bad dhcp-range")
+        journal.step_started(SITE, "dnsmasq")
+        journal.transition("ctl-2", "problem", "BMC refused the password")
+    with Journal.open(path, lock=False) as reader:
+        assert reader.states() == {"ctl-1": ("hardware-installing", None),
+                                   "ctl-2": ("problem", "BMC refused the password")}
+        step = reader.step("ctl-1", "power-cycle")
+        assert step is not None and (step.status, step.detail) == ("done", "was off")
+        [running] = reader.in_flight()
+        assert (running.node, running.step, running.attempts) == (SITE, "dnsmasq", 2)
+        events = reader.events()
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert events[1].data == {"from": "allocated", "to": "hardware-installing"}
+        assert events[-1].data["reason"] == "BMC refused the password"
+
+
+def test_bad_calls_change_nothing(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.db") as journal:
+        with pytest.raises(ValueError, match="unknown node state 'done'"):
+            journal.transition("n", "done")
+        with pytest.raises(ValueError, match="never started"):
+            journal.step_finished("n", "power-cycle")
+        assert journal.events() == [] and journal.states() == {}
+
+
+def test_readers_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    Journal.open(path).close()
+    with Journal.open(path, lock=False) as reader, pytest.raises(PermissionError):
+        reader.transition("n", "allocated")
+
+
+def test_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    process = writer(path, 3)
+    try:
+        start = time.monotonic()
+        with pytest.raises(JournalLocked) as locked:
+            Journal.open(path)
+        assert time.monotonic() - start < 1
+        message = str(locked.value)
+        assert f"pid {process.pid}" in message and "crowbar-wizard apply" in message
+        assert os.uname().nodename in message
+        info = holder(path)
+        assert info is not None and info["pid"] == process.pid
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert holder(path) is None, "a killed holder leaves no stale lock"
+    with Journal.open(path) as journal:
+        assert len(journal.states()) == 3
+
+
+def test_a_reader_follows_while_another_process_writes(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    Journal.open(path).close()
+    seen: list[int] = []
+    with Journal.open(path, lock=False) as reader:
+        done = threading.Event()
+        follower = threading.Thread(target=lambda: seen.extend(
+            e.seq for e in reader.follow(interval=0.02, until=done.is_set)))
+        follower.start()
+        process = writer(path, 50)
+        try:
+            deadline = time.monotonic() + 10
+            while len(seen) < 50 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            done.set()
+            process.kill()
+            process.wait()
+            follower.join(5)
+    assert seen == list(range(1, 51))

@@ -1,0 +1,1 @@
+"""The deployment engine: plan, run and journal the steps that take nodes to ready."""

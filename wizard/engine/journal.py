@@ -1,0 +1,276 @@
+"""The deployment journal: node states, step results and an append-only event log in SQLite.
+
+Every change is one committed transaction (a row in its table plus an event) before the
+caller goes on to its next side effect, so a crash loses nothing that was done. SQLite runs
+in WAL mode with ``synchronous=NORMAL``: a committed transaction survives the process being
+killed; after a power loss the newest ones may be rolled back, which the runner's resume
+handles the same way (it checks in-flight steps against the real system).
+
+One writer at a time: :meth:`Journal.open` with ``lock=True`` takes an ``fcntl`` lock on
+``<journal>.lock`` and writes its holder (pid, host, since) into it. The kernel drops the
+lock when the process ends, however it ends, so it cannot go stale. Readers (``status``,
+the TUI) open the journal read-only and may follow the event log while apply runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
+             "readying", "ready", "problem")
+"""A node's states, in order (``problem`` can be reached from any of them)."""
+SITE = "*"
+"""The node name of site-wide steps (dnsmasq config, Chef environment, ...)."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (
+    node TEXT NOT NULL, step TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0, detail TEXT, updated TEXT NOT NULL,
+    PRIMARY KEY (node, step));
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+    node TEXT, step TEXT, data TEXT NOT NULL);
+"""
+
+
+class JournalLocked(RuntimeError):
+    """Another process holds the journal."""
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    at: str
+    kind: str
+    node: str | None
+    step: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    node: str
+    step: str
+    status: str
+    attempts: int
+    detail: str | None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Journal:
+    """One journal file; use :meth:`open`."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, lock_fd: int | None):
+        self._db = db
+        self.path = path
+        self._lock_fd = lock_fd
+
+    @classmethod
+    def open(cls, path: Path, *, lock: bool = True, command: str = "apply") -> Journal:
+        """Open for writing (taking the lock; :class:`JournalLocked` names the holder) or,
+        with ``lock`` false, read-only."""
+        path = Path(path)
+        if not lock:
+            if not path.exists():
+                raise FileNotFoundError(f"no journal at {path}")
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute("PRAGMA busy_timeout = 5000")
+            return cls(db, path, None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _take_lock(path.with_name(path.name + ".lock"), command)
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA busy_timeout = 5000")
+            db.executescript(SCHEMA)
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(db, path, fd)
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing: each call is one transaction ------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        if self._lock_fd is None:
+            raise PermissionError("the journal was opened read-only")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _event(self, db: sqlite3.Connection, at: str, kind: str, node: str | None,
+               step: str | None, data: dict[str, Any]) -> int:
+        cursor = db.execute("INSERT INTO events (at, kind, node, step, data) VALUES (?,?,?,?,?)",
+                            (at, kind, node, step, json.dumps(data, sort_keys=True)))
+        return int(cursor.lastrowid or 0)
+
+    def record(self, kind: str, node: str | None = None, step: str | None = None,
+               **data: Any) -> int:
+        """Append an event; its sequence number."""
+        with self._transaction() as db:
+            return self._event(db, _now(), kind, node, step, data)
+
+    def transition(self, node: str, state: str, reason: str | None = None) -> int:
+        """Set a node's lifecycle state (``reason`` says why, for ``problem``)."""
+        if state not in LIFECYCLE:
+            raise ValueError(f"unknown node state {state!r} (one of {', '.join(LIFECYCLE)})")
+        at = _now()
+        with self._transaction() as db:
+            row = db.execute("SELECT state FROM nodes WHERE name = ?", (node,)).fetchone()
+            db.execute("INSERT INTO nodes (name, state, reason, updated) VALUES (?,?,?,?) "
+                       "ON CONFLICT (name) DO UPDATE SET state = excluded.state, "
+                       "reason = excluded.reason, updated = excluded.updated",
+                       (node, state, reason, at))
+            data = {"from": row[0] if row else None, "to": state}
+            if reason:
+                data["reason"] = reason
+            return self._event(db, at, "transition", node, None, data)
+
+    def step_started(self, node: str, step: str, **data: Any) -> int:
+        at = _now()
+        with self._transaction() as db:
+            db.execute("INSERT INTO steps (node, step, status, attempts, updated) "
+                       "VALUES (?,?,'running',1,?) ON CONFLICT (node, step) DO UPDATE SET "
+                       "status = 'running', attempts = attempts + 1, detail = NULL, "
+                       "updated = excluded.updated", (node, step, at))
+            return self._event(db, at, "step-started", node, step, data)
+
+    def step_finished(self, node: str, step: str, detail: str | None = None,
+                      **data: Any) -> int:
+        return self._step_end(node, step, "done", detail, data)
+
+    def step_failed(self, node: str, step: str, error: str, **data: Any) -> int:
+        return self._step_end(node, step, "failed", error, data)
+
+    def _step_end(self, node: str, step: str, status: str, detail: str | None,
+                  data: dict[str, Any]) -> int:
+        at = _now()
+        with self._transaction() as db:
+            changed = db.execute("UPDATE steps SET status = ?, detail = ?, updated = ? "
+                                 "WHERE node = ? AND step = ?",
+                                 (status, detail, at, node, step)).rowcount
+            if not changed:
+                raise ValueError(f"step {step} of {node} was never started")
+            payload = data | ({"detail": detail} if detail else {})
+            return self._event(db, at, f"step-{status if status == 'failed' else 'finished'}",
+                               node, step, payload)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def states(self) -> dict[str, tuple[str, str | None]]:
+        """``{node: (state, reason)}``."""
+        rows = self._db.execute("SELECT name, state, reason FROM nodes ORDER BY name")
+        return {name: (state, reason) for name, state, reason in rows}
+
+    def step(self, node: str, step: str) -> StepRecord | None:
+        row = self._db.execute("SELECT node, step, status, attempts, detail FROM steps "
+                               "WHERE node = ? AND step = ?", (node, step)).fetchone()
+        return StepRecord(*row) if row else None
+
+    def steps(self, node: str | None = None) -> list[StepRecord]:
+        query = "SELECT node, step, status, attempts, detail FROM steps"
+        rows = (self._db.execute(query + " WHERE node = ? ORDER BY rowid", (node,))
+                if node is not None else self._db.execute(query + " ORDER BY rowid"))
+        return [StepRecord(*row) for row in rows]
+
+    def in_flight(self) -> list[StepRecord]:
+        """Steps that were running when the last writer stopped: check, then retry them."""
+        return [s for s in self.steps() if s.status == "running"]
+
+    def events(self, after: int = 0, limit: int | None = None) -> list[Event]:
+        rows = self._db.execute(
+            "SELECT seq, at, kind, node, step, data FROM events WHERE seq > ? ORDER BY seq"
+            + (" LIMIT ?" if limit else ""), (after, limit) if limit else (after,))
+        return [Event(seq, at, kind, node, step, json.loads(data))
+                for seq, at, kind, node, step, data in rows]
+
+    def follow(self, after: int = 0, interval: float = 0.2,
+               until: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+        """Events after ``after`` as they are appended, until ``until()`` says stop."""
+        while True:
+            batch = self.events(after)
+            yield from batch
+            if batch:
+                after = batch[-1].seq
+            elif until():
+                return
+            else:
+                time.sleep(interval)
+
+
+def holder(path: Path) -> dict[str, Any] | None:
+    """Who holds the journal at ``path`` now (None when nobody does)."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _take_lock(lock_path: Path, command: str) -> int:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        who = _read_holder(fd) or {}
+        os.close(fd)
+        raise JournalLocked(
+            f"{lock_path.with_suffix('')} is in use by {who.get('command', 'another process')}"
+            f" (pid {who.get('pid', '?')} on {who.get('host', '?')} since "
+            f"{who.get('since', '?')})") from None
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
+            "command": f"crowbar-wizard {command}"}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+    return fd
+
+
+def _read_holder(fd: int) -> dict[str, Any] | None:
+    try:
+        return json.loads(os.pread(fd, 4096, 0).decode() or "null")
+    except (ValueError, UnicodeDecodeError):
+        return None
