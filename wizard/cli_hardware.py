@@ -295,7 +295,10 @@ def _lab_up(args: argparse.Namespace) -> int:
     first, last = spec.bmcs[0], spec.bmcs[-1]
     print(f"lab up: {len(spec.bmcs)} BMCs on {first.address}-{last.address} port {first.port}"
           f" (user {spec.username}); state in {lab.directory}")
-    print("next: crowbar-wizard discover --lab")
+    chef = lab.chef()
+    print(f"lab up: Chef server (goiardi) at {chef.url}" if chef else
+          "lab up: no Chef server (goiardi is not installed): apply writes a chef-repo")
+    print("next: crowbar-wizard discover --lab, or crowbar-wizard apply ANSWERS --lab")
     return EXIT_OK
 
 

@@ -5,3 +5,5 @@ EXIT_FAILED = 1
 """The command could not do its work (a daemon down, a file that cannot be written)."""
 EXIT_INVALID = 2
 """Invalid input: nothing was done."""
+EXIT_LOCKED = 3
+"""Another process holds the deployment journal."""

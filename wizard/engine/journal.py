@@ -192,6 +192,10 @@ class Journal:
 
     # --- reading -------------------------------------------------------------------------
 
+    def state(self, node: str) -> str | None:
+        row = self._db.execute("SELECT state FROM nodes WHERE name = ?", (node,)).fetchone()
+        return row[0] if row else None
+
     def states(self) -> dict[str, tuple[str, str | None]]:
         """``{node: (state, reason)}``."""
         rows = self._db.execute("SELECT name, state, reason FROM nodes ORDER BY name")

@@ -67,11 +67,13 @@ class FakeBmc(pyghmi_bmc.Bmc):
     def __init__(self, *, address: str, port: int, username: str, password: str,
                  mac: str, hardware: Hardware, state: ServerState | None = None,
                  faults: Faults | None = None,
-                 on_change: Callable[[FakeBmc], None] | None = None):
+                 on_change: Callable[[FakeBmc], None] | None = None,
+                 on_boot: Callable[[FakeBmc, str], None] | None = None):
         self.faults = faults or Faults()
         self.address, self.mac, self.hardware = address, mac, hardware
         self.state = state or ServerState()
         self.on_change = on_change
+        self.on_boot = on_boot
         self.lock = threading.Lock()
         self.packets_dropped = 0
         accepted = password + "-rejected" if self.faults.wrong_password else password
@@ -142,9 +144,12 @@ class FakeBmc(pyghmi_bmc.Bmc):
             self.on_change(self)
 
     def _boot(self) -> None:
-        self.state.boots.append(self.state.boot_device)
+        device = self.state.boot_device
+        self.state.boots.append(device)
         if not self.state.boot_persistent:
             self.state.boot_device = "default"
+        if self.on_boot is not None:
+            self.on_boot(self, device)
 
     def get_power_state(self) -> str:
         return self.state.power

@@ -1,6 +1,7 @@
 """``lab up`` / ``lab status`` / ``lab down``: the lab's fleet as a background process.
 
-The fleet runs detached (its own session), so it outlives the command that started it;
+The fleet (fake BMCs and their node agents) and, when goiardi is installed, a Chef server
+run detached (their own sessions), so they outlive the command that started them;
 its state lives in the lab directory: ``$CROWBAR_LAB_DIR``, else ``/run/crowbar-wizard/lab``
 for root, else ``$XDG_RUNTIME_DIR/crowbar-wizard/lab`` (or ``/tmp/crowbar-wizard-UID/lab``).
 """
@@ -15,14 +16,24 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard.drivers.ipmi import IpmiDriver
 from wizard.lab.bmc import Faults
 from wizard.lab.fleet import DEFAULT_NETWORK, FleetSpec, plan_fleet, read_states
+from wizard.lab.goiardi import Goiardi, GoiardiError, find_goiardi
 
 START_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class LabChef:
+    """The lab's Chef server: its URL, and the admin's and validator's keys (PEM)."""
+
+    url: str
+    admin_key: str = field(repr=False)
+    validator_key: str = field(repr=False)
 
 
 class LabError(Exception):
@@ -75,7 +86,34 @@ class Lab:
         self.directory.mkdir(parents=True)
         (self.directory / "fleet.json").write_text(spec.to_json())
         self._start()
+        if find_goiardi() is not None:
+            self._start_chef()
         return spec
+
+    @property
+    def chef_directory(self) -> Path:
+        return self.directory / "chef"
+
+    def _start_chef(self) -> None:
+        server = Goiardi(self.chef_directory)
+        try:
+            server.start()
+        except GoiardiError as exc:
+            self.down()
+            raise LabError(f"the lab's Chef server did not start: {exc}") from None
+        (self.chef_directory / "goiardi.pid").write_text(f"{server.pid}\n")
+        (self.chef_directory / "url").write_text(server.url + "\n")
+
+    def chef(self) -> LabChef | None:
+        """The lab's Chef server while it runs (None without goiardi)."""
+        try:
+            url = (self.chef_directory / "url").read_text().strip()
+            pid = int((self.chef_directory / "goiardi.pid").read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return LabChef(url, (self.chef_directory / "admin.pem").read_text(),
+                       (self.chef_directory / "chef-validator.pem").read_text())
 
     def _start(self) -> None:
         (self.directory / "ready").unlink(missing_ok=True)
@@ -124,7 +162,7 @@ class Lab:
         expected = {b.address for b in spec.bmcs if not b.faults.silent}
         if self.pid() is not None and expected <= self.answering(healthy_only=True):
             return False
-        self._stop()
+        self._stop_fleet()
         self._start()
         return True
 
@@ -149,6 +187,31 @@ class Lab:
         return rows
 
     def _stop(self) -> None:
+        self._stop_chef()
+        self._stop_fleet()
+
+    def _stop_chef(self) -> None:
+        try:
+            pid = int((self.chef_directory / "goiardi.pid").read_text())
+        except (OSError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        (self.chef_directory / "goiardi.pid").unlink(missing_ok=True)
+
+    def _stop_fleet(self) -> None:
         pid = self.pid()
         if pid is None:
             return

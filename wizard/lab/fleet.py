@@ -8,6 +8,7 @@ seed, so the same seed always gives the same fleet.
 
 Run by ``crowbar-wizard lab up`` as ``python -m wizard.lab.fleet DIR``, where ``DIR`` holds
 ``fleet.json`` (what to serve); each BMC's state is kept in ``DIR/bmcs/<address>.json``.
+Behind each BMC a node agent (``wizard.lab.agent``) acts on network boots.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import random
 import signal
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import netaddr
 
+from wizard.lab.agent import NodeAgents
 from wizard.lab.bmc import FakeBmc, Faults, Hardware, ServerState
 from wizard.yamlfile import write_atomic
 
@@ -140,13 +143,16 @@ def serve(directory: Path) -> None:
         write_atomic(_state_file(directory, bmc.address),
                      json.dumps(bmc.snapshot()) + "\n", mode=0o644)
 
+    agents = NodeAgents(directory)
+
     bmcs = []
     for item in spec.bmcs:
         saved = previous.get(item.address, {}).get("state")
         bmc = FakeBmc(address=item.address, port=item.port, username=spec.username,
                       password=spec.password, mac=item.mac, hardware=item.hardware,
                       state=ServerState(**saved) if saved else None, faults=item.faults,
-                      on_change=record)
+                      on_change=record, on_boot=lambda bmc, device: agents.booted(
+                          bmc.hardware.nic_macs[0], device, asdict(bmc.hardware)))
         record(bmc)
         bmcs.append(bmc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -158,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve a lab BMC fleet (see lab up).")
     parser.add_argument("directory", type=Path)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     with contextlib.suppress(KeyboardInterrupt):
         serve(args.directory)
 

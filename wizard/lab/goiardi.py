@@ -83,6 +83,10 @@ class Goiardi:
                 raise GoiardiError(f"goiardi did not answer on {self.url} within {timeout} s")
             time.sleep(0.05)
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

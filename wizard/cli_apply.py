@@ -1,0 +1,204 @@
+"""``crowbar-wizard apply`` and ``status``: take nodes to ready, headless, and watch it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from wizard.answers import Answers, load
+from wizard.catalog import default_catalog
+from wizard.drivers.chef import ChefError, ChefServer
+from wizard.drivers.ipmi import IpmiDriver
+from wizard.engine.journal import Journal, JournalLocked
+from wizard.engine.plan import describe
+from wizard.engine.runner import Options, Runner
+from wizard.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
+from wizard.lab.control import Lab, LabError, lab_directory
+from wizard.lab.goiardi import free_port
+from wizard.lab.overlay import lab_answers
+from wizard.secrets import SecretError
+
+LAB_OPTIONS = Options(step_timeout=30, install_timeout=120, attempts=3, backoff=0.5)
+
+
+def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    """Add ``apply`` and ``status`` to the ``crowbar-wizard`` parser."""
+    apply = commands.add_parser(
+        "apply", help="take the answers' nodes to ready (IPMI, PXE, Chef), headless",
+        description="Deploy ANSWERS: write the DHCP reservations and dnsmasq config, push "
+        "the Chef environment, roles and data bag items, then take every node through its "
+        "lifecycle (boot device network, power cycle, OS install with its callback, boot "
+        "device disk, Chef node and run list) to ready. Every step is journaled before the "
+        "next one starts: run apply again after a crash or Ctrl-C and it resumes. Exit 0 "
+        "when every node is ready, 1 when some are in problem (listed), 2 for invalid "
+        "input, 3 when another apply holds the journal.", formatter_class=formatter,
+    )
+    apply.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    apply.add_argument("--lab", action="store_true",
+                       help="deploy onto the lab's simulated servers (crowbar-wizard lab up)")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="print what would be done, against the journal; change nothing")
+    apply.add_argument("--json", action="store_true", help="one JSON event per line")
+    apply.add_argument("--state", type=Path, metavar="DIR",
+                       help="journal and PXE tree (default: per site, see status --help)")
+    apply.set_defaults(handler=_apply)
+
+    status = commands.add_parser(
+        "status", help="node states from an apply's journal",
+        description="Show each node's lifecycle state (and problem reason) from the journal "
+        "of ANSWERS' deployment, while apply runs or after. The journal lives in the state "
+        "directory: --state, else $CROWBAR_STATE_DIR/<site>, /var/lib/crowbar-wizard/<site> "
+        "for root, ~/.local/state/crowbar-wizard/<site> otherwise, and the lab's directory "
+        "with --lab.", formatter_class=formatter,
+    )
+    status.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    status.add_argument("--lab", action="store_true", help="the lab deployment's journal")
+    status.add_argument("--state", type=Path, metavar="DIR", help="the state directory")
+    status.add_argument("--follow", action="store_true",
+                        help="print events as they happen until apply ends (Ctrl-C stops)")
+    status.add_argument("--json", action="store_true", help="JSON output")
+    status.set_defaults(handler=_status)
+
+
+def state_directory(answers: Answers, args: argparse.Namespace) -> Path:
+    if args.state is not None:
+        return args.state
+    site = answers.site.name
+    if args.lab:
+        return lab_directory() / "apply" / site
+    if "CROWBAR_STATE_DIR" in os.environ:
+        return Path(os.environ["CROWBAR_STATE_DIR"]) / site
+    if os.geteuid() == 0:
+        return Path("/var/lib/crowbar-wizard") / site
+    return Path.home() / ".local" / "state" / "crowbar-wizard" / site
+
+
+class Printer:
+    """Engine events as lines for people, or JSON lines."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(event, sort_keys=True), flush=True)
+            return
+        kind = event["event"]
+        if kind == "state":
+            reason = f": {event['reason']}" if event.get("reason") else ""
+            print(f"{event['node']}: {event['state']}{reason}", flush=True)
+        elif kind == "step" and event["status"] == "failed":
+            print(f"{event['node']}: {event['step']} failed: {event['error']}", flush=True)
+        elif kind == "serving":
+            print(f"provisioner serving {event['url']}", flush=True)
+        elif kind == "chef-export":
+            print(f"no Chef server: wrote {event['files']} files to {event['path']}",
+                  flush=True)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    answers = load(args.answers)
+    port = None
+    if args.lab:
+        port = free_port()
+        notes: list[str] = []
+        try:
+            answers = lab_answers(answers, Lab(lab_directory()), port, notes)
+        except LabError as exc:
+            print(f"apply --lab: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        for note in notes:
+            print(f"lab: {note}", file=sys.stderr)
+    state = state_directory(answers, args)
+    journal_path = state / "journal.db"
+    if args.dry_run:
+        journal = Journal.open(journal_path, lock=False) if journal_path.exists() else None
+        try:
+            runner = _runner(answers, journal, state, port, args, dry_run=True)
+        except SecretError as exc:
+            print(f"apply: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        try:
+            for line in describe(runner.plan()):
+                print(line)
+        finally:
+            runner.ipmi.close()
+            if journal is not None:
+                journal.close()
+        return EXIT_OK
+    try:
+        journal = Journal.open(journal_path)
+    except JournalLocked as exc:
+        print(f"apply: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    try:
+        runner = _runner(answers, journal, state, port, args)
+        outcome = asyncio.run(_run(runner))
+    except (SecretError, ChefError, LabError) as exc:
+        print(f"apply: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        journal.close()
+    if outcome.problems:
+        print(f"{len(outcome.ready)} nodes ready, {len(outcome.problems)} in problem:",
+              file=sys.stderr)
+        for name, reason in sorted(outcome.problems.items()):
+            print(f"  {name}: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"all {len(outcome.ready)} nodes ready")
+    return EXIT_OK
+
+
+def _runner(answers: Answers, journal: Journal | None, state: Path, port: int | None,
+            args: argparse.Namespace, dry_run: bool = False) -> Runner:
+    chef = answers.chef
+    server = None
+    if chef.server_url and chef.client_name and chef.key is not None and not dry_run:
+        server = ChefServer(chef.server_url, chef.client_name, chef.key.reveal(),
+                            organization=chef.organization)
+    return Runner(answers, default_catalog(), journal,  # type: ignore[arg-type]
+                  directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
+                  serve_dhcp=not args.lab,
+                  options=LAB_OPTIONS if args.lab else Options(), emit=Printer(args.json),
+                  provisioner_url_file=lab_directory() / "provisioner.url" if args.lab
+                  else None)
+
+
+async def _run(runner: Runner):
+    try:
+        return await runner.run()
+    finally:
+        runner.ipmi.close()
+        if runner.chef is not None:
+            await runner.chef.close()
+
+
+def _status(args: argparse.Namespace) -> int:
+    answers = load(args.answers)
+    path = state_directory(answers, args) / "journal.db"
+    try:
+        journal = Journal.open(path, lock=False)
+    except FileNotFoundError:
+        print(f"no apply has run for {answers.site.name} yet (no journal at {path})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    with journal:
+        if args.follow:
+            from wizard.engine.journal import holder
+            for event in journal.follow(until=lambda: holder(path) is None):
+                print(json.dumps(event.__dict__) if args.json else
+                      f"{event.at} {event.node or ''} {event.kind} {event.step or ''} "
+                      f"{json.dumps(event.data) if event.data else ''}".rstrip(), flush=True)
+            return EXIT_OK
+        states = journal.states()
+    if args.json:
+        print(json.dumps({n: {"state": s, "reason": r} for n, (s, r) in states.items()}))
+        return EXIT_OK
+    for name, (state_name, reason) in states.items():
+        print(f"{name:24s} {state_name}{': ' + reason if reason else ''}")
+    return EXIT_OK

@@ -1,0 +1,127 @@
+"""The plan: what ``apply`` still has to do, from the answers and what the journal records.
+
+Site steps come first: the DHCP reservations and dnsmasq config, then the Chef environment,
+roles and data bag items (one step per object, so a changed attribute updates one item).
+Then every node walks its lifecycle, one step per side effect::
+
+    hardware-installing  bmc-boot-network, power-cycle
+    installing           serve-install, wait-installed
+    installed            bmc-boot-disk
+    readying             chef-node (the node object with its run list, in barclamp order)
+    ready
+
+A step the journal records as done with the same inputs (its digest) is not planned again;
+a node already ready stays ready. :func:`describe` says it in words for ``apply --dry-run``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from wizard.chef_push import KIND_NAMES, Target
+from wizard.engine.journal import SITE, Journal
+
+NODE_STEPS: tuple[tuple[str, str], ...] = (
+    ("bmc-boot-network", "hardware-installing"), ("power-cycle", "hardware-installing"),
+    ("serve-install", "installing"), ("wait-installed", "installing"),
+    ("bmc-boot-disk", "installed"), ("chef-node", "readying"),
+)
+"""Each node's steps, in order, with the lifecycle state the node is in while they run."""
+DHCP_STEP = "dhcp"
+CHEF_STEP = "chef:"
+
+
+def digest(value: Any) -> str:
+    """A short fingerprint of a step's inputs."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class ChefChange:
+    target: Target
+    action: str  # create, update
+    digest: str
+
+
+@dataclass
+class Plan:
+    """What is left to do."""
+
+    dhcp_hosts: dict[str, str]
+    """``{node: reservation line}`` as they should be."""
+    dhcp_changes: Counter[str] = field(default_factory=Counter)
+    """add / change / remove counts against the last applied reservations."""
+    dhcp_digest: str = ""
+    chef: list[ChefChange] = field(default_factory=list)
+    chef_unchanged: int = 0
+    nodes: dict[str, list[str]] = field(default_factory=dict)
+    """``{node: steps still to run}`` (nodes with nothing left are not listed)."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.dhcp_changes or self.chef or self.nodes)
+
+
+def build(dhcp_hosts: dict[str, str], chef_targets: list[Target], node_names: list[str],
+          journal: Journal | None) -> Plan:
+    """The plan for these reservations, Chef objects and nodes, given the journal."""
+    done = {(s.node, s.step): s for s in journal.steps()} if journal else {}
+    states = journal.states() if journal else {}
+    plan = Plan(dhcp_hosts=dhcp_hosts, dhcp_digest=digest(dhcp_hosts))
+    last = done.get((SITE, DHCP_STEP))
+    before: dict[str, str] = {}
+    if last is not None and last.status == "done" and last.detail:
+        before = json.loads(last.detail)
+    if last is None or last.status != "done" or before != dhcp_hosts:
+        plan.dhcp_changes = Counter(
+            "add" if name not in before else "change"
+            for name, line in dhcp_hosts.items() if before.get(name) != line)
+        plan.dhcp_changes["remove"] = len(set(before) - set(dhcp_hosts))
+        plan.dhcp_changes = +plan.dhcp_changes
+        if not plan.dhcp_changes:  # first run with nothing to reserve, or a failed one
+            plan.dhcp_changes["rewrite"] = 1
+    for target in chef_targets:
+        step = done.get((SITE, CHEF_STEP + target.label))
+        wanted = digest(target.body)
+        if step is not None and step.status == "done" and step.detail == wanted:
+            plan.chef_unchanged += 1
+        else:
+            action = "update" if step is not None and step.status == "done" else "create"
+            plan.chef.append(ChefChange(target, action, wanted))
+    for name in node_names:
+        if states.get(name, ("",))[0] == "ready":
+            continue
+        left = [step for step, _ in NODE_STEPS
+                if (rec := done.get((name, step))) is None or rec.status != "done"]
+        plan.nodes[name] = [*left, "mark-ready"]
+    return plan
+
+
+def describe(plan: Plan) -> list[str]:
+    """The plan in words, a line per part (``apply --dry-run``)."""
+    if plan.empty:
+        return ["nothing to do: every step is done and every node ready"]
+    lines = []
+    if plan.dhcp_changes:
+        parts = [f"{verb} {n} DHCP host{'s' if n != 1 else ''}"
+                 for verb, n in sorted(plan.dhcp_changes.items()) if verb != "rewrite"]
+        lines.append("DHCP: " + (", ".join(parts) or "write the dnsmasq config"))
+    if plan.chef:
+        counts = Counter((c.action, KIND_NAMES[c.target.kind]) for c in plan.chef)
+        parts = [f"{action} {n} Chef {kind}{'s' if n != 1 else ''}"
+                 for (action, kind), n in sorted(counts.items())]
+        lines.append("Chef: " + ", ".join(parts)
+                     + (f" ({plan.chef_unchanged} unchanged)" if plan.chef_unchanged else ""))
+    if plan.nodes:
+        steps = Counter(step for left in plan.nodes.values() for step in left)
+        words = {"power-cycle": "power-cycle", "wait-installed": "install the OS on",
+                 "chef-node": "register in Chef", "mark-ready": "make ready"}
+        parts = [f"{verb} {steps[step]} node{'s' if steps[step] != 1 else ''}"
+                 for step, verb in words.items() if steps[step]]
+        lines.append("nodes: " + ", ".join(parts))
+    return lines

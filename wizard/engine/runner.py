@@ -1,0 +1,314 @@
+"""The runner: carries out a plan through the real drivers, journaling every step.
+
+Site steps first (DHCP reservations and dnsmasq, the Chef environment, roles and data bag
+items), then every node's lifecycle at once, bounded per driver: IPMI calls by the IPMI
+driver's own limit, Chef requests by the Chef client's pool. Each step has a timeout and
+is retried with backoff; an authentication failure is not retried. A node whose step
+fails for good goes to ``problem`` with the reason, and the others go on.
+
+The provisioner's HTTP service runs in the same event loop for the whole apply: nodes
+fetch their boot scripts from it, and their installers' ``installed`` callbacks move them
+on (they are written to the journal, which is where the runner waits for them).
+
+On start the runner resumes from the journal: done steps are not repeated; a step that was
+in flight is checked against the real system first (a power cycle whose one-time network
+boot has been used up has happened).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard.answers import Answers
+from wizard.catalog import Catalog
+from wizard.chef_objects import ChefObjects, export_repo, render
+from wizard.chef_push import Target, targets
+from wizard.drivers.chef import ChefAuthError, ChefError, ChefServer
+from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
+from wizard.drivers.ipmi import IpmiDriver, IpmiError
+from wizard.drivers.ipmi import Target as BmcTarget
+from wizard.engine.journal import LIFECYCLE, SITE, Journal
+from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, Plan, build
+from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
+from wizard.provisioner.render import reservations
+from wizard.provisioner.site import ProvisionerSite
+from wizard.provisioner.tree import dnsmasq_files, prepare, render_tree, token_key
+
+STEP_STATE = dict(NODE_STEPS)
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Options:
+    """Timeouts and retries; the defaults suit real servers, the lab shortens them."""
+
+    step_timeout: float = 120.0
+    install_timeout: float = 3600.0
+    attempts: int = 3
+    backoff: float = 2.0
+    chef_concurrency: int = 8
+
+
+@dataclass
+class Outcome:
+    ready: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+class StepFailed(Exception):
+    """A step that failed for good; the message is the node's problem reason."""
+
+
+class JournalStates:
+    """The HTTP service's view of node states, kept in the journal."""
+
+    def __init__(self, journal: Journal, installed: Callable[[str], None],
+                 transition: Callable[[str, str], None]):
+        self.journal = journal
+        self._installed = installed
+        self._transition = transition
+        self.inventory = Inventory()
+
+    def state(self, node: str) -> str | None:
+        return self.journal.state(node)
+
+    def set_state(self, node: str, state: str) -> None:
+        if self.journal.state(node) not in ("installed", "readying", "ready"):
+            self._transition(node, state)
+        self._installed(node)
+
+    def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
+        node, new = self.inventory.add_report(report)
+        self.journal.record("inventory", node.name, None, **report.model_dump())
+        return node, new
+
+
+class Runner:
+    """One apply of one answers file."""
+
+    def __init__(self, answers: Answers, catalog: Catalog, journal: Journal, *,
+                 directory: Path, ipmi: IpmiDriver, chef: ChefServer | None,
+                 serve_dhcp: bool, options: Options | None = None,
+                 emit: Emit | None = None, provisioner_url_file: Path | None = None):
+        self.answers = answers
+        self.catalog = catalog
+        self.journal = journal
+        self.directory = directory
+        self.ipmi = ipmi
+        self.chef = chef
+        self.serve_dhcp = serve_dhcp
+        self.options = options or Options()
+        self._emit = emit or (lambda event: None)
+        self._url_file = provisioner_url_file
+        key = directory / "token.key"  # made by run(); a dry run changes nothing
+        self.site = ProvisionerSite(answers, catalog,
+                                    bytes.fromhex(key.read_text()) if key.exists() else b"")
+        self.objects: ChefObjects = render(answers, catalog)
+        self.nodes = {node.name: node for node in answers.nodes}
+        self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
+                              if t.kind == "nodes"}
+        self._installed: dict[str, asyncio.Event] = {}
+
+    # --- planning ------------------------------------------------------------------------
+
+    def chef_targets(self) -> list[Target]:
+        return [t for t in targets(self.objects, self.answers.site.name) if t.kind != "nodes"]
+
+    def dhcp_hosts(self) -> dict[str, str]:
+        lines = reservations(self.site).splitlines()[1:]
+        return {line.split(",")[-2]: line for line in lines}
+
+    def plan(self) -> Plan:
+        return build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self.journal)
+
+    # --- journal with events out -----------------------------------------------------------
+
+    def _transition(self, node: str, state: str, reason: str | None = None) -> None:
+        self.journal.transition(node, state, reason)
+        self._emit({"event": "state", "node": node, "state": state, "reason": reason})
+
+    def _advance(self, node: str, state: str) -> None:
+        """Move a node forward to ``state`` (never back: a callback may be ahead of us)."""
+        current = self.journal.state(node)
+        order = {s: i for i, s in enumerate(LIFECYCLE)}
+        if current in (None, "problem") or order[state] > order[current]:
+            self._transition(node, state)
+
+    async def _step(self, node: str, step: str, work: Callable[[], Awaitable[str | None]],
+                    *, timeout: float | None = None) -> None:
+        """Run ``work`` as a journaled step: timeout, retries with backoff, no retry on auth."""
+        delay = self.options.backoff
+        for attempt in range(1, self.options.attempts + 1):
+            self.journal.step_started(node, step, attempt=attempt)
+            self._emit({"event": "step", "node": node, "step": step, "status": "running"})
+            try:
+                detail = await asyncio.wait_for(work(), timeout or self.options.step_timeout)
+            except (IpmiError, ChefError, DnsmasqError, OSError, TimeoutError) as exc:
+                reason = (f"{step}: timed out after {timeout or self.options.step_timeout:g} s"
+                          if isinstance(exc, TimeoutError) else f"{step}: {exc}")
+                self.journal.step_failed(node, step, reason)
+                self._emit({"event": "step", "node": node, "step": step, "status": "failed",
+                            "error": reason})
+                final = (attempt == self.options.attempts or isinstance(exc, ChefAuthError)
+                         or (isinstance(exc, IpmiError) and exc.kind == "auth_failed"))
+                if final:
+                    raise StepFailed(reason) from None
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            self.journal.step_finished(node, step, detail)
+            self._emit({"event": "step", "node": node, "step": step, "status": "done"})
+            return
+
+    # --- the run -------------------------------------------------------------------------
+
+    async def run(self) -> Outcome:
+        prepare(self.directory)
+        self.site = ProvisionerSite(self.answers, self.catalog, token_key(self.directory))
+        plan = self.plan()
+        self._emit({"event": "plan", "nodes": len(plan.nodes), "chef": len(plan.chef),
+                    "dhcp": dict(plan.dhcp_changes)})
+        for name in self.nodes:
+            self._installed[name] = asyncio.Event()
+            if self.journal.state(name) is None:
+                self._transition(name, "allocated")
+        await self._verify_in_flight()
+        async with self._http():
+            if plan.dhcp_changes:
+                await self._step(SITE, DHCP_STEP, lambda: self._dhcp(plan))
+            await self._chef_site(plan)
+            await asyncio.gather(*(self._node(name, steps) for name, steps in
+                                   plan.nodes.items()))
+        states = self.journal.states()
+        outcome = Outcome()
+        for name in self.nodes:
+            state, reason = states[name]
+            if state == "ready":
+                outcome.ready.append(name)
+            else:
+                outcome.problems[name] = reason or f"stopped in {state}"
+        self._emit({"event": "done", "ready": len(outcome.ready),
+                    "problems": outcome.problems})
+        return outcome
+
+    async def _verify_in_flight(self) -> None:
+        for record in self.journal.in_flight():
+            if record.step == "power-cycle" and record.node in self.nodes:
+                try:
+                    device, _ = await self.ipmi.boot_device(self._bmc(record.node))
+                except (IpmiError, StepFailed):
+                    device = "unknown"
+                if device not in ("network", "unknown"):  # the one-time boot was used
+                    self.journal.step_finished(record.node, record.step,
+                                               "checked after a restart: the server booted")
+                    continue
+            self.journal.step_failed(record.node, record.step, "interrupted; redone")
+
+    @contextlib.asynccontextmanager
+    async def _http(self):
+        import uvicorn
+
+        from wizard.drivers.http import create_app
+
+        states = JournalStates(self.journal, lambda node: self._installed[node].set()
+                               if node in self._installed else None, self._transition)
+        app = create_app(self.site, states, media=self.directory / "media")
+        host, port = self.answers.admin.address, self.site.attributes["web_port"]
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="off",
+                                               log_level="warning", access_log=False))
+        server.install_signal_handlers = lambda: None  # the CLI owns signals
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+                raise OSError(f"the provisioner could not listen on {host}:{port}")
+            await asyncio.sleep(0.02)
+        if self._url_file is not None:
+            self._url_file.write_text(self.site.http_url + "\n")
+        self._emit({"event": "serving", "url": self.site.http_url})
+        try:
+            yield
+        finally:
+            if self._url_file is not None:
+                self._url_file.unlink(missing_ok=True)
+            server.should_exit = True
+            await task
+
+    async def _dhcp(self, plan: Plan) -> str:
+        render_tree(self.site, self.directory)
+        config, hosts = dnsmasq_files(self.site, self.directory)
+        if self.serve_dhcp:
+            dnsmasq = Dnsmasq(self.directory / "dnsmasq")
+            dnsmasq.install(config, hosts)
+            if not dnsmasq.running():
+                dnsmasq.start()
+        elif find_dnsmasq() is not None:
+            Dnsmasq(self.directory / "dnsmasq").check(config, hosts)
+        return json.dumps(plan.dhcp_hosts, sort_keys=True)
+
+    async def _chef_site(self, plan: Plan) -> None:
+        if self.chef is None:
+            export = Path(self.answers.chef.export_path or self.directory / "chef-repo")
+            count = await asyncio.to_thread(export_repo, self.objects, export, force=False)
+            self._emit({"event": "chef-export", "path": str(export), "files": count})
+            return
+        chef = self.chef
+        bags = {c.target.bag for c in plan.chef if c.target.bag}
+        for bag in sorted(bags):
+            await chef.ensure_data_bag(bag)
+        gate = asyncio.Semaphore(self.options.chef_concurrency)
+
+        async def one(change) -> None:
+            target = change.target
+
+            async def work() -> str:
+                if target.bag:
+                    await chef.upsert_item(target.bag, target.body)
+                else:
+                    await chef.upsert(target.kind, target.body)
+                return change.digest
+            async with gate:
+                await self._step(SITE, CHEF_STEP + target.label, work)
+        await asyncio.gather(*(one(change) for change in plan.chef))
+
+    def _bmc(self, name: str) -> BmcTarget:
+        node, bmc = self.nodes[name], self.answers.bmc
+        if node.bmc_address is None:
+            raise StepFailed(f"{name} has no BMC address")
+        return BmcTarget(node.bmc_address, bmc.username, bmc.password.reveal(), bmc.port)
+
+    async def _node(self, name: str, steps: list[str]) -> None:
+        try:
+            for step in steps:
+                if step == "mark-ready":
+                    self._advance(name, "ready")
+                    continue
+                self._advance(name, STEP_STATE[step])
+                await self._step(name, step, lambda s=step: self._node_step(name, s),
+                                 timeout=self.options.install_timeout
+                                 if step == "wait-installed" else None)
+        except StepFailed as exc:
+            self._transition(name, "problem", str(exc))
+
+    async def _node_step(self, name: str, step: str) -> str | None:
+        fqdn = f"{name}.{self.answers.site.domain}"
+        if step == "bmc-boot-network":
+            await self.ipmi.set_boot_device(self._bmc(name), "network")
+        elif step == "power-cycle":
+            if self.chef is not None:  # a reinstalled node registers afresh
+                await self.chef.delete("clients", fqdn)
+            await self.ipmi.power(self._bmc(name), "cycle")
+        elif step == "wait-installed":
+            if self.journal.state(name) not in ("installed", "readying", "ready"):
+                await self._installed[name].wait()
+        elif step == "bmc-boot-disk":
+            await self.ipmi.set_boot_device(self._bmc(name), "disk", persistent=True)
+        elif step == "chef-node" and self.chef is not None and fqdn in self._node_objects:
+            return await self.chef.upsert("nodes", self._node_objects[fqdn], merge=True)
+        return None

@@ -1,0 +1,131 @@
+"""The lab's node agents: what each simulated server does when it boots from the network.
+
+A real server PXE-boots: DHCP tells it the provisioner, iPXE fetches its boot script, and
+the script decides. A lab server does the same over real HTTP, minus the firmware:
+
+* discovery script: post the server's inventory to ``/inventory`` with the script's token;
+* install script: fetch the installer's answer file the script points at, "install" (a
+  short wait), then run the answer file's post-install step as a real installer would:
+  fetch the Chef validator key with the node's token, register with the Chef server
+  through the real Chef API (:func:`wizard.chef_node.register_node`), and call back
+  ``installed``;
+* local disk or unknown: nothing to do.
+
+The provisioner's URL stands in for DHCP: the engine writes it to ``provisioner.url`` in
+the lab directory while it serves. Agents run on a thread pool beside the fleet's IPMI loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from wizard.chef_node import register_node
+from wizard.drivers.chef import ChefError
+
+log = logging.getLogger("wizard.lab.agent")
+INSTALL_SECONDS = 0.5
+"""How long a lab server "installs" its OS."""
+_TOKEN = re.compile(r"X-Crowbar-Token: ([0-9a-f]{32})")
+_INSTALLED = re.compile(r"(https?://[^\s\"']+/nodes/[^\s\"'/]+/installed)")
+_VALIDATION = re.compile(r"(https?://[^\s\"']+/nodes/[^\s\"'/]+/validation\.pem)")
+_CHEF_URL = re.compile(r"chef_server_url\s+\\?\"([^\"\\]+)")
+_NODE_NAME = re.compile(r"node_name\s+\\?\"([^\"\\]+)")
+_VALIDATOR = re.compile(r"validation_client_name\s+\\?\"([^\"\\]+)")
+_ANSWER_URL = re.compile(r"(?:s=|inst\.ks=|url=)(https?://\S+/install/[^\s/]+/\S*)")
+
+
+class NodeAgents:
+    """The agents of one lab fleet."""
+
+    def __init__(self, directory: Path, workers: int = 32):
+        self.directory = directory
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agent")
+
+    def booted(self, mac: str, device: str, hardware: dict) -> None:
+        """A server booted from ``device``; act on a network boot (never blocks)."""
+        if device == "network":
+            self._pool.submit(self._network_boot, mac, hardware)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _provisioner(self) -> str | None:
+        try:
+            return (self.directory / "provisioner.url").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _network_boot(self, mac: str, hardware: dict) -> None:
+        url = self._provisioner()
+        if url is None:
+            log.info("%s: network boot, but no provisioner answers (no DHCP)", mac)
+            return
+        try:
+            with httpx.Client(timeout=10) as http:
+                script = _retrying(lambda: http.get(f"{url}/boot/{mac}")).text
+                if "crowbar.inventory=" in script:
+                    self._discover(http, url, mac, script, hardware)
+                elif "/install/" in script:
+                    self._install(http, mac, script)
+        except (httpx.HTTPError, ChefError, ValueError) as exc:
+            log.warning("%s: network boot failed: %s", mac, exc)
+
+    def _discover(self, http: httpx.Client, url: str, mac: str, script: str,
+                  hardware: dict) -> None:
+        token = re.search(r"crowbar\.token=([0-9a-f]+)", script)
+        if token is None:
+            raise ValueError("discovery script without a token")
+        report = {"mac": mac, "macs": hardware["nic_macs"], "serial": hardware["serial"],
+                  "manufacturer": hardware["vendor"], "model": hardware["model"],
+                  "cpu_cores": hardware["cpu_cores"], "memory_gb": hardware["memory_gb"],
+                  "disks": hardware["disks"], "virtualization": hardware["virtualization"]}
+        _retrying(lambda: http.post(f"{url}/inventory", json=report,
+                                    headers={"X-Crowbar-Token": token.group(1)}))
+
+    def _install(self, http: httpx.Client, mac: str, script: str) -> None:
+        where = _ANSWER_URL.search(script)
+        if where is None:
+            raise ValueError("install script without an answer file URL")
+        answer_url = where.group(1)
+        if answer_url.endswith("/"):
+            answer_url += "user-data"
+        answers = _retrying(lambda: http.get(answer_url)).text
+        token, installed = _TOKEN.search(answers), _INSTALLED.search(answers)
+        if token is None or installed is None:
+            raise ValueError(f"{answer_url} has no installed callback")
+        headers = {"X-Crowbar-Token": token.group(1)}
+        time.sleep(INSTALL_SECONDS)
+        chef_url, node_name = _CHEF_URL.search(answers), _NODE_NAME.search(answers)
+        if chef_url and node_name:
+            validation = _VALIDATION.search(answers)
+            key = (_retrying(lambda: http.get(validation.group(1), headers=headers)).text
+                   if validation else None)
+            validator = _VALIDATOR.search(answers)
+            asyncio.run(register_node(
+                chef_url.group(1), node_name.group(1), validator_key=key,
+                validator_name=validator.group(1) if validator else "chef-validator"))
+        _retrying(lambda: http.post(installed.group(1), headers=headers))
+        log.info("%s: installed", mac)
+
+
+def _retrying(call, attempts: int = 20, delay: float = 0.25) -> httpx.Response:
+    """A request retried while the provisioner is away (restarting) or answers 5xx."""
+    for attempt in range(attempts):
+        try:
+            response = call()
+            if response.status_code < 500:
+                response.raise_for_status()
+                return response
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise
+        time.sleep(delay)
+    response.raise_for_status()
+    return response
