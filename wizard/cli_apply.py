@@ -105,7 +105,7 @@ def _apply(args: argparse.Namespace) -> int:
     answers = load(args.answers)
     port = None
     if args.lab:
-        port = free_port()
+        port = _lab_port()
         notes: list[str] = []
         try:
             answers = lab_answers(answers, Lab(lab_directory()), port, notes)
@@ -152,6 +152,18 @@ def _apply(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"all {len(outcome.ready)} nodes ready")
     return EXIT_OK
+
+
+def _lab_port() -> int:
+    """The lab provisioner's port, the same on every apply: nodes installing while apply
+    was down call back where their install files say."""
+    path = lab_directory() / "provisioner.port"
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        port = free_port()
+        path.write_text(f"{port}\n")
+        return port
 
 
 def _runner(answers: Answers, journal: Journal | None, state: Path, port: int | None,

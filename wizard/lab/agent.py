@@ -115,8 +115,9 @@ class NodeAgents:
         log.info("%s: installed", mac)
 
 
-def _retrying(call, attempts: int = 20, delay: float = 0.25) -> httpx.Response:
-    """A request retried while the provisioner is away (restarting) or answers 5xx."""
+def _retrying(call, attempts: int = 120, delay: float = 0.25) -> httpx.Response:
+    """A request retried (for 30 s) while the provisioner is away or answers 5xx, as an
+    installer's ``curl --retry`` would."""
     for attempt in range(attempts):
         try:
             response = call()

@@ -1,0 +1,133 @@
+"""``crowbar-wizard apply --lab`` end to end: the lab's fake BMCs (real IPMI over LAN), its
+node agents (real HTTP to the provisioner) and goiardi (the real Chef API), driven by the
+CLI as a user runs it; crashes, a refused BMC password and the journal lock.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wizard.engine.journal import Journal
+from wizard.lab.bmc import Faults
+from wizard.lab.control import Lab
+from wizard.lab.fleet import read_states
+from wizard.lab.goiardi import find_goiardi
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = str(Path("answers/examples/lab-small.yaml").resolve())
+NODES = 6
+
+
+def start_lab(tmp_path: Path, network: str, faults: dict[int, Faults] | None = None
+              ) -> tuple[Lab, dict[str, str]]:
+    if find_goiardi() is None and os.environ.get("CI"):
+        pytest.fail("goiardi is not installed (./dev deps installs it)")
+    directory = tmp_path / "lab"
+    env = os.environ | {"CROWBAR_LAB_DIR": str(directory)}
+    env.pop("CROWBAR_KEYSTONE_PASSWORD", None)  # the lab makes one up
+    lab = Lab(directory)
+    lab.up(NODES, seed=3, network=network, faults=faults)
+    return lab, env
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[Lab, dict[str, str]]]:
+    lab, env = start_lab(tmp_path, "127.79.0.0/24")
+    try:
+        yield lab, env
+    finally:
+        lab.down()
+
+
+def apply(env: dict[str, str], *extra: str, timeout: float = 300
+          ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab",
+                           *extra], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def journal_of(lab: Lab) -> Journal:
+    return Journal.open(lab.directory / "apply" / "lab" / "journal.db", lock=False)
+
+
+def boots(lab: Lab) -> dict[str, int]:
+    """How often each server was powered on or cycled, from its fake BMC."""
+    return {address: s["state"]["power_ons"] + s["state"]["power_cycles"]
+            for address, s in read_states(lab.directory).items()}
+
+
+def test_apply_takes_every_node_to_ready(lab: tuple[Lab, dict[str, str]]) -> None:
+    fleet, env = lab
+    done = apply(env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().endswith(f"all {NODES} nodes ready")
+    with journal_of(fleet) as journal:
+        assert {s for s, _ in journal.states().values()} == {"ready"}
+    assert set(boots(fleet).values()) == {1}
+    states = read_states(fleet.directory)
+    assert all(s["state"]["boot_device"] == "disk" for s in states.values())
+    again = apply(env, "--dry-run")
+    assert again.stdout.strip() == "nothing to do: every step is done and every node ready"
+
+
+def test_a_second_apply_on_the_same_journal_is_refused(lab: tuple[Lab, dict[str, str]]
+                                                       ) -> None:
+    fleet, env = lab
+    path = fleet.directory / "apply" / "lab" / "journal.db"
+    with Journal.open(path):
+        refused = apply(env)
+    assert refused.returncode == 3
+    assert f"pid {os.getpid()}" in refused.stderr and "crowbar-wizard apply" in refused.stderr
+
+
+def test_a_bmc_that_refuses_the_password_puts_only_its_node_in_problem(tmp_path: Path
+                                                                        ) -> None:
+    fleet, env = start_lab(tmp_path, "127.79.1.0/24", {2: Faults(wrong_password=True)})
+    try:
+        done = apply(env)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"{NODES - 1} nodes ready, 1 in problem:" in done.stderr
+        assert "compute-2: bmc-boot-network: 127.79.1.3: auth failed" in done.stderr
+        with journal_of(fleet) as journal:
+            states = journal.states()
+        assert states["compute-2"][0] == "problem"
+        assert sum(1 for s, _ in states.values() if s == "ready") == NODES - 1
+    finally:
+        fleet.down()
+
+
+@pytest.mark.parametrize("kill_after", [1, 9, 50, 98, 108, 112, 118, 138, 158, 180])
+def test_killed_apply_resumes_to_ready(tmp_path: Path, kill_after: int) -> None:
+    """SIGKILL after the Nth event of --json output, then apply again.
+
+    A whole run of the example prints about 200 events: the points fall in the plan, the
+    DHCP step, the Chef objects, boot devices and power cycles (98-118), the installs and
+    their callbacks, and the Chef nodes at the end.
+    """
+    fleet, env = start_lab(tmp_path, f"127.79.{10 + kill_after}.0/24")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab", "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert process.stdout is not None
+        for seen, _line in enumerate(process.stdout, 1):
+            if seen == kill_after:
+                process.send_signal(signal.SIGKILL)
+                break
+        assert process.wait(60) == -signal.SIGKILL, "apply ended before the kill point"
+        resumed = apply(env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        with journal_of(fleet) as journal:
+            assert {s for s, _ in journal.states().values()} == {"ready"}
+            seqs = [e.seq for e in journal.events()]
+        assert seqs == list(range(1, len(seqs) + 1)), "the event log has no gaps"
+        assert all(n <= 1 for n in boots(fleet).values()), boots(fleet)
+    finally:
+        fleet.down()
