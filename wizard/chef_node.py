@@ -13,8 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import serialization
+
 from wizard.drivers.chef import ChefError, ChefServer, Retry
-from wizard.drivers.chef_signing import SignVersion
+from wizard.drivers.chef_signing import SignVersion, load_key
+
+
+def public_pem(private_pem: str) -> str:
+    """The public half of a private key, as the Chef API takes it."""
+    key = load_key(private_pem, "the node's own key").public_key()
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 @dataclass(frozen=True)
@@ -30,20 +39,33 @@ class Registration:
 
 async def register_node(server_url: str, node_name: str, *, validator_name: str,
                         validator_key: str | None, client_key: str | None = None,
+                        own_key: str | None = None,
                         environment: str = "_default", organization: str | None = None,
                         sign_version: SignVersion = "1.3",
                         retry: Retry | None = None) -> Registration:
     """Register ``node_name`` (unless ``client_key`` says it already is) and read its run list.
 
-    Raises :class:`ChefError` (or :class:`ChefAuthError`) naming what failed.
+    The server makes the new client's key, unless ``own_key`` (a private key, PEM) is given:
+    then the client is registered with its public half, as ``chef-client`` does when it
+    brings its own ``client.pem``. Raises :class:`ChefError` (or :class:`ChefAuthError`)
+    naming what failed.
     """
     options = {"organization": organization, "sign_version": sign_version, "retry": retry}
     if client_key is None:
         if validator_key is None:
             raise ChefError(f"{node_name} has no client key and no validator key to register")
-        async with ChefServer(server_url, validator_name, validator_key, **options) as validator:
-            client_key = await validator.create_client(node_name)
-        if client_key is None:
+        public = public_pem(own_key) if own_key is not None else None
+        made, taken = None, False
+        try:
+            async with ChefServer(server_url, validator_name, validator_key,
+                                  **options) as validator:
+                made = await validator.create_client(node_name, public_key=public)
+        except ChefError as exc:
+            if exc.status != 409:
+                raise
+            taken = True
+        client_key = own_key if own_key is not None else made
+        if taken or client_key is None:
             raise ChefError(f"a Chef client named {node_name!r} exists already; delete it or "
                             "give the node its key", 409)
     async with ChefServer(server_url, node_name, client_key, **options) as me:

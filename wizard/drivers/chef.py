@@ -71,6 +71,7 @@ class ChefServer:
         self._bag_locks: dict[str, asyncio.Lock] = {}
         self._http = httpx.AsyncClient(
             base_url=self.base, timeout=timeout,
+            verify=parts.scheme == "https",  # plain HTTP: skip loading CA certificates (~20 ms)
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
         )
@@ -217,13 +218,20 @@ class ChefServer:
         await self.request("PUT", f"/data/{quote(bag)}/{quote(body['id'])}", body)
         return "updated"
 
-    async def create_client(self, name: str, *, rotate: bool = False) -> str | None:
-        """Make an API client; its new private key (PEM). An existing client is kept and
-        gives None, unless ``rotate``, which gives it a new key."""
+    async def create_client(self, name: str, *, rotate: bool = False,
+                            public_key: str | None = None) -> str | None:
+        """Make an API client; its new private key (PEM), made by the server. With
+        ``public_key`` (PEM) the client keeps its own key pair and None is returned. An
+        existing client is kept and gives None, unless ``rotate``, which gives it a new key."""
+        body: dict[str, Any] = {"name": name, "admin": False}
+        if public_key is not None:
+            body["public_key"] = public_key
         try:
-            made = await self.request("POST", "/clients", {"name": name, "admin": False})
+            made = await self.request("POST", "/clients", body)
+            if public_key is not None:
+                return None
         except ChefError as exc:
-            if exc.status != 409:
+            if exc.status != 409 or public_key is not None:
                 raise
             if not rotate:
                 return None

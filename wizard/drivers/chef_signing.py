@@ -20,6 +20,7 @@ CRT numbers. The base64 signature goes out in 60-character ``X-Ops-Authorization
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -38,14 +39,21 @@ class ChefKeyError(ValueError):
 
 def load_key(pem: str | bytes, owner: str) -> rsa.RSAPrivateKey:
     """An RSA private key from PEM text; ``owner`` names it in errors."""
-    data = pem.encode() if isinstance(pem, str) else pem
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise ChefKeyError(f"the key of {owner} is not an unencrypted PEM private key") from None
+    key = _parse(pem.encode() if isinstance(pem, str) else pem)
+    if key is None:
+        raise ChefKeyError(f"the key of {owner} is not an unencrypted PEM private key")
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ChefKeyError(f"the key of {owner} is not an RSA key")
     return key
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(data: bytes) -> object | None:
+    """Parsing checks an RSA key's consistency, ~30 ms: each key is parsed once."""
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        return None
 
 
 def timestamp(now: datetime | None = None) -> str:

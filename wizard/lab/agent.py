@@ -20,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wizard.chef_node import register_node
 from wizard.drivers.chef import ChefError
@@ -47,6 +50,22 @@ class NodeAgents:
     def __init__(self, directory: Path, workers: int = 32):
         self.directory = directory
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agent")
+        self._key: str | None = None
+        self._key_lock = threading.Lock()
+        # one client for every agent (thread-safe; the provisioner is plain HTTP)
+        self._http = httpx.Client(timeout=10, verify=False,
+                                  limits=httpx.Limits(max_connections=workers))
+
+    def node_key(self) -> str:
+        """The lab's node key pair (PEM), made once: every simulated node registers with
+        its public half, so the Chef server need not make 1,000 RSA keys."""
+        with self._key_lock:
+            if self._key is None:
+                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                self._key = key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption()).decode()
+            return self._key
 
     def booted(self, mac: str, device: str, hardware: dict) -> None:
         """A server booted from ``device``; act on a network boot (never blocks)."""
@@ -55,6 +74,7 @@ class NodeAgents:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
 
     def _provisioner(self) -> str | None:
         try:
@@ -67,13 +87,13 @@ class NodeAgents:
         if url is None:
             log.info("%s: network boot, but no provisioner answers (no DHCP)", mac)
             return
+        http = self._http
         try:
-            with httpx.Client(timeout=10) as http:
-                script = _retrying(lambda: http.get(f"{url}/boot/{mac}")).text
-                if "crowbar.inventory=" in script:
-                    self._discover(http, url, mac, script, hardware)
-                elif "/install/" in script:
-                    self._install(http, mac, script)
+            script = _retrying(lambda: http.get(f"{url}/boot/{mac}")).text
+            if "crowbar.inventory=" in script:
+                self._discover(http, url, mac, script, hardware)
+            elif "/install/" in script:
+                self._install(http, mac, script)
         except (httpx.HTTPError, ChefError, ValueError) as exc:
             log.warning("%s: network boot failed: %s", mac, exc)
 
@@ -110,6 +130,7 @@ class NodeAgents:
             validator = _VALIDATOR.search(answers)
             asyncio.run(register_node(
                 chef_url.group(1), node_name.group(1), validator_key=key,
+                own_key=self.node_key(),
                 validator_name=validator.group(1) if validator else "chef-validator"))
         _retrying(lambda: http.post(installed.group(1), headers=headers))
         log.info("%s: installed", mac)
