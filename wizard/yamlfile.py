@@ -280,8 +280,11 @@ def dump(tree: Any) -> str:
     return buffer.getvalue()
 
 
-def write_atomic(path: Path, text: str, *, mode: int) -> None:
-    """Write ``text`` to ``path`` through a temp file and rename: all or nothing."""
+def write_atomic(path: Path, text: str, *, mode: int, sync: bool = True) -> None:
+    """Write ``text`` to ``path`` through a temp file and rename: all or nothing.
+
+    ``sync`` flushes the data to disk first (survives a power loss, not only a crash).
+    """
     path = Path(path)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -292,7 +295,8 @@ def write_atomic(path: Path, text: str, *, mode: int) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):
