@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.drivers.chef import ChefError, ChefServer
@@ -23,6 +25,8 @@ from wizard.lab.goiardi import free_port
 from wizard.lab.overlay import lab_answers
 from wizard.secrets import SecretError
 
+PHASE_REACHED = {"installing": 1, "installed": 2, "readying": 2, "ready": 3}
+"""How many of the progress view's phases a node in this state has finished."""
 LAB_OPTIONS = Options(step_timeout=30, install_timeout=120, attempts=3, backoff=0.5)
 
 
@@ -76,6 +80,52 @@ def state_directory(answers: Answers, args: argparse.Namespace) -> Path:
     if os.geteuid() == 0:
         return Path("/var/lib/crowbar-wizard") / site
     return Path.home() / ".local" / "state" / "crowbar-wizard" / site
+
+
+class ProgressView:
+    """On a terminal: a bar per phase and the nodes counted by state, problems as they come."""
+
+    PHASES = (("hardware", "boot device + power cycle"), ("install", "OS install"),
+              ("chef", "Chef node, ready"))
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.progress = Progress(TextColumn("{task.description:28s}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[summary]}"))
+        self.tasks = {key: self.progress.add_task(label, total=None, summary="")
+                      for key, label in self.PHASES}
+
+    def __enter__(self) -> ProgressView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "plan":
+            for task in self.tasks.values():
+                self.progress.update(task, total=event["nodes"])
+        elif kind == "state":
+            self.states[event["node"]] = event["state"]
+            if event["state"] == "problem":
+                self.progress.console.print(f"[red]{event['node']}: problem[/red]: "
+                                            f"{event['reason']}")
+            self._redraw()
+        elif kind in ("serving", "chef-export"):
+            Printer(False)(event)
+
+    def _redraw(self) -> None:
+        reached = [PHASE_REACHED.get(state, 0) for state in self.states.values()]
+        counts: dict[str, int] = {}
+        for state in self.states.values():
+            counts[state] = counts.get(state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        for index, (key, _) in enumerate(self.PHASES, 1):
+            self.progress.update(self.tasks[key], completed=sum(r >= index for r in reached),
+                                 summary=summary if key == "chef" else "")
 
 
 class Printer:
@@ -136,9 +186,14 @@ def _apply(args: argparse.Namespace) -> int:
     except JournalLocked as exc:
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    view = ProgressView() if sys.stdout.isatty() and not args.json else None
     try:
-        runner = _runner(answers, journal, state, port, args)
-        outcome = asyncio.run(_run(runner))
+        runner = _runner(answers, journal, state, port, args, view=view)
+        if view is not None:
+            with view:
+                outcome = asyncio.run(_run(runner))
+        else:
+            outcome = asyncio.run(_run(runner))
     except (SecretError, ChefError, LabError) as exc:
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -167,7 +222,8 @@ def _lab_port() -> int:
 
 
 def _runner(answers: Answers, journal: Journal | None, state: Path, port: int | None,
-            args: argparse.Namespace, dry_run: bool = False) -> Runner:
+            args: argparse.Namespace, dry_run: bool = False,
+            view: ProgressView | None = None) -> Runner:
     chef = answers.chef
     server = None
     if chef.server_url and chef.client_name and chef.key is not None and not dry_run:
@@ -176,7 +232,8 @@ def _runner(answers: Answers, journal: Journal | None, state: Path, port: int | 
     return Runner(answers, default_catalog(), journal,  # type: ignore[arg-type]
                   directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
                   serve_dhcp=not args.lab,
-                  options=LAB_OPTIONS if args.lab else Options(), emit=Printer(args.json),
+                  options=LAB_OPTIONS if args.lab else Options(),
+                  emit=view or Printer(args.json),
                   provisioner_url_file=lab_directory() / "provisioner.url" if args.lab
                   else None)
 
