@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
+from wizard.cli_pxe import preflight_options, run_preflight_checks
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.ipmi import IpmiDriver
 from wizard.engine.journal import Journal, JournalLocked
@@ -38,7 +39,8 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "the Chef environment, roles and data bag items, then take every node through its "
         "lifecycle (boot device network, power cycle, OS install with its callback, boot "
         "device disk, Chef node and run list) to ready. Every step is journaled before the "
-        "next one starts: run apply again after a crash or Ctrl-C and it resumes. Exit 0 "
+        "next one starts: run apply again after a crash or Ctrl-C and it resumes. Before "
+        "serving DHCP on a real network it runs the checks of 'pxe preflight'. Exit 0 "
         "when every node is ready, 1 when some are in problem (listed), 2 for invalid "
         "input, 3 when another apply holds the journal.", formatter_class=formatter,
     )
@@ -50,6 +52,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     apply.add_argument("--json", action="store_true", help="one JSON event per line")
     apply.add_argument("--state", type=Path, metavar="DIR",
                        help="journal and PXE tree (default: per site, see status --help)")
+    preflight_options(apply)
     apply.set_defaults(handler=_apply)
 
     status = commands.add_parser(
@@ -186,6 +189,10 @@ def _apply(args: argparse.Namespace) -> int:
     except JournalLocked as exc:
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    if not args.lab and not run_preflight_checks(answers, args):
+        journal.close()
+        print("apply: not serving DHCP on this network: fix the problems above", file=sys.stderr)
+        return EXIT_FAILED
     view = ProgressView() if sys.stdout.isatty() and not args.json else None
     try:
         runner = _runner(answers, journal, state, port, args, view=view)

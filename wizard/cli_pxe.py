@@ -64,7 +64,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     )
     preflight.set_defaults(handler=_preflight)
     preflight.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
-    _preflight_options(preflight)
+    preflight_options(preflight)
 
     serve = actions.add_parser(
         "serve", help="preflight, then run dnsmasq and the provisioner HTTP service",
@@ -77,10 +77,10 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     serve.set_defaults(handler=_serve)
     serve.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
     serve.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
-    _preflight_options(serve)
+    preflight_options(serve)
 
 
-def _preflight_options(parser: argparse.ArgumentParser) -> None:
+def preflight_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-foreign-dhcp", action="store_true",
                         help="serve even when another DHCP server answers on the admin network")
     parser.add_argument("--probe-timeout", type=float, default=PROBE_TIMEOUT, metavar="SECONDS",
@@ -129,7 +129,7 @@ def _render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_preflight(answers: Answers, args: argparse.Namespace) -> bool:
+def run_preflight_checks(answers: Answers, args: argparse.Namespace) -> bool:
     site = ProvisionerSite(answers, default_catalog(), b"")
     try:
         report = run_preflight(answers.admin.interface, answers.admin.address,
@@ -148,7 +148,7 @@ def _run_preflight(answers: Answers, args: argparse.Namespace) -> bool:
 
 def _preflight(args: argparse.Namespace) -> int:
     answers = load(args.answers)
-    if not _run_preflight(answers, args):
+    if not run_preflight_checks(answers, args):
         return EXIT_FAILED
     print("preflight: the admin network is ready for DHCP, TFTP and HTTP")
     return EXIT_OK
@@ -157,7 +157,7 @@ def _preflight(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     answers = load(args.answers)
-    if not _run_preflight(answers, args):
+    if not run_preflight_checks(answers, args):
         print("not serving: fix the problems above (see --help)", file=sys.stderr)
         return EXIT_FAILED
     try:

@@ -6,9 +6,10 @@ driver's own limit, Chef requests by the Chef client's pool. Each step has a tim
 is retried with backoff; an authentication failure is not retried. A node whose step
 fails for good goes to ``problem`` with the reason, and the others go on.
 
-The provisioner's HTTP service runs in the same event loop for the whole apply: nodes
-fetch their boot scripts from it, and their installers' ``installed`` callbacks move them
-on (they are written to the journal, which is where the runner waits for them).
+The provisioner's HTTP service runs in the same event loop for the whole apply (and, on
+real networks, dnsmasq beside it): nodes fetch their boot scripts from it, and their
+installers' ``installed`` callbacks move them on (they are written to the journal, which
+is where the runner waits for them). Both stop when apply ends.
 
 On start the runner resumes from the journal: done steps are not repeated; a step that was
 in flight is checked against the real system first (a power cycle whose one-time network
@@ -179,12 +180,19 @@ class Runner:
             if self.journal.state(name) is None:
                 self._transition(name, "allocated")
         await self._verify_in_flight()
+        dnsmasq = Dnsmasq(self.directory / "dnsmasq") if self.serve_dhcp else None
         async with self._http():
-            if plan.dhcp_changes:
-                await self._step(SITE, DHCP_STEP, lambda: self._dhcp(plan))
-            await self._chef_site(plan)
-            await asyncio.gather(*(self._node(name, steps) for name, steps in
-                                   plan.nodes.items()))
+            try:
+                if plan.dhcp_changes:
+                    await self._step(SITE, DHCP_STEP, lambda: self._dhcp(plan, dnsmasq))
+                if dnsmasq is not None and not dnsmasq.running():
+                    dnsmasq.start()  # DHCP for the nodes while apply runs, resumed or not
+                await self._chef_site(plan)
+                await asyncio.gather(*(self._node(name, steps) for name, steps in
+                                       plan.nodes.items()))
+            finally:
+                if dnsmasq is not None:
+                    dnsmasq.stop()
         states = self.journal.states()
         outcome = Outcome()
         for name in self.nodes:
@@ -240,14 +248,11 @@ class Runner:
             server.should_exit = True
             await task
 
-    async def _dhcp(self, plan: Plan) -> str:
+    async def _dhcp(self, plan: Plan, dnsmasq: Dnsmasq | None) -> str:
         render_tree(self.site, self.directory)
         config, hosts = dnsmasq_files(self.site, self.directory)
-        if self.serve_dhcp:
-            dnsmasq = Dnsmasq(self.directory / "dnsmasq")
-            dnsmasq.install(config, hosts)
-            if not dnsmasq.running():
-                dnsmasq.start()
+        if dnsmasq is not None:
+            dnsmasq.install(config, hosts)  # checked by dnsmasq first; reloads a running one
         elif find_dnsmasq() is not None:
             Dnsmasq(self.directory / "dnsmasq").check(config, hosts)
         return json.dumps(plan.dhcp_hosts, sort_keys=True)
