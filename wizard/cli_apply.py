@@ -267,9 +267,10 @@ def _status(args: argparse.Namespace) -> int:
         if args.follow:
             from wizard.engine.journal import holder
             for event in journal.follow(until=lambda: holder(path) is None):
+                words = [event.at, event.node or "", event.kind, event.step or "",
+                         json.dumps(event.data, sort_keys=True) if event.data else ""]
                 print(json.dumps(event.__dict__) if args.json else
-                      f"{event.at} {event.node or ''} {event.kind} {event.step or ''} "
-                      f"{json.dumps(event.data) if event.data else ''}".rstrip(), flush=True)
+                      " ".join(word for word in words if word), flush=True)
             return EXIT_OK
         states = journal.states()
     if args.json:

@@ -115,3 +115,39 @@ def test_a_reader_follows_while_another_process_writes(tmp_path: Path) -> None:
             process.wait()
             follower.join(5)
     assert seen == list(range(1, 51))
+
+
+FOLLOWED = """
+import sys, time
+from pathlib import Path
+from wizard.engine.journal import Journal
+journal = Journal.open(Path(sys.argv[1]))
+journal.transition("ctl-1", "allocated")
+time.sleep(0.5)
+journal.transition("ctl-1", "hardware-installing")
+journal.transition("ctl-1", "problem", "BMC refused the password")
+"""
+
+
+def test_status_follow_prints_events_until_apply_ends(tmp_path: Path) -> None:
+    """``status --follow`` follows a journal another process writes, and ends with it."""
+    process = subprocess.Popen([sys.executable, "-c", FOLLOWED, str(tmp_path / "journal.db")])
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "journal.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    follow = subprocess.run(
+        [sys.executable, "-m", "wizard.cli", "status", "answers/examples/lab-small.yaml",
+         "--state", str(tmp_path), "--follow"], capture_output=True, text=True, timeout=30)
+    process.wait(10)
+    lines = follow.stdout.splitlines()
+    assert follow.returncode == 0, follow.stderr
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        'ctl-1 transition {"from": null, "to": "allocated"}',
+        'ctl-1 transition {"from": "allocated", "to": "hardware-installing"}',
+        'ctl-1 transition {"from": "hardware-installing", "reason": "BMC refused the '
+        'password", "to": "problem"}',
+    ]
+    table = subprocess.run(
+        [sys.executable, "-m", "wizard.cli", "status", "answers/examples/lab-small.yaml",
+         "--state", str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert table.stdout.split() == ["ctl-1", "problem:", "BMC", "refused", "the", "password"]
