@@ -329,7 +329,8 @@ def _lab_status(args: argparse.Namespace) -> int:
 def _lab_down(args: argparse.Namespace) -> int:
     lab = Lab(lab_directory())
     if lab.down():
-        print("lab down: the BMC fleet is stopped and its state removed")
+        print("lab down: the BMC fleet, its node agents and the Chef server are stopped and the "
+              "state removed")
     else:
         print("lab down: nothing was running")
     return EXIT_OK

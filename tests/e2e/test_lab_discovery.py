@@ -64,7 +64,7 @@ def test_lab_up_discover_power_down(tmp_path: Path) -> None:
         assert {b["power"] for b in status["bmcs"]} == {"on"}
     finally:
         down = cli(env, "lab", "down")
-    assert down.stdout.startswith("lab down: the BMC fleet is stopped")
+    assert down.stdout.startswith("lab down: the BMC fleet, its node agents and the Chef server")
     assert not (tmp_path / "lab").exists()
     assert not _processes_mentioning(f"wizard.lab.fleet {tmp_path}")
 
