@@ -41,8 +41,8 @@ class LabError(Exception):
 
 
 def lab_directory() -> Path:
-    if "CROWBAR_LAB_DIR" in os.environ:
-        return Path(os.environ["CROWBAR_LAB_DIR"])
+    if os.environ.get("CROWBAR_LAB_DIR"):  # set and not empty: "" must never mean "here"
+        return Path(os.environ["CROWBAR_LAB_DIR"]).absolute()
     if os.geteuid() == 0:
         return Path("/run/crowbar-wizard/lab")
     base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/crowbar-wizard-{os.getuid()}"
@@ -81,9 +81,12 @@ class Lab:
             raise LabError(f"the lab is already up ({size} BMCs, pid {self.pid()}, "
                            f"{self.directory}); run `crowbar-wizard lab down` first")
         spec = plan_fleet(count, seed=seed, network=network, faults=faults)
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
-        self.directory.mkdir(parents=True)
+        if (self.directory / "fleet.json").exists():
+            shutil.rmtree(self.directory)  # an old lab's leftovers
+        elif self.directory.exists() and any(self.directory.iterdir()):
+            raise LabError(f"{self.directory} is not empty and holds no lab: give the lab a "
+                           "directory of its own (CROWBAR_LAB_DIR)")
+        self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "fleet.json").write_text(spec.to_json())
         self._start()
         if find_goiardi() is not None:
@@ -229,9 +232,12 @@ class Lab:
                 os.waitpid(pid, 0)
 
     def down(self) -> bool:
-        """Stop everything the lab started and remove its directory; False if none ran."""
+        """Stop everything the lab started and remove its directory; False if none ran.
+
+        Only a directory that holds a lab (its ``fleet.json``) is removed, never another.
+        """
         running = self.pid() is not None
         self._stop()
-        if self.directory.exists():
+        if (self.directory / "fleet.json").exists():
             shutil.rmtree(self.directory)
         return running
