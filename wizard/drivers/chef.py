@@ -23,7 +23,6 @@ from wizard.drivers.chef_signing import SignVersion, load_key, sign_headers
 
 CHEF_VERSION = "12.0.0"
 Outcome = Literal["created", "updated", "unchanged"]
-KINDS = ("environments", "roles", "nodes", "clients")
 log = logging.getLogger("wizard.chef")
 
 

@@ -56,7 +56,6 @@ class Plan:
     """``{node: reservation line}`` as they should be."""
     dhcp_changes: Counter[str] = field(default_factory=Counter)
     """add / change / remove counts against the last applied reservations."""
-    dhcp_digest: str = ""
     chef: list[ChefChange] = field(default_factory=list)
     chef_unchanged: int = 0
     nodes: dict[str, list[str]] = field(default_factory=dict)
@@ -72,7 +71,7 @@ def build(dhcp_hosts: dict[str, str], chef_targets: list[Target], node_names: li
     """The plan for these reservations, Chef objects and nodes, given the journal."""
     done = {(s.node, s.step): s for s in journal.steps()} if journal else {}
     states = journal.states() if journal else {}
-    plan = Plan(dhcp_hosts=dhcp_hosts, dhcp_digest=digest(dhcp_hosts))
+    plan = Plan(dhcp_hosts=dhcp_hosts)
     last = done.get((SITE, DHCP_STEP))
     before: dict[str, str] = {}
     if last is not None and last.status == "done" and last.detail:

@@ -87,9 +87,6 @@ class Goiardi:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is None:

@@ -24,7 +24,6 @@ from wizard.secrets import Secret, SecretError
 ADMIN_NETWORK = "admin"
 INSTALL_STATES = frozenset({"allocated", "hardware-installing", "installing"})
 """Node states that boot the OS installer; every later state boots from local disk."""
-LOCAL_STATES = frozenset({"installed", "readying", "ready", "problem"})
 
 OS_FAMILIES = {
     "ubuntu-24.04": ("ubuntu", "noble"), "ubuntu-22.04": ("ubuntu", "jammy"),
