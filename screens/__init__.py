@@ -1,1 +1,1 @@
-"""The Textual face of Crowbar Wizard (the wizard screens land with the TUI issue)."""
+"""The Textual face of Crowbar Wizard: the wizard app and one module per step."""

@@ -94,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="DNS domain of the nodes (default: crowbar.test)")
     new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
+    wizard = commands.add_parser(
+        "wizard", help="the full-screen wizard (Textual)",
+        description="Open the wizard on FILE; without one, on the newest answers file in "
+        "answers/, else on the lab's example (unsaved). Its steps: Welcome (new plan, open a "
+        "file, the lab), network planning, hardware discovery, barclamps, review & save, "
+        "deploy with live progress. `crowbar-wizard` alone opens it too.",
+        formatter_class=formatter,
+    )
+    wizard.add_argument("file", type=Path, nargs="?", metavar="FILE",
+                        help="an answers file to open")
+    wizard.set_defaults(handler=_wizard)
+
     schema = commands.add_parser(
         "schema", help="write the answers file's JSON Schema (for editors)",
         description="Write the JSON Schema of answers files, generated from the model.",
@@ -112,8 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            parser.print_help()  # no terminal for the wizard
+            return EXIT_OK
+        args.handler, args.file = _wizard, None
     try:
         return args.handler(args)
     except InputError as exc:
@@ -198,6 +212,14 @@ def _new(args: argparse.Namespace) -> int:
     ))
     load(args.output)  # what was written must read back valid
     print(f"wrote {args.output}: networks for {args.nodes} nodes from {args.supernet}")
+    return EXIT_OK
+
+
+def _wizard(args: argparse.Namespace) -> int:
+    from screens.app import WizardApp, starting_answers
+
+    path, answers, saved = starting_answers(args.file)
+    WizardApp(path, answers, saved=saved).run()
     return EXIT_OK
 
 

@@ -37,12 +37,16 @@ def test_the_plan_is_a_diff_against_the_journal(tmp_path: Path) -> None:
             finish(journal, SITE, CHEF_STEP + role.label, digest(role.body))
         finish(journal, SITE, CHEF_STEP + ITEM.label, "an older digest")
         journal.transition("n1", "ready")
+        for step, _ in NODE_STEPS:
+            finish(journal, "n3", step)
+        journal.transition("n3", "problem", "wait-installed: timed out")
         for step, _ in NODE_STEPS[:2]:
             finish(journal, "n2", step)
         journal.step_started("n2", NODE_STEPS[2][0])
         plan = build(HOSTS, [*ROLES, ITEM], list(HOSTS), journal)
     assert plan.nodes["n2"][0] == NODE_STEPS[2][0], "in-flight steps are planned again"
-    assert "n1" not in plan.nodes and len(plan.nodes["n3"]) == len(NODE_STEPS) + 1
+    assert "n1" not in plan.nodes
+    assert plan.nodes["n3"] == [s for s, _ in NODE_STEPS] + ["mark-ready"], "starts over"
     assert describe(plan) == [
         "DHCP: add 1 DHCP host, change 1 DHCP host, remove 1 DHCP host",
         "Chef: update 1 Chef data bag item (4 unchanged)",

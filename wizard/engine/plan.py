@@ -11,7 +11,8 @@ Then every node walks its lifecycle, one step per side effect::
     ready
 
 A step the journal records as done with the same inputs (its digest) is not planned again;
-a node already ready stays ready. :func:`describe` says it in words for ``apply --dry-run``.
+a node already ready stays ready, and one in ``problem`` starts its lifecycle over.
+:func:`describe` says it in words for ``apply --dry-run``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ def build(dhcp_hosts: dict[str, str], chef_targets: list[Target], node_names: li
             action = "update" if step is not None and step.status == "done" else "create"
             plan.chef.append(ChefChange(target, action, wanted))
     for name in node_names:
-        if states.get(name, ("",))[0] == "ready":
+        state = states.get(name, ("",))[0]
+        if state == "ready":
+            continue
+        if state == "problem":  # a node that failed starts over: boot device, power cycle...
+            plan.nodes[name] = [step for step, _ in NODE_STEPS] + ["mark-ready"]
             continue
         left = [step for step, _ in NODE_STEPS
                 if (rec := done.get((name, step))) is None or rec.status != "done"]

@@ -242,9 +242,7 @@ class Runner:
         self._emit({"event": "serving", "url": self.site.http_url})
         try:
             yield
-        finally:
-            if self._url_file is not None:
-                self._url_file.unlink(missing_ok=True)
+        finally:  # the URL file stays: nodes booting meanwhile retry it, as they would DHCP
             server.should_exit = True
             await task
 

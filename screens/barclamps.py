@@ -1,0 +1,213 @@
+"""Barclamps: pick what to deploy, set its attributes, and place its roles on nodes.
+
+The catalog is a tree by category; space or enter selects the highlighted barclamp and
+everything it requires (and says what came along). The panel on the right describes it,
+holds a field per attribute (checked as you type, the message beside the field), and a
+role x node matrix. "Auto-allocate" places every empty role as ``crowbar-wizard allocate``
+does; what still breaks a rule is listed under the matrix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Label, Static, Tree
+
+from screens.steps import StepScreen
+from wizard.answers import Answers, Proposal
+from wizard.catalog import Attribute, Catalog, default_catalog
+from wizard.problems import format_loc
+from wizard.proposals import AllocationError, allocate, assignments
+from wizard.proposals import check as check_proposals
+
+
+def parse_value(attribute: Attribute, text: str) -> Any:
+    """What an attribute field's text means, by the attribute's type; ``ValueError`` if
+    it means nothing."""
+    if attribute.type == "integer":
+        return int(text)
+    if attribute.type == "float":
+        return float(text)
+    if attribute.type == "boolean":
+        if text.lower() not in ("true", "false", "yes", "no"):
+            raise ValueError("expected true or false")
+        return text.lower() in ("true", "yes")
+    if attribute.type == "list":
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text
+
+
+class BarclampsScreen(StepScreen):
+    """The barclamp catalog and the selected proposals."""
+
+    step = "barclamps"
+    HELP = ("Pick what to deploy. Space or enter on a barclamp selects it and whatever it "
+            "requires (or removes it, unless another needs it). The panel shows its "
+            "attributes, checked as you type, and which node holds each of its roles. "
+            "Auto-allocate places every empty role by the barclamps' rules and the "
+            "hardware; what still breaks a rule is listed in red.")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.catalog: Catalog = default_catalog()
+        self.current: str | None = None
+
+    def body(self) -> ComposeResult:
+        with Horizontal():
+            tree: Tree[str] = Tree("catalog", id="catalog")
+            tree.show_root = False
+            yield tree
+            with VerticalScroll(id="detail-pane"):
+                yield Static("", id="about")
+                yield Vertical(id="attributes")
+                with Horizontal(classes="row"):
+                    yield Button("Auto-allocate", id="allocate", variant="primary")
+                matrix: DataTable[str] = DataTable(id="matrix")
+                yield matrix
+                yield Static("", id="violations", classes="problems")
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self._fill_tree()
+        self.query_one("#catalog", Tree).focus()
+
+    @property
+    def answers(self) -> Answers | None:
+        return self.app.answers  # type: ignore[attr-defined]
+
+    def _fill_tree(self) -> None:
+        tree = self.query_one("#catalog", Tree)
+        tree.clear()
+        selected = set(self.answers.barclamps) if self.answers else set()
+        for category in ("core", "openstack", "hadoop", "ops"):
+            names = sorted((n for n in self.catalog if self.catalog[n].category == category),
+                           key=lambda n: (self.catalog[n].run_order, n))
+            if not names:
+                continue
+            branch = tree.root.add(category, expand=True)
+            for name in names:
+                mark = "[green]●[/]" if name in selected else "○"
+                branch.add_leaf(f"{mark} {name}", data=name)
+        self._show(self.current)
+
+    @on(Tree.NodeHighlighted, "#catalog")
+    def highlighted(self, event: Tree.NodeHighlighted) -> None:
+        if event.node.data:
+            self._show(event.node.data)
+
+    @on(Tree.NodeSelected, "#catalog")
+    def toggle(self, event: Tree.NodeSelected) -> None:
+        name, answers = event.node.data, self.answers
+        if not name or answers is None:
+            return
+        barclamps = dict(answers.barclamps)
+        if name in barclamps:
+            needed = [n for n in barclamps if n != name and name in self.catalog.closure([n])]
+            if needed:
+                self.notify(f"{name} stays: {', '.join(needed)} require it", severity="warning")
+                return
+            del barclamps[name]
+            self.notify(f"removed {name}")
+        else:
+            added = sorted(self.catalog.closure([name]) - set(barclamps))
+            for each in added:
+                barclamps[each] = Proposal()
+            extra = [n for n in added if n != name]
+            self.notify(f"added {name}" + (f", and what it requires: {', '.join(extra)}"
+                                           if extra else ""))
+        self._update(answers.model_copy(update={"barclamps": barclamps}))
+        self._fill_tree()
+
+    def _update(self, answers: Answers) -> None:
+        self.app.use(answers, self.app.path, saved=False)  # type: ignore[attr-defined]
+
+    # --- the right-hand panel ------------------------------------------------------------
+
+    def _show(self, name: str | None) -> None:
+        self.current = name
+        about = self.query_one("#about", Static)
+        fields = self.query_one("#attributes", Vertical)
+        fields.remove_children()
+        matrix = self.query_one("#matrix", DataTable)
+        matrix.clear(columns=True)
+        if name is None:
+            about.update("Highlight a barclamp to see it; space or enter selects it.")
+            return
+        barclamp = self.catalog[name]
+        requires = ", ".join(barclamp.requires) or "nothing"
+        about.update(f"[b]{barclamp.display_name}[/b] ({barclamp.category}, run order "
+                     f"{barclamp.run_order}; requires {requires})\n{barclamp.description}")
+        answers = self.answers
+        proposal = answers.barclamps.get(name) if answers else None
+        if proposal is None:
+            return
+        for key, attribute in barclamp.attributes.items():
+            value = proposal.attributes.get(key, attribute.default)
+            text = ", ".join(map(str, value)) if isinstance(value, list) else (
+                "" if value is None else str(value))
+            fields.mount(Horizontal(
+                Label(key, classes="field"),
+                Input(text, id=f"attr-{key}", password=attribute.type == "secret"),
+                Label("", id=f"msg-{key}", classes="problems"), classes="attr"))
+        self._matrix(name)
+
+    def _matrix(self, name: str) -> None:
+        answers = self.answers
+        matrix = self.query_one("#matrix", DataTable)
+        matrix.clear(columns=True)
+        if answers is None:
+            return
+        placed = assignments(answers, self.catalog).get(name, {})
+        roles = [role.name for role in self.catalog[name].roles]
+        matrix.add_column("node", key="node")
+        for role in roles:
+            matrix.add_column(role, key=role)
+        names = [answers.admin.hostname, *(node.name for node in answers.nodes)]
+        for node in names:
+            matrix.add_row(node, *("●" if node in placed.get(r, []) else ""
+                                   for r in roles), key=node)
+        problems = [f"{format_loc(f.loc)}: {f.message}"
+                    for f in check_proposals(answers, self.catalog, complete=True)
+                    if f.loc[:2] == ("barclamps", name)]
+        self.query_one("#violations", Static).update("\n".join(problems))
+
+    @on(Input.Changed)
+    def attribute_changed(self, event: Input.Changed) -> None:
+        key = (event.input.id or "").removeprefix("attr-")
+        if not event.input.id or key == event.input.id or self.current is None:
+            return
+        attribute = self.catalog[self.current].attributes[key]
+        message = self.query_one(f"#msg-{key}", Label)
+        try:
+            value = parse_value(attribute, event.value)
+            problem = attribute.check(value)
+        except ValueError as exc:
+            problem = str(exc)
+        message.update(problem or "")
+        answers = self.answers
+        if problem or answers is None or self.current not in answers.barclamps:
+            return
+        proposal = answers.barclamps[self.current]
+        if proposal.attributes.get(key, attribute.default) == value:
+            return
+        barclamps = dict(answers.barclamps)
+        barclamps[self.current] = proposal.model_copy(
+            update={"attributes": proposal.attributes | {key: value}})
+        self._update(answers.model_copy(update={"barclamps": barclamps}))
+
+    @on(Button.Pressed, "#allocate")
+    def auto_allocate(self) -> None:
+        answers = self.answers
+        if answers is None:
+            return
+        try:
+            placed, placements = allocate(answers, self.catalog)
+        except AllocationError as exc:
+            self.notify(f"cannot place: {exc}", severity="error", timeout=10)
+            return
+        self._update(placed)
+        self.notify(f"placed {len(placements)} roles")
+        self._fill_tree()

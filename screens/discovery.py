@@ -1,0 +1,216 @@
+"""Hardware discovery: sweep a BMC range over IPMI, watch the servers fill a table, add them.
+
+The sweep runs in a worker on the app's event loop (the IPMI driver keeps pyghmi on its
+own thread), so the screen stays responsive while hundreds of BMCs answer. The password
+is asked in a modal with a masked field and kept only for the sweep.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from screens.steps import StepScreen
+from wizard.discovery import SweepResult, expand, sweep
+from wizard.drivers.ipmi import IpmiDriver
+from wizard.inventory import Inventory
+from wizard.lab.control import Lab, lab_directory
+from wizard.secrets import SecretError
+
+COLUMNS = ("BMC", "outcome", "model", "serial", "MACs", "CPUs", "RAM GB", "disks")
+
+
+class PasswordModal(ModalScreen[str | None]):
+    """Ask the BMC password (masked); dismissed with it, or None when cancelled."""
+
+    def __init__(self, user: str, known: str | None):
+        super().__init__()
+        self.user, self.known = user, known
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="modal"):
+            yield Label(f"BMC password for {self.user}")
+            yield Input(self.known or "", password=True, id="password")
+            with Horizontal(classes="row"):
+                yield Button("Sweep", id="ok", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#ok")
+    @on(Input.Submitted, "#password")
+    def ok(self) -> None:
+        self.dismiss(self.query_one("#password", Input).value)
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DiscoveryScreen(StepScreen):
+    """Find the servers through their BMCs."""
+
+    step = "discovery"
+    HELP = ("Find servers through their BMCs: give the range and user and press Sweep "
+            "(the password is asked, masked), or sweep the lab. Every BMC that answers is "
+            "logged into for its identity and hardware; rows appear as they answer. Type in "
+            "the filter to narrow the table; highlight a row for its details. Add to answers "
+            "makes each server with a known NIC a node of the plan.")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inventory = Inventory()
+        self.results: dict[str, SweepResult] = {}
+
+    def body(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Input(placeholder="BMC range: CIDR or FIRST-LAST", id="range")
+            yield Input(placeholder="user", id="user")
+            yield Button("Sweep", id="sweep", variant="primary")
+            yield Button("Sweep the lab", id="lab")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="filter: model, serial, MAC, address", id="filter")
+            yield Button("Add to answers", id="add")
+        yield Static("", id="counts")
+        table: DataTable[str] = DataTable(id="found", cursor_type="row", zebra_stripes=True)
+        for column in COLUMNS:
+            table.add_column(column, key=column)
+        yield table
+        yield Static("", id="detail")
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        answers = self.app.answers  # type: ignore[attr-defined]
+        if answers is None or self.query_one("#range", Input).value:
+            return
+        net = answers.networks.get(answers.bmc.network)
+        ranges = answers.discovery.bmc_ranges or (
+            [net.ranges.get("host") or str(net.cidr())] if net else [])
+        self.query_one("#range", Input).value = ", ".join(ranges)
+        self.query_one("#user", Input).value = answers.bmc.username
+
+    # --- sweeping ------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#sweep")
+    def ask_password(self) -> None:
+        answers = self.app.answers  # type: ignore[attr-defined]
+        known = None
+        if answers is not None:
+            try:
+                known = answers.bmc.password.reveal()
+            except SecretError:
+                known = None
+        user = self.query_one("#user", Input).value.strip() or "root"
+        self.app.push_screen(PasswordModal(user, known), self._sweep_with)
+
+    def _sweep_with(self, password: str | None) -> None:
+        if password is None:
+            return
+        try:
+            addresses = [a for block in self.query_one("#range", Input).value.split(",")
+                         if block.strip() for a in expand(block.strip())]
+        except ValueError as exc:
+            self.notify(f"BMC range: {exc}", severity="error")
+            return
+        answers = self.app.answers  # type: ignore[attr-defined]
+        port = answers.bmc.port if answers is not None else 623
+        self.run_sweep(addresses, port, self.query_one("#user", Input).value.strip(),
+                       password)
+
+    @on(Button.Pressed, "#lab")
+    def sweep_lab(self) -> None:
+        spec = Lab(lab_directory()).spec()
+        if spec is None:
+            self.notify("no lab is up: start one on the Deploy step or with "
+                        "`crowbar-wizard lab up`", severity="warning")
+            return
+        self.query_one("#range", Input).value = (
+            f"{spec.bmcs[0].address}-{spec.bmcs[-1].address}")
+        self.query_one("#user", Input).value = spec.username
+        self.run_sweep([b.address for b in spec.bmcs], spec.bmcs[0].port, spec.username,
+                       spec.password)
+
+    @work(exclusive=True, group="sweep")
+    async def run_sweep(self, addresses: list[str], port: int, user: str,
+                        password: str) -> None:
+        self.query_one("#counts", Static).update(f"sweeping {len(addresses)} addresses...")
+        driver = IpmiDriver(timeout=3.0, retries=2)
+        swept = 0
+        try:
+            async for result in sweep(driver, addresses, port=port, username=user,
+                                      password=password, inventory=self.inventory):
+                swept += 1
+                self.show(result)
+                self.query_one("#counts", Static).update(
+                    f"{swept}/{len(addresses)} addresses answered or timed out; "
+                    f"{len(self.results)} BMCs")
+        finally:
+            driver.close()
+        self.notify(f"sweep done: {len(self.results)} BMCs found")
+
+    def show(self, result: SweepResult) -> None:
+        """Add (or update) one sweep result in the table."""
+        if result.outcome == "unreachable":
+            return
+        self.results[result.address] = result
+        if self._matches(result):
+            self._put(result)
+
+    def _put(self, result: SweepResult) -> None:
+        table = self.query_one("#found", DataTable)
+        bmc = result.bmc
+        row = [f"{result.address}:{result.port}", result.outcome,
+               (bmc.model or "") if bmc else "", (bmc.serial or "") if bmc else "",
+               " ".join(bmc.nic_macs) if bmc else "",
+               str(bmc.cpu_cores or "") if bmc else "", str(bmc.memory_gb or "") if bmc else "",
+               str(bmc.disks if bmc and bmc.disks is not None else "")]
+        if result.address in table.rows:
+            for column, value in zip(COLUMNS, row, strict=True):
+                table.update_cell(result.address, column, value)
+        else:
+            table.add_row(*row, key=result.address)
+
+    def _matches(self, result: SweepResult) -> bool:
+        text = self.query_one("#filter", Input).value.strip().lower()
+        if not text:
+            return True
+        bmc = result.bmc
+        fields = [result.address, result.outcome, *(
+            [bmc.model or "", bmc.serial or "", *bmc.nic_macs] if bmc else [])]
+        return any(text in field.lower() for field in fields)
+
+    @on(Input.Changed, "#filter")
+    def refilter(self) -> None:
+        table = self.query_one("#found", DataTable)
+        table.clear()
+        for result in self.results.values():
+            if self._matches(result):
+                self._put(result)
+
+    @on(DataTable.RowHighlighted, "#found")
+    def detail(self, event: DataTable.RowHighlighted) -> None:
+        result = self.results.get(str(event.row_key.value))
+        if result is None:
+            return
+        data = result.to_json()
+        self.query_one("#detail", Static).update(
+            "  ".join(f"{k}: {v}" for k, v in data.items() if k != "event" and v))
+
+    @on(Button.Pressed, "#add")
+    def add_to_answers(self) -> None:
+        app = self.app
+        answers = app.answers  # type: ignore[attr-defined]
+        if answers is None:
+            self.notify("start a plan first (Welcome)", severity="warning")
+            return
+        known = {mac for node in answers.nodes for mac in node.macs}
+        new = [node for found in self.inventory.nodes
+               if (node := found.to_answers_node()) is not None
+               and not known.intersection(node.macs)]
+        if not new:
+            self.notify("nothing new to add")
+            return
+        updated = answers.model_copy(update={"nodes": [*answers.nodes, *new]})
+        app.use(updated, app.path, saved=False)  # type: ignore[attr-defined]
+        self.notify(f"added {len(new)} nodes to the answers (unsaved)")

@@ -1,0 +1,170 @@
+"""Network planning: the networks in a table, an editor for the highlighted one, and the
+address space drawn as bars.
+
+Every field is checked as it is typed: the network's own model first (the message beside
+the field at fault), then the rules between networks (overlaps, shared segments), listed
+under the form. Only a network that passes both replaces the one in the answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Label, Static
+
+from screens.steps import StepScreen
+from wizard.answers import Answers
+from wizard.network import Network, check_networks
+from wizard.problems import format_loc
+
+BAR = 40
+"""Width of an address-space bar, in cells."""
+RANGE_COLORS = {"admin": "magenta", "dhcp": "yellow", "host": "green", "switch": "cyan",
+                "router": "blue"}
+
+
+def bar(network: Network) -> str:
+    """The network's ranges across its subnet, as one line of rich markup."""
+    try:
+        cidr = network.cidr()
+    except ValueError:
+        return "[red](invalid subnet)[/]"
+    size = cidr.size
+    cells = ["[dim]·[/]"] * BAR
+    for name in network.ranges:
+        block = network.block(name)
+        if block is None:
+            continue
+        first = int(block.first) - int(cidr.first)
+        last = int(block.last) - int(cidr.first)
+        color = RANGE_COLORS.get(name, "white")
+        for cell in range(first * BAR // size, min(last * BAR // size, BAR - 1) + 1):
+            cells[cell] = f"[{color}]█[/]"
+    return "".join(cells)
+
+
+class NetworkScreen(StepScreen):
+    """The deployment's networks."""
+
+    step = "network"
+    HELP = ("The networks and their ranges. Highlight a network to edit it below: subnet, "
+            "VLAN, conduit, router and each range are checked as you type, the message "
+            "beside the field at fault; rules between networks (overlaps, shared segments) "
+            "are listed under the form. A change that passes is taken at once. The bars "
+            "show where each range lies in its subnet.")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: str | None = None
+
+    def body(self) -> ComposeResult:
+        table: DataTable[str] = DataTable(id="networks", cursor_type="row")
+        for column in ("network", "subnet", "vlan", "conduit", "router", "address space"):
+            table.add_column(column, key=column)
+        yield table
+        with VerticalScroll(id="editor"):
+            yield Static("", id="editing", classes="title")
+            yield Vertical(id="fields")
+            yield Static("", id="network-problems", classes="problems")
+        yield Static("  ".join(f"[{c}]█[/] {n}" for n, c in RANGE_COLORS.items()),
+                     id="legend")
+
+    @property
+    def answers(self) -> Answers | None:
+        return self.app.answers  # type: ignore[attr-defined]
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self._fill_table()
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#networks", DataTable)
+        answers = self.answers
+        table.clear()
+        if answers is None:
+            return
+        for name, net in answers.networks.items():
+            vlan = f"{net.vlan}{' tagged' if net.use_vlan else ''}" if net.vlan else "-"
+            table.add_row(name, net.subnet, vlan, net.conduit, net.router or "-", bar(net),
+                          key=name)
+        if self.current is None and answers.networks:
+            self._edit(next(iter(answers.networks)))
+
+    @on(DataTable.RowHighlighted, "#networks")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = str(event.row_key.value)
+        if name != self.current:
+            self._edit(name)
+
+    def _edit(self, name: str) -> None:
+        answers = self.answers
+        if answers is None or name not in answers.networks:
+            return
+        self.current = name
+        net = answers.networks[name]
+        self.query_one("#editing", Static).update(f"Editing {name}")
+        fields = self.query_one("#fields", Vertical)
+        fields.remove_children()
+        values: dict[str, Any] = {"subnet": net.subnet, "vlan": net.vlan or "",
+                                  "conduit": net.conduit, "router": net.router or ""}
+        values |= {f"range {key}": value for key, value in net.ranges.items()}
+        for key, value in values.items():
+            ident = key.replace(" ", "-")
+            fields.mount(Horizontal(Label(key, classes="field"),
+                                    Input(str(value), id=f"net-{ident}"),
+                                    Label("", id=f"netmsg-{ident}", classes="problems"),
+                                    classes="attr"))
+
+    @on(Input.Changed)
+    def changed(self, event: Input.Changed) -> None:
+        if not (event.input.id or "").startswith("net-") or self.current is None:
+            return
+        answers = self.answers
+        if answers is None:
+            return
+        old = answers.networks[self.current]
+        data = old.model_dump(exclude_none=True)
+        data["ranges"] = dict(old.ranges)
+        for field in self.query(".attr Input").results(Input):
+            key = (field.id or "").removeprefix("net-")
+            value = field.value.strip()
+            if key.startswith("range-"):
+                data["ranges"][key.removeprefix("range-")] = value
+            elif key == "vlan":
+                data["vlan"] = int(value) if value.isdigit() else (value or None)
+            elif key == "router":
+                data["router"] = value or None
+            else:
+                data[key] = value
+        for label in self.query(".attr .problems").results(Label):
+            label.update("")
+        try:
+            candidate = Network.model_validate({k: v for k, v in data.items()
+                                                if v is not None})
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = error["loc"]
+                ident = f"range-{where[1]}" if where[0] == "ranges" and len(where) > 1 \
+                    else str(where[0])
+                target = self.query(f"#netmsg-{ident}")
+                message = error["msg"].removeprefix("Value error, ")
+                if target:
+                    target.first(Label).update(message)
+                else:
+                    self.query_one("#network-problems", Static).update(message)
+            return
+        networks = dict(answers.networks) | {self.current: candidate}
+        problems = [f"{format_loc(f.loc)}: {f.message}"
+                    for f in check_networks(networks, answers.conduits)]
+        self.query_one("#network-problems", Static).update("\n".join(problems))
+        if problems or candidate == old:
+            return
+        self.app.use(answers.model_copy(update={"networks": networks}),  # type: ignore[attr-defined]
+                     self.app.path, saved=False)  # type: ignore[attr-defined]
+        table = self.query_one("#networks", DataTable)
+        table.update_cell(self.current, "subnet", candidate.subnet)
+        table.update_cell(self.current, "address space", bar(candidate))

@@ -1,0 +1,78 @@
+"""What every step's screen shares: the step list, the header, the footer and F1 help."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, ListItem, ListView, Static
+
+from screens.app import STEPS
+
+
+class StepList(ListView):
+    """The wizard's steps; select one to go there."""
+
+    def __init__(self, current: str):
+        super().__init__(*(ListItem(Static(title), id=f"step-{name}") for name, title in STEPS),
+                         initial_index=[name for name, _ in STEPS].index(current),
+                         id="steps")
+        self.current = current
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        name = (event.item.id or "").removeprefix("step-")
+        if name and name != self.current:
+            event.stop()
+            offset = [n for n, _ in STEPS].index(name) - [n for n, _ in STEPS].index(
+                self.current)
+            self.app.run_action(f"step({offset})")
+
+
+class HelpScreen(ModalScreen[None]):
+    """F1: what this step is for and its keys; any key closes it."""
+
+    def __init__(self, title: str, text: str):
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="modal"):
+            yield Static(f"[b]{self.title_text}[/b]\n\n{self.text}\n\n"
+                         "Keys everywhere: ctrl+n next step, ctrl+b previous step, "
+                         "tab moves between fields, ctrl+q quits, F1 this help.\n"
+                         "Press any key to close.")
+
+    def on_key(self) -> None:
+        self.dismiss()
+
+    def on_click(self) -> None:
+        self.dismiss()
+
+
+class StepScreen(Screen[None]):
+    """A wizard step: header, step list on the left, the step's own body, footer."""
+
+    step = "welcome"
+    HELP = ""
+    """What F1 says about this step."""
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("f1", "help", "Help")]
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(dict(STEPS)[self.step], self.HELP))
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield StepList(self.step)
+            with Vertical(id="body"):
+                yield from self.body()
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        self.app.refresh_header()  # type: ignore[attr-defined]

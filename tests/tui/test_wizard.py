@@ -1,0 +1,432 @@
+"""The wizard's screens: snapshots at 80x24 and Pilot walks through the steps."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import Tree
+
+from screens.app import WizardApp, starting_answers
+from screens.deploy import DeployScreen
+from screens.discovery import DiscoveryScreen
+from screens.drafts import ConfirmQuit, RestoreDraft, draft_path
+from wizard.answers import load
+from wizard.cli import main
+from wizard.discovery import SweepResult
+from wizard.drivers.ipmi import BmcInventory
+from wizard.lab.control import Lab
+
+LAB = Path("answers/examples/lab-small.yaml").resolve()
+EXAMPLES = sorted(Path("answers/examples").resolve().glob("*.yaml"))
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test in its own directory: drafts and saved files land there, and a copy of
+    the lab example is ``lab.yaml`` (a relative path, so snapshots are the same anywhere)."""
+    monkeypatch.chdir(tmp_path)
+    Path("lab.yaml").write_text(LAB.read_text())
+
+
+def lab_app() -> WizardApp:
+    return WizardApp(Path("lab.yaml"), load("lab.yaml"))
+
+
+def leaf(screen, name: str):
+    tree = screen.query_one("#catalog", Tree)
+    return tree, next(node for branch in tree.root.children for node in branch.children
+                      if node.data == name)
+
+
+def found(index: int) -> SweepResult:
+    bmc = BmcInventory(f"10.0.1.{index}", 623, mac=f"02:c0:ba:00:00:{index:02x}",
+                       manufacturer="Dell Inc.", model="PowerEdge R650",
+                       serial=f"SN{index:04d}", cpu_cores=32, memory_gb=256, disks=4,
+                       nic_macs=[f"52:54:00:00:01:{index:02x}"])
+    return SweepResult(bmc.address, 623, "found", bmc=bmc)
+
+
+# --- snapshots -----------------------------------------------------------------------------
+
+
+def test_welcome_snapshot(snap_compare) -> None:
+    assert snap_compare(WizardApp(), terminal_size=SIZE)
+
+
+def test_review_snapshot_of_the_lab_example(snap_compare) -> None:
+    assert snap_compare(lab_app(), terminal_size=SIZE)
+
+
+def test_review_snapshot_with_problems(snap_compare) -> None:
+    async def new_plan(pilot) -> None:
+        await pilot.click("#new")
+    assert snap_compare(WizardApp(), terminal_size=SIZE, run_before=new_plan)
+
+
+def test_deploy_snapshot_with_mixed_node_states(snap_compare) -> None:
+    """The deploy screen fed engine events as ``apply --json`` prints them."""
+    events = [{"event": "plan", "nodes": 6, "chef": 0, "dhcp": {}}]
+    states = {"ctl-1": "ready", "compute-1": "readying", "compute-2": "installing",
+              "compute-3": "installed", "storage-1": "hardware-installing"}
+    for node, state in states.items():
+        events.append({"event": "state", "node": node, "state": state, "reason": None})
+    events.append({"event": "state", "node": "storage-2", "state": "problem",
+                   "reason": "bmc-boot-network: 127.1.0.6: auth failed: wrong password"})
+
+    async def deploy(pilot) -> None:
+        pilot.app.go("deploy")
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, DeployScreen)
+        for event in events:
+            screen.apply_event(event)
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=deploy)
+
+
+def test_discovery_snapshot_populated_and_filtered(snap_compare) -> None:
+    async def populate(pilot) -> None:
+        pilot.app.go("discovery")
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, DiscoveryScreen)
+        for index in range(1, 13):
+            screen.show(found(index))
+        screen.show(SweepResult("10.0.1.40", 623, "auth_failed", "wrong password"))
+        screen.query_one("#filter").value = "SN000"
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=populate)
+
+
+def test_barclamps_snapshot_with_ntp_shown(snap_compare) -> None:
+    async def show(pilot) -> None:
+        pilot.app.go("barclamps")
+        await pilot.pause()
+        tree, node = leaf(pilot.app.screen, "ntp")
+        tree.move_cursor(node)
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_network_snapshot(snap_compare) -> None:
+    async def show(pilot) -> None:
+        pilot.app.go("network")
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_f1_explains_the_step(snap_compare) -> None:
+    async def help_(pilot) -> None:
+        pilot.app.go("network")
+        await pilot.pause()
+        await pilot.press("f1")
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=help_)
+
+
+def test_review_shows_what_saving_changes(snap_compare) -> None:
+    async def edit(pilot) -> None:
+        app = pilot.app
+        app.go("barclamps")
+        await pilot.pause()
+        tree, node = leaf(app.screen, "ceph")
+        tree.select_node(node)
+        await pilot.pause()
+        app.go("review")
+        await pilot.pause()
+        assert "Saving changes lab.yaml" in str(app.screen.query_one("#diff").render())
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=edit)
+
+
+# --- walks ---------------------------------------------------------------------------------
+
+
+def test_walk_from_welcome_to_a_saved_file(tmp_path: Path) -> None:
+    """Welcome -> the lab example -> Review -> save elsewhere; the file validates."""
+    target = tmp_path / "site.yaml"
+
+    async def walk() -> None:
+        app = WizardApp()
+        async with app.run_test(size=SIZE) as pilot:
+            assert app.screen.step == "welcome"
+            await pilot.click("#lab")
+            await pilot.pause()
+            assert app.screen.step == "review" and app.answers is not None
+            assert "answers valid" in app.sub_title
+            app.screen.query_one("#save-path").value = str(target)
+            await pilot.click("#save")
+            await pilot.pause()
+            assert app.saved and app.path == target
+            await pilot.press("ctrl+n")
+            assert app.screen.step == "deploy"
+            await pilot.press("ctrl+b")
+            assert app.screen.step == "review"
+            await pilot.press("ctrl+b", "ctrl+b", "ctrl+b", "ctrl+b")
+            assert app.screen.step == "welcome"
+    asyncio.run(walk())
+    assert load(target).site.name == "lab"
+
+
+def test_bad_input_is_a_notification_not_a_traceback() -> None:
+    async def walk() -> None:
+        app = WizardApp()
+        async with app.run_test(size=SIZE) as pilot:
+            app.screen.query_one("#supernet").value = "10.0.0.0/30"
+            await pilot.click("#new")
+            app.screen.query_one("#path").value = "/nonexistent.yaml"
+            await pilot.click("#open")
+            await pilot.pause()
+            messages = [n.message for n in app._notifications]
+            assert app.screen.step == "welcome" and app.answers is None
+            assert any(m.startswith("cannot plan") for m in messages)
+            assert any("nonexistent.yaml" in m for m in messages)
+            await pilot.press("ctrl+n")
+            assert app.screen.step == "welcome", "no answers yet: Next stays"
+    asyncio.run(walk())
+
+
+def test_select_a_barclamp_set_an_attribute_allocate() -> None:
+    """Selecting pulls in what it requires; a bad attribute is flagged, a good one kept;
+    auto-allocate places the new roles and the answers validate again."""
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go("barclamps")
+            await pilot.pause()
+            screen = app.screen
+            tree, node = leaf(screen, "nova_dashboard")
+            tree.move_cursor(node)
+            tree.select_node(node)
+            await pilot.pause()
+            assert "nova_dashboard" in app.answers.barclamps
+            assert not app.saved and app.problems(), "its role is not placed yet"
+            tree, node = leaf(screen, "ceph")
+            tree.move_cursor(node)
+            tree.select_node(node)
+            await pilot.pause()
+            assert "ceph" in app.answers.barclamps
+            tree, node = leaf(screen, "ntp")
+            tree.move_cursor(node)
+            await pilot.pause()
+            screen.query_one("#attr-upstream_servers").value = "10.0.0.1, 10.0.0.2"
+            await pilot.pause()
+            attributes = app.answers.barclamps["ntp"].attributes
+            assert attributes["upstream_servers"] == ["10.0.0.1", "10.0.0.2"]
+            before = attributes.get("max_poll")
+            screen.query_one("#attr-max_poll").value = "not a number"
+            await pilot.pause()
+            assert "invalid literal" in str(screen.query_one("#msg-max_poll").render())
+            screen.query_one("#attr-max_poll").value = "99"
+            await pilot.pause()
+            assert "must be at most" in str(screen.query_one("#msg-max_poll").render())
+            assert app.answers.barclamps["ntp"].attributes.get("max_poll") == before
+            await pilot.click("#allocate")
+            await pilot.pause()
+            assert app.problems() == []
+    asyncio.run(walk())
+
+
+def test_network_edits_are_checked_as_typed() -> None:
+    """A bad subnet is flagged beside its field and not taken; an overlapping range is
+    flagged under the form; a good change replaces the network in the answers."""
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go("network")
+            await pilot.pause()
+            screen = app.screen
+            assert screen.current == "admin"
+            screen.query_one("#net-subnet").value = "192.168.124.0/33"
+            await pilot.pause()
+            assert str(screen.query_one("#netmsg-subnet").render()).strip()
+            assert app.answers.networks["admin"].subnet == "192.168.124.0/24"
+            screen.query_one("#net-subnet").value = "192.168.124.0/24"
+            screen.query_one("#net-range-dhcp").value = "192.168.124.21-192.168.124.100"
+            await pilot.pause()
+            assert "overlaps" in str(screen.query_one("#network-problems").render())
+            assert app.answers.networks["admin"].ranges["dhcp"].endswith(".80")
+            screen.query_one("#net-range-dhcp").value = "192.168.124.21-192.168.124.70"
+            await pilot.pause()
+            assert app.answers.networks["admin"].ranges["dhcp"].endswith(".70")
+            assert not app.saved
+    asyncio.run(walk())
+
+
+def test_what_the_wizard_opens_without_a_file(tmp_path: Path) -> None:
+    """The lab's example, unsaved, until an answers file is saved in answers/."""
+    path, answers, saved = starting_answers(None)
+    assert path is None and answers is not None and answers.site.name == "lab" and not saved
+    (tmp_path / "answers").mkdir()
+    (tmp_path / "answers" / "site.yaml").write_text(LAB.read_text())
+    path, answers, saved = starting_answers(None)
+    assert path == Path("answers/site.yaml") and saved
+
+
+def test_a_crashed_edit_comes_back_from_the_draft() -> None:
+    """An edit is in the draft a moment later; a wizard opened afresh on the same file (as
+    after a crash or a dropped SSH link) offers it back, showing what differs."""
+    path = Path("lab.yaml")
+
+    async def edit() -> None:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go("barclamps")
+            await pilot.pause()
+            tree, node = leaf(app.screen, "ceph")
+            tree.select_node(node)
+            await pilot.pause(1.5)
+            assert draft_path(path).exists()
+        # leaving run_test without saving: the process "dies" with the edit unsaved
+
+    async def reopen(restore: bool) -> WizardApp:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            modal = app.screen
+            assert isinstance(modal, RestoreDraft)
+            assert any("ceph" in line for line in modal.changes)
+            await pilot.click("#restore" if restore else "#discard")
+            await pilot.pause()
+        return app
+
+    asyncio.run(edit())
+    restored = asyncio.run(reopen(True))
+    assert "ceph" in restored.answers.barclamps and not restored.saved
+    assert "ceph" not in load(path).barclamps, "the file itself is untouched"
+    asyncio.run(edit())
+    discarded = asyncio.run(reopen(False))
+    assert "ceph" not in discarded.answers.barclamps
+    assert not draft_path(path).exists()
+
+
+def test_quitting_with_unsaved_changes_asks_first() -> None:
+    async def walk() -> None:
+        app = WizardApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.click("#new")
+            await pilot.pause()
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmQuit)
+            await pilot.click("#stay")
+            await pilot.pause()
+            assert app.is_running and not isinstance(app.screen, ConfirmQuit)
+            assert draft_path(None).exists(), "the unsaved plan is kept in the draft"
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.click("#quit")
+            await pilot.pause()
+    asyncio.run(walk())
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_what_the_wizard_saves_plans_the_same(example: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Open an example in the wizard, walk its steps, save it from Review; ``apply
+    --dry-run`` of the saved file prints the same plan as of the example itself."""
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "secret")
+    saved = tmp_path / "saved.yaml"
+
+    async def save_it() -> None:
+        app = WizardApp(example, load(example))
+        async with app.run_test(size=(120, 40)) as pilot:
+            for step in ("network", "discovery", "barclamps", "review"):
+                app.go(step)
+                await pilot.pause()
+            app.screen.query_one("#save-path").value = str(saved)
+            await pilot.click("#save")
+            await pilot.pause()
+            assert app.saved
+    asyncio.run(save_it())
+
+    def plan(path: Path) -> str:
+        assert main(["apply", str(path), "--dry-run", "--state", str(tmp_path / "s")]) == 0
+        return capsys.readouterr().out
+    assert plan(saved) == plan(example)
+    assert plan(example).startswith("DHCP: add ")
+
+
+# --- with the real lab (slow) -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real sweep of a 6-server lab: range typed, password in the masked modal."""
+    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
+    lab = Lab(tmp_path / "lab")
+    spec = lab.up(6, seed=5, network="127.79.60.0/24")
+    try:
+        async def walk() -> tuple[int, int, int]:
+            app = lab_app()
+            async with app.run_test(size=SIZE) as pilot:
+                app.go("discovery")
+                await pilot.pause()
+                screen = app.screen
+                screen.query_one("#range").value = "127.79.60.1-127.79.60.6"
+                screen.query_one("#user").value = spec.username
+                await pilot.click("#sweep")
+                await pilot.pause()
+                modal = app.screen
+                assert modal.query_one("#password").password, "the password is masked"
+                modal.query_one("#password").value = spec.password
+                await pilot.press("enter")
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                rows = screen.query_one("#found").row_count
+                before = len(app.answers.nodes)
+                await pilot.click("#add")
+                return rows, before, len(app.answers.nodes)
+        rows, before, after = asyncio.run(walk())
+    finally:
+        lab.down()
+    assert rows == 6 and after == before + 6
+
+
+@pytest.mark.slow
+def test_deploy_on_the_lab_cancel_resume_all_ready(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole flow on the real lab: save the example, deploy, cancel on the way, deploy
+    again, watch all six go ready."""
+    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
+    target = tmp_path / "lab-site.yaml"
+
+    async def walk() -> None:
+        app = WizardApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.click("#lab")
+            await pilot.pause()
+            app.screen.query_one("#save-path").value = str(target)
+            await pilot.click("#save")
+            await pilot.press("ctrl+n")
+            screen = app.screen
+            assert isinstance(screen, DeployScreen)
+            await pilot.click("#lab")
+            for _ in range(600):  # cancel once the nodes are on their way
+                if "hardware-installing" in screen.states.values():
+                    break
+                await asyncio.sleep(0.05)
+            await pilot.click("#cancel")
+            await app.workers.wait_for_complete()
+            assert "ready" not in screen.states.values()
+            log = "\n".join(str(line) for line in screen.query_one("#log").lines)
+            assert "cancelled" in log
+            await pilot.click("#lab")  # deploy again: it resumes
+            for _ in range(1200):
+                if len(screen.states) == 6 and set(screen.states.values()) == {"ready"}:
+                    break
+                await asyncio.sleep(0.1)
+            assert screen.states == dict.fromkeys(screen.states, "ready")
+            assert len(screen.states) == 6
+            await app.workers.wait_for_complete()
+    try:
+        asyncio.run(walk())
+    finally:
+        subprocess.run([sys.executable, "-m", "wizard.cli", "lab", "down"],
+                       capture_output=True)
