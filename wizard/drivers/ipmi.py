@@ -124,8 +124,10 @@ class IpmiDriver:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    async def _run(self, target: Target, work: Callable[[Command], T]) -> T:
-        """Run ``work`` on a session with ``target``; retry what may pass next time.
+    async def _run(self, target: Target, work: Callable[[Command], T], *,
+                   retries: int | None = None) -> T:
+        """Run ``work`` on a session with ``target``; retry what may pass next time
+        (``retries`` 0 for what must not happen twice).
 
         The timeout counts from when the call starts on the pyghmi thread, not while it
         waits its turn behind other calls.
@@ -136,7 +138,8 @@ class IpmiDriver:
         where = (target.address, target.port)
         if where not in self._answered:
             await self._check_alive(target)
-        for attempt in range(self.retries + 1):
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             async with self._slots:
                 started = asyncio.Event()
                 future = loop.run_in_executor(_PYGHMI, _started_session, loop, started,
@@ -154,7 +157,7 @@ class IpmiDriver:
                     raise
                 except Exception as exc:  # pyghmi raises many types; classify them all
                     kind, detail = _classify(exc)
-            if kind != "unreachable" or attempt == self.retries:
+            if kind != "unreachable" or attempt == retries:
                 raise IpmiError(kind, target.address, detail)
             log.debug("%s: %s, retry %d", target.address, detail, attempt + 1)
             await asyncio.sleep(self.backoff * 2**attempt)
@@ -173,10 +176,12 @@ class IpmiDriver:
         """``on`` or ``off``."""
         return await self._run(target, lambda cmd: cmd.get_power()["powerstate"])
 
-    async def power(self, target: Target, action: PowerAction) -> str:
+    async def power(self, target: Target, action: PowerAction, *, retry: bool = True) -> str:
         """Switch power (``soft`` asks the OS to shut down); returns the state asked for.
 
-        A cycle of a server that is off powers it on (many BMCs refuse to cycle it).
+        A cycle of a server that is off powers it on (many BMCs refuse to cycle it). With
+        ``retry`` false a timeout is not retried: a command whose answer was lost may have
+        been carried out, and a second cycle is not harmless.
         """
         def work(cmd: Command) -> str:
             directive = _CHASSIS_CONTROL[action]
@@ -185,7 +190,7 @@ class IpmiDriver:
             _check(cmd.raw_command(netfn=0, command=2, data=[directive]), "chassis control")
             return "off" if action in ("off", "soft") else "on"
 
-        return await self._run(target, work)
+        return await self._run(target, work, retries=None if retry else 0)
 
     async def set_boot_device(self, target: Target, device: BootDevice, *,
                               persistent: bool = False) -> None:

@@ -304,9 +304,13 @@ class Runner:
         if step == "bmc-boot-network":
             await self.ipmi.set_boot_device(self._bmc(name), "network")
         elif step == "power-cycle":
+            target = self._bmc(name)
+            device, _ = await self.ipmi.boot_device(target)
+            if device != "network":  # the one-time network boot is used up: it booted
+                return "the server had booted already (an earlier try's cycle went through)"
             if self.chef is not None:  # a reinstalled node registers afresh
                 await self.chef.delete("clients", fqdn)
-            await self.ipmi.power(self._bmc(name), "cycle")
+            await self.ipmi.power(target, "cycle", retry=False)
         elif step == "wait-installed":
             if self.journal.state(name) not in ("installed", "readying", "ready"):
                 await self._installed[name].wait()
