@@ -305,9 +305,11 @@ class Runner:
             await self.ipmi.set_boot_device(self._bmc(name), "network")
         elif step == "power-cycle":
             target = self._bmc(name)
-            device, _ = await self.ipmi.boot_device(target)
-            if device != "network":  # the one-time network boot is used up: it booted
-                return "the server had booted already (an earlier try's cycle went through)"
+            record = self.journal.step(name, step)
+            if record is not None and record.attempts > 1:  # did an earlier try get through?
+                device, _ = await self.ipmi.boot_device(target)
+                if device != "network":  # the one-time network boot is used up: it booted
+                    return "the server had booted already (an earlier try's cycle went through)"
             if self.chef is not None:  # a reinstalled node registers afresh
                 await self.chef.delete("clients", fqdn)
             await self.ipmi.power(target, "cycle", retry=False)
