@@ -17,7 +17,7 @@ from wizard.catalog import default_catalog
 from wizard.cli_pxe import preflight_options, run_preflight_checks
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.ipmi import IpmiDriver
-from wizard.engine.journal import Journal, JournalLocked
+from wizard.engine.journal import Journal, JournalLocked, holder
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Runner
 from wizard.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
@@ -265,7 +265,6 @@ def _status(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     with journal:
         if args.follow:
-            from wizard.engine.journal import holder
             for event in journal.follow(until=lambda: holder(path) is None):
                 words = [event.at, event.node or "", event.kind, event.step or "",
                          json.dumps(event.data, sort_keys=True) if event.data else ""]

@@ -102,14 +102,20 @@ class Inventory:
              bmc_mac: str | None) -> DiscoveredNode | None:
         return next((n for n in self.nodes if n.same_server(serial, macs, bmc_mac)), None)
 
-    def add_bmc(self, info: BmcInventory) -> tuple[DiscoveredNode, bool]:
-        """Record a BMC's inventory; returns the node and whether it is new."""
-        node = self.find(info.serial, info.nic_macs, info.mac)
+    def _node_for(self, source: str, serial: str | None, macs: list[str],
+                  bmc_mac: str | None) -> tuple[DiscoveredNode, bool]:
+        """The node these identifiers belong to, made if there is none; whether it is new."""
+        node = self.find(serial, macs, bmc_mac)
         new = node is None
         if node is None:
             node = DiscoveredNode()
             self.nodes.append(node)
-        node.sources.add("ipmi")
+        node.sources.add(source)
+        return node, new
+
+    def add_bmc(self, info: BmcInventory) -> tuple[DiscoveredNode, bool]:
+        """Record a BMC's inventory; returns the node and whether it is new."""
+        node, new = self._node_for("ipmi", info.serial, info.nic_macs, info.mac)
         node.bmc_address, node.bmc_port = info.address, info.port
         node.bmc_mac = info.mac or node.bmc_mac
         node.serial = info.serial or node.serial
@@ -124,12 +130,7 @@ class Inventory:
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
         """Record what a discovery image posted; returns the node and whether it is new."""
-        node = self.find(report.serial, report.macs, report.bmc_mac)
-        new = node is None
-        if node is None:
-            node = DiscoveredNode()
-            self.nodes.append(node)
-        node.sources.add("pxe")
+        node, new = self._node_for("pxe", report.serial, report.macs, report.bmc_mac)
         ordered = [report.mac, *report.macs] if new else [*node.macs, *report.macs]
         node.macs = list(dict.fromkeys(ordered))
         node.serial = report.serial or node.serial

@@ -172,12 +172,12 @@ class Journal:
 
     def step_finished(self, node: str, step: str, detail: str | None = None,
                       **data: Any) -> int:
-        return self._step_end(node, step, "done", detail, data)
+        return self._step_end(node, step, "done", "step-finished", detail, data)
 
     def step_failed(self, node: str, step: str, error: str, **data: Any) -> int:
-        return self._step_end(node, step, "failed", error, data)
+        return self._step_end(node, step, "failed", "step-failed", error, data)
 
-    def _step_end(self, node: str, step: str, status: str, detail: str | None,
+    def _step_end(self, node: str, step: str, status: str, kind: str, detail: str | None,
                   data: dict[str, Any]) -> int:
         at = _now()
         with self._transaction() as db:
@@ -187,8 +187,7 @@ class Journal:
             if not changed:
                 raise ValueError(f"step {step} of {node} was never started")
             payload = data | ({"detail": detail} if detail else {})
-            return self._event(db, at, f"step-{status if status == 'failed' else 'finished'}",
-                               node, step, payload)
+            return self._event(db, at, kind, node, step, payload)
 
     # --- reading -------------------------------------------------------------------------
 
