@@ -18,6 +18,7 @@ from wizard.cli_pxe import preflight_options, run_preflight_checks
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.ipmi import IpmiDriver
 from wizard.engine.journal import Journal, JournalLocked, holder
+from wizard.engine.pause import set_paused
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Runner
 from wizard.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
@@ -71,12 +72,29 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     status.add_argument("--json", action="store_true", help="JSON output")
     status.set_defaults(handler=_status)
 
+    for name, verb in (("pause", "Pause"), ("resume", "Resume")):
+        control = commands.add_parser(
+            name, help=f"{name} the running apply of ANSWERS",
+            description=f"{verb} the apply running for ANSWERS' site. A paused apply starts "
+            "no new step (the ones under way finish) until it is resumed; the wizard's "
+            "Deploy step shows it and has the same button. Exit 1 when no apply is running.",
+            formatter_class=formatter)
+        control.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+        control.add_argument("--lab", action="store_true", help="the lab deployment")
+        control.add_argument("--state", type=Path, metavar="DIR", help="the state directory")
+        control.set_defaults(handler=_pause if name == "pause" else _resume)
+
 
 def state_directory(answers: Answers, args: argparse.Namespace) -> Path:
-    if args.state is not None:
-        return args.state
+    return site_state(answers, lab=args.lab, state=args.state)
+
+
+def site_state(answers: Answers, *, lab: bool, state: Path | None = None) -> Path:
+    """Where an apply of ``answers`` keeps its journal and PXE tree."""
+    if state is not None:
+        return state
     site = answers.site.name
-    if args.lab:
+    if lab:
         return lab_directory() / "apply" / site
     if "CROWBAR_STATE_DIR" in os.environ:
         return Path(os.environ["CROWBAR_STATE_DIR"]) / site
@@ -117,7 +135,7 @@ class ProgressView:
                 self.progress.console.print(f"[red]{event['node']}: problem[/red]: "
                                             f"{event['reason']}")
             self._redraw()
-        elif kind in ("serving", "chef-export"):
+        elif kind in ("serving", "chef-export", "paused", "resumed"):
             Printer(False)(event)
 
     def _redraw(self) -> None:
@@ -151,6 +169,10 @@ class Printer:
             print(f"provisioner serving {event['url']}", flush=True)
         elif kind == "chef-export":
             print(f"no Chef server: wrote {event['files']} files to {event['path']}",
+                  flush=True)
+        elif kind in ("paused", "resumed"):
+            print(f"apply {kind}: " + ("no new step starts until `crowbar-wizard resume`"
+                                       if kind == "paused" else "steps start again"),
                   flush=True)
 
 
@@ -277,4 +299,26 @@ def _status(args: argparse.Namespace) -> int:
         return EXIT_OK
     for name, (state_name, reason) in states.items():
         print(f"{name:24s} {state_name}{': ' + reason if reason else ''}")
+    return EXIT_OK
+
+
+def _pause(args: argparse.Namespace) -> int:
+    return _set_pause(args, True)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    return _set_pause(args, False)
+
+
+def _set_pause(args: argparse.Namespace, paused: bool) -> int:
+    answers = load(args.answers)
+    path = state_directory(answers, args) / "journal.db"
+    who = holder(path)
+    if who is None:
+        print(f"no apply is running for {answers.site.name} (journal {path})", file=sys.stderr)
+        return EXIT_FAILED
+    set_paused(path, paused)
+    print(f"{'paused' if paused else 'resumed'} the apply of {answers.site.name} "
+          f"(pid {who.get('pid', '?')}): " + ("steps under way finish, no new one starts"
+                                              if paused else "steps start again"))
     return EXIT_OK

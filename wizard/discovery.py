@@ -44,7 +44,8 @@ class SweepResult:
             data |= {"mac": self.bmc.mac, "manufacturer": self.bmc.manufacturer,
                      "model": self.bmc.model, "serial": self.bmc.serial,
                      "cpu_cores": self.bmc.cpu_cores, "memory_gb": self.bmc.memory_gb,
-                     "disks": self.bmc.disks, "nic_macs": self.bmc.nic_macs}
+                     "disks": self.bmc.disks, "nic_macs": self.bmc.nic_macs,
+                     "power": self.bmc.power}
         if self.node is not None:
             data["node"] = self.node.name
         return data

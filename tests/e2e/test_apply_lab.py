@@ -9,12 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from wizard.engine.journal import Journal
+from wizard.engine.journal import Journal, holder
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
 from wizard.lab.fleet import read_states
@@ -101,6 +102,55 @@ def test_a_bmc_that_refuses_the_password_puts_only_its_node_in_problem(tmp_path:
         assert sum(1 for s, _ in states.values() if s == "ready") == NODES - 1
     finally:
         fleet.down()
+
+
+def test_a_paused_apply_starts_no_step_until_resumed(lab: tuple[Lab, dict[str, str]]
+                                                     ) -> None:
+    """``crowbar-wizard pause`` while apply runs: steps under way finish, none starts until
+    ``resume``; then every node goes on to ready."""
+    fleet, env = lab
+    path = fleet.directory / "apply" / "lab" / "journal.db"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "wizard.cli", *args, EXAMPLE, "--lab"],
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert cli("pause").returncode == 1, "no apply runs yet"
+    running = subprocess.Popen([sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while holder(path) is None:
+            assert time.monotonic() < deadline and running.poll() is None
+            time.sleep(0.05)
+        paused = cli("pause")
+        assert paused.returncode == 0 and "paused the apply of lab" in paused.stdout
+        while not any(e.kind == "paused" for e in _events(path)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(3)  # long enough for several steps, were they allowed to start
+        events = _events(path)
+        after = events[[e.kind for e in events].index("paused"):]
+        assert not [e for e in after if e.kind == "step-started"]
+        assert running.poll() is None and set(_states(path).values()) != {"ready"}
+        assert cli("resume").returncode == 0
+        out, err = running.communicate(timeout=120)
+    finally:
+        running.kill()
+        running.wait()
+    assert running.returncode == 0, out + err
+    assert "apply paused" in out and "apply resumed" in out
+    assert set(_states(path).values()) == {"ready"}
+
+
+def _states(path: Path) -> dict[str, str]:
+    with Journal.open(path, lock=False) as journal:
+        return {name: state for name, (state, _) in journal.states().items()}
+
+
+def _events(path: Path) -> list:
+    with Journal.open(path, lock=False) as journal:
+        return journal.events()
 
 
 @pytest.mark.parametrize("kill_after", [1, 9, 50, 98, 108, 112, 118, 138, 158, 180])

@@ -71,6 +71,7 @@ def test_inventory_reads_identity_hardware_and_bmc_mac(lab: Lab) -> None:
         spec.hardware.cpu_cores, spec.hardware.memory_gb, spec.hardware.disks)
     assert info.nic_macs == spec.hardware.nic_macs
     assert info.mac == spec.mac
+    assert info.power == state(lab, 2)["power"]
 
 
 async def _inventory(t: Target):

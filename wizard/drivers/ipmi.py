@@ -83,6 +83,8 @@ class BmcInventory:
     disks: int | None = None
     virtualization: bool | None = None
     nic_macs: list[str] = field(default_factory=list)
+    power: str | None = None
+    """``on`` or ``off`` when the sweep looked (None when the BMC would not say)."""
 
 
 def _classify(error: BaseException) -> tuple[Kind, str]:
@@ -208,7 +210,7 @@ class IpmiDriver:
         return await self._run(target, work)
 
     async def inventory(self, target: Target) -> BmcInventory:
-        """Device id, FRU 0 (in 32-byte reads where larger ones are refused), LAN MAC."""
+        """Device id, FRU 0 (in 32-byte reads where larger ones are refused), LAN MAC, power."""
         return await self._run(target, lambda cmd: _inventory(cmd, target))
 
     # -- liveness ----------------------------------------------------------------------------
@@ -294,6 +296,9 @@ def _inventory(cmd: Command, target: Target) -> BmcInventory:
     mac = cmd.raw_command(netfn=0x0C, command=0x02, data=[1, 5, 0, 0])
     if not mac.get("error") and len(mac.get("data", [])) >= 7:
         info.mac = ":".join(f"{b:02x}" for b in mac["data"][1:7])
+    status = cmd.raw_command(netfn=0, command=1)  # chassis status: bit 0 is power
+    if not status.get("error") and status.get("data"):
+        info.power = "on" if status["data"][0] & 1 else "off"
     return info
 
 

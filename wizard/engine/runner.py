@@ -13,7 +13,8 @@ is where the runner waits for them). Both stop when apply ends.
 
 On start the runner resumes from the journal: done steps are not repeated; a step that was
 in flight is checked against the real system first (a power cycle whose one-time network
-boot has been used up has happened).
+boot has been used up has happened). A pause (:mod:`wizard.engine.pause`) holds back every
+step not yet started until it is lifted.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
 from wizard.drivers.ipmi import IpmiDriver, IpmiError
 from wizard.drivers.ipmi import Target as BmcTarget
 from wizard.engine.journal import LIFECYCLE, SITE, Journal
+from wizard.engine.pause import PauseGate, set_paused
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, Plan, build
 from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
 from wizard.provisioner.render import reservations
@@ -115,6 +117,7 @@ class Runner:
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
                               if t.kind == "nodes"}
         self._installed: dict[str, asyncio.Event] = {}
+        self._gate = PauseGate(journal.path, self._paused) if journal is not None else None
 
     # --- planning ------------------------------------------------------------------------
 
@@ -141,11 +144,18 @@ class Runner:
         if current in (None, "problem") or order[state] > order[current]:
             self._transition(node, state)
 
+    def _paused(self, paused: bool) -> None:
+        self.journal.record("paused" if paused else "resumed")
+        self._emit({"event": "paused" if paused else "resumed"})
+
     async def _step(self, node: str, step: str, work: Callable[[], Awaitable[str | None]],
                     *, timeout: float | None = None) -> None:
-        """Run ``work`` as a journaled step: timeout, retries with backoff, no retry on auth."""
+        """Run ``work`` as a journaled step: timeout, retries with backoff, no retry on auth;
+        while the apply is paused, wait before starting it."""
         delay = self.options.backoff
         for attempt in range(1, self.options.attempts + 1):
+            if self._gate is not None:
+                await self._gate.wait()
             self.journal.step_started(node, step, attempt=attempt)
             self._emit({"event": "step", "node": node, "step": step, "status": "running"})
             try:
@@ -170,6 +180,15 @@ class Runner:
     # --- the run -------------------------------------------------------------------------
 
     async def run(self) -> Outcome:
+        set_paused(self.journal.path, False)  # a pause is of one apply, not of the next
+        watcher = asyncio.create_task(self._gate.watch()) if self._gate else None
+        try:
+            return await self._run()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def _run(self) -> Outcome:
         prepare(self.directory)
         self.site = ProvisionerSite(self.answers, self.catalog, token_key(self.directory))
         plan = self.plan()

@@ -1,0 +1,57 @@
+"""Pausing a running apply: a file named ``paused`` beside its journal.
+
+Any process may make or remove it (the wizard, ``crowbar-wizard pause``/``resume``, an
+observer); the runner looks for it a few times a second. While it is there no new step
+starts; steps already under way finish. A new apply removes a pause left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+POLL = 0.25
+"""Seconds between the runner's looks at the pause file."""
+
+
+def pause_file(journal: Path) -> Path:
+    return journal.with_name("paused")
+
+
+def set_paused(journal: Path, paused: bool) -> None:
+    """Pause (or resume) the apply writing ``journal``."""
+    path = pause_file(journal)
+    if paused:
+        path.touch()
+    else:
+        path.unlink(missing_ok=True)
+
+
+def is_paused(journal: Path) -> bool:
+    return pause_file(journal).exists()
+
+
+class PauseGate:
+    """What the runner awaits before each step: open unless the pause file exists."""
+
+    def __init__(self, journal: Path, changed: Callable[[bool], None]):
+        self.journal = journal
+        self._changed = changed
+        self._open = asyncio.Event()
+        self._open.set()
+
+    async def wait(self) -> None:
+        await self._open.wait()
+
+    async def watch(self) -> None:
+        """Follow the pause file until cancelled, telling ``changed`` of each change."""
+        while True:
+            paused = is_paused(self.journal)
+            if paused == self._open.is_set():
+                if paused:
+                    self._open.clear()
+                else:
+                    self._open.set()
+                self._changed(paused)
+            await asyncio.sleep(POLL)
