@@ -71,7 +71,7 @@ class WizardApp(App[None]):
 
     def on_mount(self) -> None:
         from screens.barclamps import BarclampsScreen
-        from screens.deploy import DeployScreen
+        from screens.deploy import DeployScreen, running_deploy
         from screens.discovery import DiscoveryScreen
         from screens.network import NetworkScreen
         from screens.review import ReviewScreen
@@ -84,6 +84,8 @@ class WizardApp(App[None]):
         self.install_screen(ReviewScreen(), "review")
         self.install_screen(DeployScreen(), "deploy")
         self.push_screen("review" if self.answers is not None else "welcome")
+        if self.answers is not None and running_deploy(self.answers):
+            self.go("deploy")  # an apply of these answers is running: attach to it
         self._offer_draft()
 
     # --- drafts ----------------------------------------------------------------------------

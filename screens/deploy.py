@@ -1,29 +1,68 @@
-"""Deploy: run ``crowbar-wizard apply`` on the saved answers and show it live.
+"""Deploy: run the engine on the saved answers and show it live, from its journal.
 
-The deployment runs as its own process (``apply --json``), so the screen only reads its
-events: a table of nodes by lifecycle state, a bar per phase, and a log.
+Deploy starts ``crowbar-wizard apply --json`` as its own process, in its own session, its
+output going to ``apply.log`` beside the journal: closing the wizard or losing the SSH
+link does not stop it. The screen follows the apply's journal, the same whether this
+wizard started the apply or found it running (then it attaches): a grid of nodes colored
+by lifecycle state (select one for its steps and log), a bar per phase, an aggregate bar
+with ETA, and a log. Pause holds back new steps; Cancel stops the apply as Ctrl-C does,
+leaving a journal the next Deploy resumes from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
+import sqlite3
 import sys
-from typing import Any
+from pathlib import Path
 
+from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
+from screens.deploy_progress import STEP_NAMES, DeployProgress
 from screens.steps import StepScreen
-from wizard.cli_apply import PHASE_REACHED
+from wizard.answers import Answers
+from wizard.cli_apply import site_state
+from wizard.engine.journal import Journal, holder
+from wizard.engine.pause import is_paused, set_paused
+from wizard.lab.control import Lab, lab_directory
 
-PHASES = (("hardware", "Boot device + power cycle"), ("install", "OS install"),
-          ("chef", "Chef node, ready"))
-STATE_STYLE = {"ready": "green", "problem": "bold red", "installed": "cyan",
-               "installing": "yellow", "readying": "cyan", "hardware-installing": "yellow"}
+PHASES = (("hardware", "Boot device, power"), ("install", "OS install"),
+          ("chef", "Chef, ready"))
+STATE_COLORS = {"discovered": "grey50", "allocated": "grey62",
+                "hardware-installing": "yellow", "installing": "dark_orange",
+                "installed": "cyan", "readying": "dodger_blue1", "ready": "green3",
+                "problem": "red"}
+CELL = 12
+"""Width of a node's cell in the grid."""
+POLL = 0.25
+"""Seconds between looks at the journal."""
+
+
+def journal_paths(answers: Answers) -> dict[str, Path]:
+    """Where the lab's and the real deployment's journals of ``answers`` are."""
+    return {"lab": site_state(answers, lab=True) / "journal.db",
+            "real": site_state(answers, lab=False) / "journal.db"}
+
+
+def running_deploy(answers: Answers) -> str | None:
+    """``lab`` or ``real`` when an apply of ``answers`` is running now."""
+    return next((kind for kind, path in journal_paths(answers).items() if holder(path)), None)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA --"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"ETA {minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 class DeployScreen(StepScreen):
@@ -31,72 +70,242 @@ class DeployScreen(StepScreen):
 
     step = "deploy"
     HELP = ("Deploy the saved answers: every node from bare to ready, as `crowbar-wizard "
-            "apply` does (the wizard runs it and reads its events; an interrupted deploy "
-            "resumes where it stopped when run again). "
-            "The bars count nodes past each phase; the table has every node's state and, "
-            "in problem, why; the log has the rest.")
+            "apply` does. The apply runs as its own process and goes on if the wizard "
+            "closes; opening the wizard again attaches to it. Each cell of the grid is a "
+            "node, colored by state (yellow hardware, orange installing, blue Chef, green "
+            "ready, red problem); move onto one for its steps and log. Pause lets the steps "
+            "under way finish and starts no new one until Resume. Cancel stops the apply; "
+            "Deploy again resumes where it stopped.")
 
     def __init__(self) -> None:
         super().__init__()
-        self.states: dict[str, str] = {}
+        self.kind: str | None = None
+        self.path: Path | None = None
+        self.progress = DeployProgress([])
+        self.journal: Journal | None = None
+        self.running = False
+        self.holder: dict | None = None
+        """Who holds the journal: pausing and cancelling need an apply that has it."""
         self.process: asyncio.subprocess.Process | None = None
+        self.columns = 0
+        self.cells: dict[str, tuple[int, int]] = {}
+        self.shown: str | None = None
+        self.log_offset = 0
+        self._said = ""
 
     def body(self) -> ComposeResult:
-        yield Static("Deploy the saved answers: every node from bare to ready.",
-                     classes="title")
-        with Horizontal(classes="row"):
-            yield Button("Deploy on the lab", id="lab", variant="primary")
-            yield Button("Deploy", id="real")
-            yield Button("Cancel", id="cancel", variant="error", disabled=True)
+        with Horizontal(id="deploy-buttons"):
+            yield Button("Deploy on the lab", id="lab", variant="primary", compact=True)
+            yield Button("Deploy", id="real", compact=True)
+            yield Button("Pause", id="pause", disabled=True, compact=True)
+            yield Button("Cancel", id="cancel", variant="error", disabled=True, compact=True)
+        yield Static("", id="deploy-status")
         for key, label in PHASES:
             with Horizontal(classes="phase"):
                 yield Label(label)
                 yield ProgressBar(id=f"phase-{key}", show_eta=False)
-        table: DataTable[str] = DataTable(id="nodes", cursor_type="row")
-        for column in ("node", "state", "reason"):
-            table.add_column(column, key=column)
-        yield table
-        yield RichLog(id="log", markup=True)
+        with Horizontal(classes="phase"):
+            yield Label("All steps")
+            yield ProgressBar(id="overall", show_eta=False)
+            yield Label("ETA --", id="eta")
+        with Horizontal(id="deploy-panes"):
+            grid: DataTable[Text] = DataTable(id="grid", cursor_type="cell", show_header=False)
+            yield grid
+            with VerticalScroll(id="node-pane"):
+                yield Static("", id="node-detail")
+        yield RichLog(id="log", markup=True, wrap=True, min_width=20, max_lines=2000)
+
+    def on_mount(self) -> None:
+        self.set_interval(POLL, self.poll)
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
+        if self.path is None:
+            self._pick_journal()
         self.query_one("#lab", Button).focus()
 
-    def apply_event(self, event: dict[str, Any]) -> None:
-        """Show one engine event (as ``apply --json`` prints them)."""
-        table = self.query_one("#nodes", DataTable)
-        log = self.query_one("#log", RichLog)
-        kind = event.get("event")
-        if kind == "plan":
-            for key, _ in PHASES:
-                self.query_one(f"#phase-{key}", ProgressBar).update(total=event["nodes"])
-            log.write(f"plan: {event['nodes']} nodes to take to ready")
-        elif kind == "state":
-            node, state = event["node"], event["state"]
-            self.states[node] = state
-            styled = f"[{STATE_STYLE.get(state, 'white')}]{state}[/]"
-            reason = event.get("reason") or ""
-            if node in table.rows:
-                table.update_cell(node, "state", styled)
-                table.update_cell(node, "reason", reason)
-            else:
-                table.add_row(node, styled, reason, key=node)
-            if state == "problem":
-                log.write(f"[red]{node}: {reason}[/]")
-            self._phases()
-        elif kind == "step" and event.get("status") == "failed":
-            log.write(f"{event['node']}: {event['step']} failed: {event.get('error', '')}")
-        elif kind == "serving":
-            log.write(f"provisioner serving {event['url']}")
-        elif kind == "done":
-            problems = event.get("problems") or {}
-            log.write(f"[b]done: {event['ready']} ready, {len(problems)} in problem[/]")
+    @property
+    def answers(self) -> Answers | None:
+        return self.app.answers  # type: ignore[attr-defined]
 
-    def _phases(self) -> None:
-        reached = [PHASE_REACHED.get(state, 0) for state in self.states.values()]
-        for index, (key, _) in enumerate(PHASES, 1):
+    # --- which apply -----------------------------------------------------------------------
+
+    def _pick_journal(self) -> None:
+        """Attach to the running apply of these answers, else show the last one's journal."""
+        answers = self.answers
+        if answers is None:
+            return
+        paths = journal_paths(answers)
+        kind = running_deploy(answers) or next(
+            (k for k, p in sorted(paths.items(), key=lambda kp: -_mtime(kp[1])) if
+             p.exists()), None)
+        if kind is not None:
+            self.follow(paths[kind], kind)
+        else:
+            self._status()
+
+    def follow(self, path: Path, kind: str) -> None:
+        """Show the apply whose journal is ``path`` (it may not exist yet)."""
+        if self.journal is not None:
+            self.journal.close()
+        self.kind, self.path, self.journal = kind, path, None
+        answers = self.answers
+        self.progress = DeployProgress([n.name for n in answers.nodes] if answers else [])
+        log_file = path.with_name("apply.log")
+        self.log_offset = log_file.stat().st_size if log_file.exists() else 0
+        self.columns = 0
+        self.call_after_refresh(self.poll)
+
+    # --- following the journal ---------------------------------------------------------------
+
+    def poll(self) -> None:
+        path = self.path
+        if path is None:
+            return
+        if self.journal is None:
+            if not path.exists():
+                return
+            try:
+                self.journal = Journal.open(path, lock=False)
+            except (OSError, sqlite3.Error) as exc:  # shown; tried again next time
+                self.query_one("#deploy-status", Static).update(f"cannot read {path}: {exc}")
+                return
+        changed, lines = self.progress.apply(self.journal.events(self.progress.seq, 5000))
+        log = self.query_one("#log", RichLog)
+        for line in lines:
+            log.write(line)
+        self._tail_apply_log(path.with_name("apply.log"), log)
+        own = self.process is not None and self.process.returncode is None
+        self.holder = holder(path)
+        was_running, self.running = self.running, own or self.holder is not None
+        if self.running != was_running and not self.running:
+            self._ended()
+        self._draw(changed)
+
+    def _tail_apply_log(self, path: Path, log: RichLog) -> None:
+        """What apply printed besides its events (errors, the provisioner's URL)."""
+        try:
+            with path.open("rb") as file:
+                file.seek(self.log_offset)
+                data = file.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        self.log_offset += end
+        for raw in data[:end].decode(errors="replace").splitlines():
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                log.write(escape(raw))
+                continue
+            if event.get("event") == "serving":
+                log.write(f"provisioner serving {escape(event['url'])}")
+            elif event.get("event") == "chef-export":
+                log.write(f"no Chef server: wrote {event['files']} files to "
+                          f"{escape(event['path'])}")
+
+    def _ended(self) -> None:
+        self.progress.paused = False
+        counts = self.progress.counts()
+        total = len(self.progress.nodes)
+        if counts.get("ready", 0) == total and total:
+            self.notify(f"all {total} nodes ready")
+        else:
+            self.notify(f"apply ended: {counts.get('ready', 0)} of {total} ready; "
+                        "Deploy resumes it", severity="warning")
+
+    def _draw(self, changed: set[str]) -> None:
+        progress = self.progress
+        for (key, _), value in zip(PHASES, progress.phases(), strict=True):
             self.query_one(f"#phase-{key}", ProgressBar).update(
-                progress=sum(r >= index for r in reached))
+                total=len(progress.nodes) or None, progress=value)
+        self.query_one("#overall", ProgressBar).update(total=progress.total or None,
+                                                       progress=len(progress.done))
+        self.query_one("#eta", Label).update(
+            format_eta(progress.eta()) if self.running else "")
+        self._grid(changed)
+        self._status()
+        if self.shown is not None and self.shown in changed:
+            self._detail(self.shown)
+
+    def _grid(self, changed: set[str]) -> None:
+        grid = self.query_one("#grid", DataTable)
+        columns = max(1, (grid.size.width - 2) // CELL) if grid.size.width else 4
+        names = list(self.progress.nodes)
+        if columns != self.columns or len(names) != len(self.cells):
+            self.columns = columns
+            grid.clear(columns=True)
+            for column in range(columns):
+                grid.add_column("", key=str(column), width=CELL - 2)
+            self.cells = {}
+            for row in range((len(names) + columns - 1) // columns):
+                chunk = names[row * columns:(row + 1) * columns]
+                grid.add_row(*(self._cell(n) for n in chunk),
+                             *([Text("")] * (columns - len(chunk))), key=str(row))
+                self.cells.update({n: (row, i) for i, n in enumerate(chunk)})
+            return
+        for name in changed:
+            row, column = self.cells[name]
+            grid.update_cell(str(row), str(column), self._cell(name))
+
+    def _cell(self, name: str) -> Text:
+        color = STATE_COLORS.get(self.progress.nodes[name].state, "white")
+        return Text(f"{name[:CELL - 2]:<{CELL - 2}}", style=f"black on {color}")
+
+    def _status(self) -> None:
+        status = self.query_one("#deploy-status", Static)
+        say = self._say
+        buttons = {name: self.query_one(f"#{name}", Button)
+                   for name in ("lab", "real", "pause", "cancel")}
+        buttons["lab"].disabled = buttons["real"].disabled = self.running
+        buttons["pause"].disabled = buttons["cancel"].disabled = self.holder is None
+        if self.path is None:
+            say(status, "No deploy of these answers has run yet.")
+            return
+        paused = self.holder is not None and (self.progress.paused or is_paused(self.path))
+        buttons["pause"].label = "Resume" if paused else "Pause"
+        counts = ", ".join(f"[{STATE_COLORS.get(s, 'white')}]{n} {s}[/]"
+                           for s, n in sorted(self.progress.counts().items()))
+        where = "on the lab" if self.kind == "lab" else "for real"
+        if self.holder is not None:
+            state = "[b yellow]paused[/]" if paused else "running"
+            say(status, f"Apply {where} {state} (pid {self.holder.get('pid', '?')}): {counts}")
+        elif self.running:
+            say(status, f"Starting the apply {where}...")
+        elif self.journal is None:
+            say(status, f"No apply {where} has written its journal yet.")
+        else:
+            say(status, f"Last apply {where}: {counts}")
+
+    def _say(self, status: Static, text: str) -> None:
+        """Update the status line only when it changes (every redraw goes down the wire)."""
+        if text != self._said:
+            self._said = text
+            status.update(text)
+
+    # --- a node's steps and log --------------------------------------------------------------
+
+    @on(DataTable.CellHighlighted, "#grid")
+    def highlighted(self, event: DataTable.CellHighlighted) -> None:
+        row, column = event.coordinate.row, event.coordinate.column
+        name = next((n for n, cell in self.cells.items() if cell == (row, column)), None)
+        if name is not None:
+            self._detail(name)
+
+    def _detail(self, name: str) -> None:
+        self.shown = name
+        node = self.progress.nodes[name]
+        color = STATE_COLORS.get(node.state, "white")
+        marks = {"done": "[green3]✓[/]", "failed": "[red]✗[/]"}
+        steps = [f" {marks.get(node.steps.get(s, ''), '[yellow]…[/]' if s in node.steps else '·')}"
+                 f" {s}{' ' + node.steps[s] if node.steps.get(s, 'done') != 'done' else ''}"
+                 for s in STEP_NAMES]
+        reason = f"\n[red]{escape(node.reason)}[/]" if node.reason else ""
+        self.query_one("#node-detail", Static).update(
+            "\n".join([f"[b]{name}[/b] [{color}]{node.state}[/]{reason}", *steps, "",
+                       *node.log]))
+
+    # --- starting, pausing, cancelling -------------------------------------------------------
 
     @on(Button.Pressed, "#lab")
     def deploy_lab(self) -> None:
@@ -111,50 +320,74 @@ class DeployScreen(StepScreen):
         if app.path is None or not app.saved:  # type: ignore[attr-defined]
             self.notify("Save the answers first (Review & save)", severity="warning")
             return
-        self.run_apply(str(app.path), lab)  # type: ignore[attr-defined]
+        answers = self.answers
+        assert answers is not None
+        kind = "lab" if lab else "real"
+        self.follow(journal_paths(answers)[kind], kind)
+        self.run_apply(Path(app.path), lab, len(answers.nodes))  # type: ignore[attr-defined]
 
-    @work(exclusive=True)
-    async def run_apply(self, path: str, lab: bool) -> None:
+    @work(exclusive=True, group="apply")
+    async def run_apply(self, path: Path, lab: bool, nodes: int) -> None:
         log = self.query_one("#log", RichLog)
         command = [sys.executable, "-m", "wizard.cli"]
-        if lab:
-            up = await asyncio.create_subprocess_exec(
-                *command, "lab", "status", "--json", stdout=asyncio.subprocess.PIPE)
-            status, _ = await up.communicate()
-            if not json.loads(status or b"{}").get("running"):
-                log.write("starting the lab: 6 simulated nodes")
-                started = await asyncio.create_subprocess_exec(
-                    *command, "lab", "up", "--nodes", "6", stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT)
-                out, _ = await started.communicate()
-                for line in out.decode().splitlines():
-                    log.write(line)
-        process = await asyncio.create_subprocess_exec(
-            *command, "apply", path, "--json", *(["--lab"] if lab else []),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        if lab and Lab(lab_directory()).spec() is None:
+            log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
+            started = await asyncio.create_subprocess_exec(
+                *command, "lab", "up", "--nodes", str(max(nodes, 1)),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out, _ = await started.communicate()
+            for line in out.decode().splitlines():
+                log.write(escape(line))
+            if started.returncode != 0:
+                self.notify("the lab did not start (see the log)", severity="error")
+                return
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.with_name("apply.log").open("ab") as output:
+            process = await asyncio.create_subprocess_exec(
+                *command, "apply", str(path.resolve()), "--json", *(["--lab"] if lab else []),
+                stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
+                start_new_session=True)  # goes on when the wizard's terminal goes away
         self.process = process
-        self.query_one("#cancel", Button).disabled = False
-        assert process.stdout is not None
-        async for line in process.stdout:
-            try:
-                self.apply_event(json.loads(line))
-            except ValueError:
-                log.write(line.decode().rstrip())
-        _, errors = await process.communicate()
-        for line in errors.decode().splitlines():
-            log.write(line)
-        code = process.returncode
+        self.running = True
+        self._status()
+        code = await process.wait()
         self.process = None
-        self.query_one("#cancel", Button).disabled = True
+        self.poll()
         if code == 130:
-            log.write("cancelled: the journal keeps what was done; deploy again to resume")
-        self.notify("all nodes ready" if code == 0 else "cancelled" if code == 130 else
-                    f"apply ended with exit {code}",
-                    severity="information" if code in (0, 130) else "error")
+            log.write("cancelled: the journal keeps what was done; Deploy resumes")
+        elif code not in (0, 1):
+            self.notify(f"apply ended with exit {code} (see the log)", severity="error")
+
+    @on(Button.Pressed, "#pause")
+    def toggle_pause(self) -> None:
+        if self.path is None or self.holder is None:
+            return
+        paused = not is_paused(self.path)
+        set_paused(self.path, paused)
+        self.query_one("#pause", Button).label = "Resume" if paused else "Pause"
+        self.notify("pausing: steps under way finish, no new one starts" if paused else
+                    "resuming")
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
-        """Stop the apply as Ctrl-C would: it ends its current steps' bookkeeping and exits;
-        the journal lets the next deploy resume."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGINT)
+        """Stop the apply as Ctrl-C would; the journal lets the next deploy resume."""
+        who = holder(self.path) if self.path is not None else None
+        if who is None:
+            return
+        if who.get("host") != socket.gethostname():
+            self.notify(f"the apply runs on {who.get('host')}: cancel it there",
+                        severity="warning")
+            return
+        set_paused(self.path, False)  # type: ignore[arg-type]
+        try:
+            os.kill(int(who["pid"]), signal.SIGINT)
+        except (ProcessLookupError, PermissionError, KeyError, ValueError) as exc:
+            self.notify(f"cannot cancel: {exc}", severity="error")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from wizard.answers import load
 from wizard.cli import main
 from wizard.discovery import SweepResult
 from wizard.drivers.ipmi import BmcInventory
+from wizard.engine.journal import LIFECYCLE, Journal, holder
+from wizard.engine.plan import NODE_STEPS
 from wizard.lab.control import Lab
 
 LAB = Path("answers/examples/lab-small.yaml").resolve()
@@ -68,25 +71,88 @@ def test_review_snapshot_with_problems(snap_compare) -> None:
     assert snap_compare(WizardApp(), terminal_size=SIZE, run_before=new_plan)
 
 
-def test_deploy_snapshot_with_mixed_node_states(snap_compare) -> None:
-    """The deploy screen fed engine events as ``apply --json`` prints them."""
-    events = [{"event": "plan", "nodes": 6, "chef": 0, "dhcp": {}}]
+def mixed_journal(path: Path) -> None:
+    """A journal as an apply leaves it midway: every state, a retried step, a problem."""
     states = {"ctl-1": "ready", "compute-1": "readying", "compute-2": "installing",
               "compute-3": "installed", "storage-1": "hardware-installing"}
-    for node, state in states.items():
-        events.append({"event": "state", "node": node, "state": state, "reason": None})
-    events.append({"event": "state", "node": "storage-2", "state": "problem",
-                   "reason": "bmc-boot-network: 127.1.0.6: auth failed: wrong password"})
+    with Journal.open(path) as journal:
+        for node, state in states.items():
+            journal.transition(node, "allocated")
+            for step, during in NODE_STEPS:  # done up to the first step of its state
+                if LIFECYCLE.index(during) > LIFECYCLE.index(state):
+                    break
+                if journal.state(node) != during:
+                    journal.transition(node, during)
+                journal.step_started(node, step, attempt=1)
+                if during == state:
+                    break
+                journal.step_finished(node, step)
+            if state == "ready":
+                journal.transition(node, "ready")
+        journal.transition("storage-2", "hardware-installing")
+        for attempt in (1, 2):
+            journal.step_started("storage-2", "bmc-boot-network", attempt=attempt)
+            journal.step_failed("storage-2", "bmc-boot-network",
+                                "bmc-boot-network: 127.1.0.6: auth failed: wrong password")
+        journal.transition("storage-2", "problem",
+                           "bmc-boot-network: 127.1.0.6: auth failed: wrong password")
+
+
+async def show_deploy(pilot, path: Path, node: str | None = None) -> DeployScreen:
+    pilot.app.go("deploy")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, DeployScreen)
+    screen.follow(path, "lab")
+    await pilot.pause()
+    if node is not None:
+        grid = screen.query_one("#grid")
+        grid.focus()
+        grid.move_cursor(row=screen.cells[node][0], column=screen.cells[node][1])
+        await pilot.pause()
+    return screen
+
+
+def test_deploy_snapshot_with_mixed_node_states(snap_compare, tmp_path: Path) -> None:
+    """The deploy screen following a journal with nodes in every state, one in problem
+    selected: its steps and log beside the grid."""
+    mixed_journal(tmp_path / "journal.db")
 
     async def deploy(pilot) -> None:
-        pilot.app.go("deploy")
-        await pilot.pause()
-        screen = pilot.app.screen
-        assert isinstance(screen, DeployScreen)
-        for event in events:
-            screen.apply_event(event)
-        await pilot.pause()
+        await show_deploy(pilot, tmp_path / "journal.db", "storage-2")
     assert snap_compare(lab_app(), terminal_size=SIZE, run_before=deploy)
+
+
+def test_deploy_follows_the_journal(tmp_path: Path) -> None:
+    """States, the phase and aggregate bars, and a node's steps come from the journal."""
+    path = tmp_path / "journal.db"
+    mixed_journal(path)
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await show_deploy(pilot, path, "compute-2")
+            progress = screen.progress
+            assert {n: p.state for n, p in progress.nodes.items()} == {
+                "ctl-1": "ready", "compute-1": "readying", "compute-2": "installing",
+                "compute-3": "installed", "storage-1": "hardware-installing",
+                "storage-2": "problem"}
+            assert progress.phases() == [4, 3, 1]
+            assert screen.query_one("#overall").progress == len(progress.done) == 6 + 5 + 4 + 2
+            detail = str(screen.query_one("#node-detail").render())
+            assert "compute-2 installing" in detail and "serve-install running" in detail
+            assert "Last apply on the lab" in str(screen.query_one("#deploy-status").render())
+            assert screen.query_one("#cancel").disabled, "nothing runs: nothing to cancel"
+            with Journal.open(path) as journal:  # an apply goes on: the screen follows
+                journal.step_finished("compute-2", "serve-install")
+                journal.transition("storage-2", "hardware-installing")
+                await pilot.pause(0.6)
+                assert screen.running and not screen.query_one("#cancel").disabled
+            assert progress.nodes["storage-2"].state == "hardware-installing"
+            assert "serve-install done" in str(screen.query_one("#node-detail").render())
+            await pilot.pause(0.6)
+            assert not screen.running
+    asyncio.run(walk())
 
 
 def test_discovery_snapshot_populated_and_filtered(snap_compare) -> None:
@@ -389,11 +455,24 @@ def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(
     assert rows == 6 and after == before + 6
 
 
+async def until(check, seconds: float = 120) -> None:
+    for _ in range(int(seconds * 20)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {check.__doc__ or check}")
+
+
+def states_of(screen: DeployScreen) -> set[str]:
+    return {node.state for node in screen.progress.nodes.values()}
+
+
 @pytest.mark.slow
-def test_deploy_on_the_lab_cancel_resume_all_ready(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole flow on the real lab: save the example, deploy, cancel on the way, deploy
-    again, watch all six go ready."""
+def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """The whole flow on the real lab: save the example, deploy, pause (no step starts)
+    and resume, cancel on the way, deploy again (it resumes), watch all six go ready."""
     monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
     target = tmp_path / "lab-site.yaml"
 
@@ -408,25 +487,67 @@ def test_deploy_on_the_lab_cancel_resume_all_ready(tmp_path: Path,
             screen = app.screen
             assert isinstance(screen, DeployScreen)
             await pilot.click("#lab")
-            for _ in range(600):  # cancel once the nodes are on their way
-                if "hardware-installing" in screen.states.values():
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: screen.holder is not None)
+            await pilot.click("#pause")
+            await until(lambda: screen.progress.paused)
+            assert "paused" in str(screen.query_one("#deploy-status").render())
+            started = screen.progress.seq
+            await asyncio.sleep(1.5)
+            assert screen.running and states_of(screen) != {"ready"}
+            with Journal.open(screen.path, lock=False) as journal:
+                assert "step-started" not in {e.kind for e in journal.events(started)}
+            await pilot.click("#pause")
+            await until(lambda: not screen.progress.paused)
+            await until(lambda: states_of(screen) - {"allocated"})
             await pilot.click("#cancel")
             await app.workers.wait_for_complete()
-            assert "ready" not in screen.states.values()
+            await until(lambda: not screen.running)
+            assert states_of(screen) != {"ready"}
             log = "\n".join(str(line) for line in screen.query_one("#log").lines)
             assert "cancelled" in log
             await pilot.click("#lab")  # deploy again: it resumes
-            for _ in range(1200):
-                if len(screen.states) == 6 and set(screen.states.values()) == {"ready"}:
-                    break
-                await asyncio.sleep(0.1)
-            assert screen.states == dict.fromkeys(screen.states, "ready")
-            assert len(screen.states) == 6
+            await until(lambda: states_of(screen) == {"ready"} and not screen.running)
+            assert len(screen.progress.nodes) == 6
+            assert screen.query_one("#overall").percentage == 1
             await app.workers.wait_for_complete()
     try:
         asyncio.run(walk())
     finally:
         subprocess.run([sys.executable, "-m", "wizard.cli", "lab", "down"],
                        capture_output=True)
+
+
+@pytest.mark.slow
+def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """An apply started from the command line; the wizard opened on the same answers
+    goes to Deploy and follows it to the end."""
+    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
+    lab = Lab(tmp_path / "lab")
+    lab.up(6, seed=4, network="127.79.61.0/24")
+    running = subprocess.Popen([sys.executable, "-m", "wizard.cli", "apply", "lab.yaml",
+                                "--lab"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        journal = tmp_path / "lab" / "apply" / "lab" / "journal.db"
+        deadline = time.monotonic() + 60
+        while holder(journal) is None:
+            assert time.monotonic() < deadline and running.poll() is None
+            time.sleep(0.05)
+
+        async def walk() -> None:
+            app = lab_app()
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.pause()
+                screen = app.screen
+                assert isinstance(screen, DeployScreen) and screen.kind == "lab"
+                await until(lambda: screen.running)
+                assert "running (pid" in str(screen.query_one("#deploy-status").render())
+                await until(lambda: states_of(screen) == {"ready"} and not screen.running)
+                assert len(screen.progress.nodes) == 6
+        asyncio.run(walk())
+        assert running.wait(timeout=60) == 0
+    finally:
+        running.kill()
+        running.wait()
+        lab.down()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -93,6 +94,19 @@ def test_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
     assert holder(path) is None, "a killed holder leaves no stale lock"
     with Journal.open(path) as journal:
         assert len(journal.states()) == 3
+
+
+def test_a_holder_check_at_the_moment_a_writer_opens_does_not_refuse_it(tmp_path: Path
+                                                                          ) -> None:
+    """holder() takes the lock for a moment to look (the wizard looks 4 times a second);
+    a writer opening just then waits that moment out instead of failing."""
+    path = tmp_path / "journal.db"
+    Journal.open(path).close()
+    fd = os.open(path.with_name("journal.db.lock"), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what holder() does while it looks
+    threading.Timer(0.1, os.close, (fd,)).start()
+    with Journal.open(path) as journal:
+        journal.transition("n1", "allocated")
 
 
 def test_a_reader_follows_while_another_process_writes(tmp_path: Path) -> None:

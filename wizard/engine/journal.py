@@ -30,6 +30,8 @@ from typing import Any
 LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
              "readying", "ready", "problem")
 """A node's states, in order (``problem`` can be reached from any of them)."""
+LOCK_PATIENCE = 0.3
+"""Seconds a writer tries for the lock: :func:`holder` takes it for a moment to look."""
 SITE = "*"
 """The node name of site-wide steps (dnsmasq config, Chef environment, ...)."""
 
@@ -81,6 +83,8 @@ class Journal:
         self._db = db
         self.path = path
         self._lock_fd = lock_fd
+        self.opened = time.time()
+        """When this journal was opened (for a writer: when it took the lock)."""
 
     @classmethod
     def open(cls, path: Path, *, lock: bool = True, command: str = "apply") -> Journal:
@@ -256,9 +260,15 @@ def holder(path: Path) -> dict[str, Any] | None:
 
 def _take_lock(lock_path: Path, command: str) -> int:
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    deadline = time.monotonic() + LOCK_PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() < deadline:  # perhaps only a holder() check, gone at once
+                time.sleep(0.01)
+                continue
         who = _read_holder(fd) or {}
         os.close(fd)
         raise JournalLocked(

@@ -2,7 +2,8 @@
 
 Any process may make or remove it (the wizard, ``crowbar-wizard pause``/``resume``, an
 observer); the runner looks for it a few times a second. While it is there no new step
-starts; steps already under way finish. A new apply removes a pause left behind.
+starts; steps already under way finish. A new apply removes a pause left behind by an
+earlier one (made before it took the journal's lock), and keeps any made since.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ def set_paused(journal: Path, paused: bool) -> None:
 
 def is_paused(journal: Path) -> bool:
     return pause_file(journal).exists()
+
+
+def drop_stale_pause(journal: Path, since: float) -> None:
+    """Remove a pause made before ``since`` (a time.time()): it was of an earlier apply."""
+    path = pause_file(journal)
+    try:
+        if path.stat().st_mtime < since:
+            path.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
 
 
 class PauseGate:

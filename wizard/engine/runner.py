@@ -36,7 +36,7 @@ from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
 from wizard.drivers.ipmi import IpmiDriver, IpmiError
 from wizard.drivers.ipmi import Target as BmcTarget
 from wizard.engine.journal import LIFECYCLE, SITE, Journal
-from wizard.engine.pause import PauseGate, set_paused
+from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, Plan, build
 from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
 from wizard.provisioner.render import reservations
@@ -180,13 +180,14 @@ class Runner:
     # --- the run -------------------------------------------------------------------------
 
     async def run(self) -> Outcome:
-        set_paused(self.journal.path, False)  # a pause is of one apply, not of the next
+        drop_stale_pause(self.journal.path, self.journal.opened)  # pauses are per apply
         watcher = asyncio.create_task(self._gate.watch()) if self._gate else None
         try:
             return await self._run()
         finally:
             if watcher is not None:
                 watcher.cancel()
+                set_paused(self.journal.path, False)  # the pause was of this apply
 
     async def _run(self) -> Outcome:
         prepare(self.directory)
