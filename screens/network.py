@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import Checkbox, DataTable, Input, Label, Static, TabbedContent, TabPane
 
+from screens.conduits import ConduitsPane
 from screens.steps import StepScreen
 from wizard.answers import Answers
 from wizard.network import Network, check_networks
@@ -52,26 +53,33 @@ class NetworkScreen(StepScreen):
 
     step = "network"
     HELP = ("The networks and their ranges. Highlight a network to edit it below: subnet, "
-            "VLAN, conduit, router and each range are checked as you type, the message "
-            "beside the field at fault; rules between networks (overlaps, shared segments) "
-            "are listed under the form. A change that passes is taken at once. The bars "
-            "show where each range lies in its subnet.")
+            "VLAN (and whether it is tagged), conduit, router and each range are checked as "
+            "you type, the message beside the field at fault; rules between networks "
+            "(overlaps, shared segments) are listed under the form. A change that passes is "
+            "taken at once. The bars show where each range lies in its subnet. The "
+            "Conduits tab says which NICs carry the networks: two or more NICs are bonded "
+            "in the teaming mode chosen (1 active-backup, 4 802.3ad/LACP, ...).")
 
     def __init__(self) -> None:
         super().__init__()
         self.current: str | None = None
 
     def body(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="networks", cursor_type="row")
-        for column in ("network", "subnet", "vlan", "conduit", "router", "address space"):
-            table.add_column(column, key=column)
-        yield table
-        with VerticalScroll(id="editor"):
-            yield Static("", id="editing", classes="title")
-            yield Vertical(id="fields")
-            yield Static("", id="network-problems", classes="problems")
-        yield Static("  ".join(f"[{c}]█[/] {n}" for n, c in RANGE_COLORS.items()),
-                     id="legend")
+        with TabbedContent(id="network-tabs"):
+            with TabPane("Networks", id="networks-tab"):
+                table: DataTable[str] = DataTable(id="networks", cursor_type="row")
+                for column in ("network", "subnet", "vlan", "conduit", "router",
+                               "address space"):
+                    table.add_column(column, key=column)
+                yield table
+                with VerticalScroll(id="editor"):
+                    yield Static("", id="editing", classes="title")
+                    yield Vertical(id="fields")
+                    yield Static("", id="network-problems", classes="problems")
+                yield Static("  ".join(f"[{c}]█[/] {n}" for n, c in RANGE_COLORS.items()),
+                             id="legend")
+            with TabPane("Conduits", id="conduits-tab"):
+                yield ConduitsPane()
 
     @property
     def answers(self) -> Answers | None:
@@ -80,6 +88,7 @@ class NetworkScreen(StepScreen):
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         self._fill_table()
+        self.query_one(ConduitsPane).fill()
 
     def _fill_table(self) -> None:
         table = self.query_one("#networks", DataTable)
@@ -118,10 +127,18 @@ class NetworkScreen(StepScreen):
                                     Input(str(value), id=f"net-{ident}"),
                                     Label("", id=f"netmsg-{ident}", classes="problems"),
                                     classes="attr"))
+            if key == "vlan":
+                fields.mount(Horizontal(Label("vlan tagged", classes="field"),
+                                        Checkbox("frames carry the VLAN tag", net.use_vlan,
+                                                 id="net-use_vlan", compact=True),
+                                        Label("", id="netmsg-use_vlan", classes="problems"),
+                                        classes="attr"))
 
     @on(Input.Changed)
-    def changed(self, event: Input.Changed) -> None:
-        if not (event.input.id or "").startswith("net-") or self.current is None:
+    @on(Checkbox.Changed)
+    def changed(self, event: Input.Changed | Checkbox.Changed) -> None:
+        widget = event.input if isinstance(event, Input.Changed) else event.checkbox
+        if not (widget.id or "").startswith("net-") or self.current is None:
             return
         answers = self.answers
         if answers is None:
@@ -129,7 +146,9 @@ class NetworkScreen(StepScreen):
         old = answers.networks[self.current]
         data = old.model_dump(exclude_none=True)
         data["ranges"] = dict(old.ranges)
-        for field in self.query(".attr Input").results(Input):
+        for box in self.query("#net-use_vlan").results(Checkbox):
+            data["use_vlan"] = box.value
+        for field in self.query("#fields .attr Input").results(Input):
             key = (field.id or "").removeprefix("net-")
             value = field.value.strip()
             if key.startswith("range-"):
@@ -140,7 +159,7 @@ class NetworkScreen(StepScreen):
                 data["router"] = value or None
             else:
                 data[key] = value
-        for label in self.query(".attr .problems").results(Label):
+        for label in self.query("#fields .attr .problems").results(Label):
             label.update("")
         try:
             candidate = Network.model_validate({k: v for k, v in data.items()
@@ -166,5 +185,10 @@ class NetworkScreen(StepScreen):
         self.app.use(answers.model_copy(update={"networks": networks}),  # type: ignore[attr-defined]
                      self.app.path, saved=False)  # type: ignore[attr-defined]
         table = self.query_one("#networks", DataTable)
-        table.update_cell(self.current, "subnet", candidate.subnet)
-        table.update_cell(self.current, "address space", bar(candidate))
+        vlan = (f"{candidate.vlan}{' tagged' if candidate.use_vlan else ''}"
+                if candidate.vlan else "-")
+        for column, value in (("subnet", candidate.subnet), ("vlan", vlan),
+                              ("conduit", candidate.conduit), ("router", candidate.router
+                                                               or "-"),
+                              ("address space", bar(candidate))):
+            table.update_cell(self.current, column, value)

@@ -323,6 +323,48 @@ def test_network_edits_are_checked_as_typed() -> None:
     asyncio.run(walk())
 
 
+def test_conduits_and_vlan_tagging_are_edited_and_checked() -> None:
+    """Bonding two NICs in LACP mode is taken; a bad interface name is flagged and not;
+    untagging a network's VLAN is taken; a tag without a VLAN id is refused."""
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go("network")
+            await pilot.pause()
+            screen = app.screen
+            screen.query_one("#networks").move_cursor(row=3)  # storage
+            await pilot.pause()
+            assert screen.current == "storage" and app.answers.networks["storage"].use_vlan
+            screen.query_one("#net-use_vlan").value = False
+            await pilot.pause()
+            assert not app.answers.networks["storage"].use_vlan
+            screen.query_one("#net-use_vlan").value = True
+            screen.query_one("#net-vlan").value = ""
+            await pilot.pause()
+            assert "no vlan id" in str(screen.query_one("#network-problems").render())
+            assert app.answers.networks["storage"].vlan == 200
+
+            screen.query_one("#network-tabs").active = "conduits-tab"
+            await pilot.pause()
+            pane = screen.query_one("#conduits-pane")
+            screen.query_one("#conduits").move_cursor(row=1)  # intf1
+            await pilot.pause()
+            assert pane.current == "intf1"
+            screen.query_one("#conduit-interfaces").value = "?1g2, bad name!"
+            await pilot.pause()
+            assert str(screen.query_one("#conduitmsg-interfaces").render()).strip()
+            assert app.answers.conduits["intf1"].interfaces == ["?1g2"]
+            screen.query_one("#conduit-interfaces").value = "?1g2, ?1g3"
+            screen.query_one("#conduit-teaming").value = 4
+            await pilot.pause()
+            assert app.answers.conduits["intf1"].interfaces == ["?1g2", "?1g3"]
+            assert app.answers.conduits["intf1"].teaming_mode == 4
+            row = screen.query_one("#conduits").get_row("intf1")
+            assert row[2] == "bond, mode 4 802.3ad (LACP)" and "storage" in row[3]
+            assert not app.saved
+    asyncio.run(walk())
+
+
 def test_what_the_wizard_opens_without_a_file(tmp_path: Path) -> None:
     """The lab's example, unsaved, until an answers file is saved in answers/."""
     path, answers, saved = starting_answers(None)
