@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -46,9 +47,12 @@ class BarclampsScreen(StepScreen):
     step = "barclamps"
     HELP = ("Pick what to deploy. Space or enter on a barclamp selects it and whatever it "
             "requires (or removes it, unless another needs it). The panel shows its "
-            "attributes, checked as you type, and which node holds each of its roles. "
-            "Auto-allocate places every empty role by the barclamps' rules and the "
-            "hardware; what still breaks a rule is listed in red.")
+            "attributes, checked as you type, and which node holds each of its roles: "
+            "enter or a click on a cell of the matrix puts that node in that role or takes "
+            "it out (◦ marks roles every node gets by itself). Auto-allocate places every "
+            "empty role by the barclamps' rules and the hardware. What breaks a rule is "
+            "red: the cell at fault, the role's header when it has too few or too many "
+            "nodes, and the list under the matrix.")
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,7 +69,7 @@ class BarclampsScreen(StepScreen):
                 yield Vertical(id="attributes")
                 with Horizontal(classes="row"):
                     yield Button("Auto-allocate", id="allocate", variant="primary")
-                matrix: DataTable[str] = DataTable(id="matrix")
+                matrix: DataTable[Text] = DataTable(id="matrix", cursor_type="cell")
                 yield matrix
                 yield Static("", id="violations", classes="problems")
 
@@ -155,24 +159,68 @@ class BarclampsScreen(StepScreen):
         self._matrix(name)
 
     def _matrix(self, name: str) -> None:
+        """Nodes down, roles across: ● holds it, ◦ holds it by itself (every node), red
+        where a rule is broken (a role header in red: too few or too many nodes)."""
         answers = self.answers
         matrix = self.query_one("#matrix", DataTable)
         matrix.clear(columns=True)
         if answers is None:
             return
         placed = assignments(answers, self.catalog).get(name, {})
-        roles = [role.name for role in self.catalog[name].roles]
+        roles = self.catalog[name].roles
+        findings = [f for f in check_proposals(answers, self.catalog, complete=True)
+                    if f.loc[:2] == ("barclamps", name)]
+        listed = answers.barclamps[name].roles
+        bad_cells = {(f.loc[3], listed[f.loc[3]][f.loc[4]]) for f in findings
+                     if len(f.loc) == 5 and isinstance(f.loc[4], int)}
+        bad_roles = {str(f.loc[3]) for f in findings if len(f.loc) == 4} | (
+            {role.name for role in roles if any(f.loc == ("barclamps", name, "roles") and
+                                                f" role {role.name} " in f.message
+                                                for f in findings)})
         matrix.add_column("node", key="node")
         for role in roles:
-            matrix.add_column(role, key=role)
-        names = [answers.admin.hostname, *(node.name for node in answers.nodes)]
-        for node in names:
-            matrix.add_row(node, *("●" if node in placed.get(r, []) else ""
-                                   for r in roles), key=node)
-        problems = [f"{format_loc(f.loc)}: {f.message}"
-                    for f in check_proposals(answers, self.catalog, complete=True)
-                    if f.loc[:2] == ("barclamps", name)]
-        self.query_one("#violations", Static).update("\n".join(problems))
+            matrix.add_column(Text(role.name, style="bold red" if role.name in bad_roles
+                                   else ""), key=role.name)
+        for node in [answers.admin.hostname, *(n.name for n in answers.nodes)]:
+            cells = []
+            for role in roles:
+                mark = ("◦" if role.all_nodes else "●") if node in placed.get(role.name, []) \
+                    else "·"
+                cells.append(Text(mark, style="bold red" if (role.name, node) in bad_cells
+                                  else "green" if mark != "·" else "dim"))
+            matrix.add_row(node, *cells, key=node)
+        self.query_one("#violations", Static).update(
+            "\n".join(f"{format_loc(f.loc)}: {f.message}" for f in findings))
+
+    @on(DataTable.CellSelected, "#matrix")
+    def toggle_role(self, event: DataTable.CellSelected) -> None:
+        """Enter or a click on a cell puts the node in the role, or takes it out."""
+        answers, name = self.answers, self.current
+        if answers is None or name is None or name not in answers.barclamps:
+            return
+        column = event.coordinate.column
+        if column == 0:
+            return
+        role = self.catalog[name].roles[column - 1]
+        node = str(event.cell_key.row_key.value)
+        if role.all_nodes:
+            self.notify(f"{role.name} goes on every node by itself", severity="warning")
+            return
+        proposal = answers.barclamps[name]
+        holders = list(proposal.roles.get(role.name, []))
+        if node in holders:
+            holders.remove(node)
+        else:
+            holders.append(node)
+        roles = dict(proposal.roles) | {role.name: holders}
+        if not holders:
+            del roles[role.name]
+        barclamps = dict(answers.barclamps)
+        barclamps[name] = proposal.model_copy(update={"roles": roles})
+        self._update(answers.model_copy(update={"barclamps": barclamps}))
+        self._matrix(name)
+        self.query_one("#matrix", DataTable).move_cursor(row=event.coordinate.row,
+                                                         column=column)
 
     @on(Input.Changed)
     def attribute_changed(self, event: Input.Changed) -> None:

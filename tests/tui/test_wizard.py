@@ -15,7 +15,7 @@ from screens.app import WizardApp, starting_answers
 from screens.deploy import DeployScreen
 from screens.discovery import DiscoveryScreen
 from screens.drafts import ConfirmQuit, RestoreDraft, draft_path
-from wizard.answers import load
+from wizard.answers import Hardware, load
 from wizard.cli import main
 from wizard.discovery import SweepResult
 from wizard.drivers.ipmi import BmcInventory
@@ -294,6 +294,50 @@ def test_select_a_barclamp_set_an_attribute_allocate() -> None:
             await pilot.click("#allocate")
             await pilot.pause()
             assert app.problems() == []
+    asyncio.run(walk())
+
+
+def test_roles_are_placed_from_the_matrix_and_violations_marked() -> None:
+    """Selecting a cell puts the node in the role (and out again); a node with too little
+    hardware for its role is marked red in its cell, and a role short of nodes in its
+    header."""
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go("barclamps")
+            await pilot.pause()
+            screen = app.screen
+            tree, node = leaf(screen, "database")
+            tree.move_cursor(node)
+            await pilot.pause()
+            matrix = screen.query_one("#matrix")
+            role = app.answers.barclamps["database"].roles
+            (holder_,) = role["database-server"]
+            column = [str(c.label) for c in matrix.columns.values()].index("database-server")
+            row = matrix.get_row_index(holder_)
+            assert str(matrix.get_cell_at((row, column))) == "●"
+            matrix.focus()
+            matrix.move_cursor(row=row, column=column)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert "database-server" not in app.answers.barclamps["database"].roles
+            header = next(c.label for c in matrix.columns.values()
+                          if str(c.label) == "database-server")
+            assert "red" in str(header.style), "the role now lacks its node"
+            assert "needs at least 1 node" in str(screen.query_one("#violations").render())
+            small = "compute-1"  # made too small for a database (it needs 8 GB)
+            nodes = [n.model_copy(update={"hardware": Hardware(cpu_cores=2, memory_gb=4)})
+                     if n.name == small else n for n in app.answers.nodes]
+            app.use(app.answers.model_copy(update={"nodes": nodes}), app.path, saved=False)
+            screen._show("database")
+            row = matrix.get_row_index(small)
+            matrix.move_cursor(row=row, column=column)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.answers.barclamps["database"].roles["database-server"] == [small]
+            assert f"node {small} cannot hold" in str(screen.query_one("#violations").render())
+            assert "red" in str(matrix.get_cell_at((row, column)).style)
+            assert not app.saved
     asyncio.run(walk())
 
 
