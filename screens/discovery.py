@@ -2,25 +2,35 @@
 
 The sweep runs in a worker on the app's event loop (the IPMI driver keeps pyghmi on its
 own thread), so the screen stays responsive while hundreds of BMCs answer. The password
-is asked in a modal with a masked field and kept only for the sweep.
+is asked in a modal with a masked field and kept only for the sweep. Machines that PXE-boot
+into discovery while an apply serves the admin network post their inventory to it; it is
+in the apply's journal, and the table gains a row for each as it arrives.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+from pydantic import ValidationError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from screens.deploy import journal_paths
 from screens.steps import StepScreen
 from wizard.discovery import SweepResult, expand, sweep
 from wizard.drivers.ipmi import IpmiDriver
-from wizard.inventory import Inventory
+from wizard.engine.journal import Journal
+from wizard.inventory import Inventory, InventoryReport
 from wizard.lab.control import Lab, lab_directory
 from wizard.secrets import SecretError
 
-COLUMNS = ("BMC", "outcome", "model", "serial", "MACs", "CPUs", "RAM GB", "disks")
+COLUMNS = ("BMC", "found by", "power", "model", "serial", "MACs", "CPUs", "RAM GB", "disks")
+JOURNAL_POLL = 1.0
+"""Seconds between looks for inventory that PXE-booted machines posted."""
 
 
 class PasswordModal(ModalScreen[str | None]):
@@ -54,7 +64,9 @@ class DiscoveryScreen(StepScreen):
     step = "discovery"
     HELP = ("Find servers through their BMCs: give the range and user and press Sweep "
             "(the password is asked, masked), or sweep the lab. Every BMC that answers is "
-            "logged into for its identity and hardware; rows appear as they answer. Type in "
+            "logged into for its identity, hardware and power; rows appear as they answer. "
+            "Machines that PXE-boot into discovery while a deploy serves the admin network "
+            "appear too (found by PXE). Type in "
             "the filter to narrow the table; highlight a row for its details. Add to answers "
             "makes each server with a known NIC a node of the plan.")
 
@@ -62,6 +74,9 @@ class DiscoveryScreen(StepScreen):
         super().__init__()
         self.inventory = Inventory()
         self.results: dict[str, SweepResult] = {}
+        self.booted: dict[str, InventoryReport] = {}
+        """PXE-discovered machines by node name."""
+        self._seen: dict[Path, int] = {}
 
     def body(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -78,6 +93,39 @@ class DiscoveryScreen(StepScreen):
             table.add_column(column, key=column)
         yield table
         yield Static("", id="detail")
+
+    def on_mount(self) -> None:
+        self.set_interval(JOURNAL_POLL, self.pxe_reports)
+
+    def pxe_reports(self) -> None:
+        """Rows for the inventory PXE-booted machines posted to a running apply."""
+        answers = self.app.answers  # type: ignore[attr-defined]
+        if answers is None:
+            return
+        for path in journal_paths(answers).values():
+            if not path.exists():
+                continue
+            try:
+                with Journal.open(path, lock=False) as journal:
+                    events = journal.events(self._seen.get(path, 0), kind="inventory")
+            except (OSError, sqlite3.Error):
+                continue
+            if events:
+                self._seen[path] = events[-1].seq
+            for event in events:
+                if event.node:
+                    try:
+                        report = InventoryReport.model_validate(event.data)
+                    except ValidationError:
+                        continue
+                    self.show_report(event.node, report)
+
+    def show_report(self, name: str, report: InventoryReport) -> None:
+        """Add (or update) a machine that PXE-booted into discovery."""
+        self.inventory.add_report(report)
+        self.booted[name] = report
+        if self._matches_report(name, report):
+            self._put_report(name, report)
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -160,7 +208,8 @@ class DiscoveryScreen(StepScreen):
     def _put(self, result: SweepResult) -> None:
         table = self.query_one("#found", DataTable)
         bmc = result.bmc
-        row = [f"{result.address}:{result.port}", result.outcome,
+        row = [f"{result.address}:{result.port}", f"IPMI {result.outcome}",
+               (bmc.power or "") if bmc else "",
                (bmc.model or "") if bmc else "", (bmc.serial or "") if bmc else "",
                " ".join(bmc.nic_macs) if bmc else "",
                str(bmc.cpu_cores or "") if bmc else "", str(bmc.memory_gb or "") if bmc else "",
@@ -171,14 +220,33 @@ class DiscoveryScreen(StepScreen):
         else:
             table.add_row(*row, key=result.address)
 
+    def _put_report(self, name: str, report: InventoryReport) -> None:
+        table = self.query_one("#found", DataTable)
+        key = f"pxe:{name}"
+        row = [report.bmc_address or "-", f"PXE {name}", "on", report.model or "",
+               report.serial or "", " ".join(report.macs), str(report.cpu_cores),
+               str(report.memory_gb), str(report.disks)]
+        if key in table.rows:
+            for column, value in zip(COLUMNS, row, strict=True):
+                table.update_cell(key, column, value)
+        else:
+            table.add_row(*row, key=key)
+
+    def _filter_text(self) -> str:
+        return self.query_one("#filter", Input).value.strip().lower()
+
     def _matches(self, result: SweepResult) -> bool:
-        text = self.query_one("#filter", Input).value.strip().lower()
-        if not text:
-            return True
         bmc = result.bmc
-        fields = [result.address, result.outcome, *(
-            [bmc.model or "", bmc.serial or "", *bmc.nic_macs] if bmc else [])]
-        return any(text in field.lower() for field in fields)
+        return self._has([result.address, result.outcome, *(
+            [bmc.model or "", bmc.serial or "", *bmc.nic_macs] if bmc else [])])
+
+    def _matches_report(self, name: str, report: InventoryReport) -> bool:
+        return self._has([name, "pxe", report.bmc_address or "", report.model or "",
+                          report.serial or "", *report.macs])
+
+    def _has(self, fields: list[str]) -> bool:
+        text = self._filter_text()
+        return not text or any(text in field.lower() for field in fields)
 
     @on(Input.Changed, "#filter")
     def refilter(self) -> None:
@@ -187,10 +255,19 @@ class DiscoveryScreen(StepScreen):
         for result in self.results.values():
             if self._matches(result):
                 self._put(result)
+        for name, report in self.booted.items():
+            if self._matches_report(name, report):
+                self._put_report(name, report)
 
     @on(DataTable.RowHighlighted, "#found")
     def detail(self, event: DataTable.RowHighlighted) -> None:
-        result = self.results.get(str(event.row_key.value))
+        key = str(event.row_key.value)
+        if key.startswith("pxe:") and key[4:] in self.booted:
+            data = {"node": key[4:], **self.booted[key[4:]].model_dump()}
+            self.query_one("#detail", Static).update(
+                "  ".join(f"{k}: {v}" for k, v in data.items() if v))
+            return
+        result = self.results.get(key)
         if result is None:
             return
         data = result.to_json()

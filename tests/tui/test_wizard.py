@@ -21,6 +21,8 @@ from wizard.discovery import SweepResult
 from wizard.drivers.ipmi import BmcInventory
 from wizard.engine.journal import LIFECYCLE, Journal, holder
 from wizard.engine.plan import NODE_STEPS
+from wizard.engine.runner import JournalStates
+from wizard.inventory import InventoryReport
 from wizard.lab.control import Lab
 
 LAB = Path("answers/examples/lab-small.yaml").resolve()
@@ -31,9 +33,12 @@ SIZE = (80, 24)
 @pytest.fixture(autouse=True)
 def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run each test in its own directory: drafts and saved files land there, and a copy of
-    the lab example is ``lab.yaml`` (a relative path, so snapshots are the same anywhere)."""
+    the lab example is ``lab.yaml`` (a relative path, so snapshots are the same anywhere);
+    the lab's and the deployments' state are there too."""
     monkeypatch.chdir(tmp_path)
     Path("lab.yaml").write_text(LAB.read_text())
+    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))  # no journals but ours
+    monkeypatch.setenv("CROWBAR_STATE_DIR", str(tmp_path / "state"))
 
 
 def lab_app() -> WizardApp:
@@ -50,7 +55,8 @@ def found(index: int) -> SweepResult:
     bmc = BmcInventory(f"10.0.1.{index}", 623, mac=f"02:c0:ba:00:00:{index:02x}",
                        manufacturer="Dell Inc.", model="PowerEdge R650",
                        serial=f"SN{index:04d}", cpu_cores=32, memory_gb=256, disks=4,
-                       nic_macs=[f"52:54:00:00:01:{index:02x}"])
+                       nic_macs=[f"52:54:00:00:01:{index:02x}"],
+                       power="on" if index % 3 else "off")
     return SweepResult(bmc.address, 623, "found", bmc=bmc)
 
 
@@ -167,6 +173,43 @@ def test_discovery_snapshot_populated_and_filtered(snap_compare) -> None:
         screen.query_one("#filter").value = "SN000"
         await pilot.pause()
     assert snap_compare(lab_app(), terminal_size=SIZE, run_before=populate)
+
+
+def test_pxe_discovered_machines_appear_as_their_inventory_arrives(
+        tmp_path: Path) -> None:
+    """A machine that PXE-booted into discovery during an apply: its report, journaled by
+    the provisioner's handler, becomes a row a moment later, and a node when added."""
+    path = tmp_path / "lab" / "apply" / "lab" / "journal.db"
+    report = InventoryReport(mac="52:54:00:aa:00:01", macs=["52:54:00:aa:00:01"],
+                             serial="PXE0001", model="PowerEdge R760", cpu_cores=64,
+                             memory_gb=512, disks=8)
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.go("discovery")
+            await pilot.pause()
+            screen = app.screen
+            with Journal.open(path) as journal:
+                states = JournalStates(journal, lambda node: None, lambda node, state: None)
+                node, new = states.add_report(report)
+            assert new
+            await pilot.pause(1.5)
+            table = screen.query_one("#found")
+            row = table.get_row(f"pxe:{node.name}")
+            assert row[1] == f"PXE {node.name}" and row[3] == "PowerEdge R760"
+            assert row[5] == "52:54:00:aa:00:01" and row[6:] == ["64", "512", "8"]
+            screen.query_one("#filter").value = "R650"
+            await pilot.pause()
+            assert f"pxe:{node.name}" not in table.rows
+            screen.query_one("#filter").value = "pxe0001"
+            await pilot.pause()
+            assert f"pxe:{node.name}" in table.rows
+            before = len(app.answers.nodes)
+            await pilot.click("#add")
+            assert len(app.answers.nodes) == before + 1
+            assert app.answers.nodes[-1].macs == ["52:54:00:aa:00:01"]
+    asyncio.run(walk())
 
 
 def test_barclamps_snapshot_with_ntp_shown(snap_compare) -> None:
@@ -508,10 +551,8 @@ def test_what_the_wizard_saves_plans_the_same(example: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(tmp_path: Path) -> None:
     """A real sweep of a 6-server lab: range typed, password in the masked modal."""
-    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
     lab = Lab(tmp_path / "lab")
     spec = lab.up(6, seed=5, network="127.79.60.0/24")
     try:
@@ -531,14 +572,50 @@ def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(
                 await pilot.press("enter")
                 await app.workers.wait_for_complete()
                 await pilot.pause()
-                rows = screen.query_one("#found").row_count
+                table = screen.query_one("#found")
+                rows = table.row_count
+                powers = {table.get_row(key)[2] for key in table.rows}
                 before = len(app.answers.nodes)
                 await pilot.click("#add")
-                return rows, before, len(app.answers.nodes)
-        rows, before, after = asyncio.run(walk())
+                return rows, powers, before, len(app.answers.nodes)
+        rows, powers, before, after = asyncio.run(walk())
     finally:
         lab.down()
     assert rows == 6 and after == before + 6
+    assert powers and powers <= {"on", "off"}, "every found server says its power state"
+
+
+@pytest.mark.slow
+def test_the_ui_answers_keys_while_a_sweep_runs(tmp_path: Path) -> None:
+    """A sweep of 6 BMCs among 250 silent addresses: while it runs, typed keys reach
+    the filter, rows arrive, and a 20 Hz heartbeat keeps ticking (the loop is never held)."""
+    lab = Lab(tmp_path / "lab")
+    spec = lab.up(6, seed=6, network="127.79.62.0/24")
+    try:
+        async def walk() -> None:
+            app = lab_app()
+            async with app.run_test(size=SIZE) as pilot:
+                app.go("discovery")
+                await pilot.pause()
+                screen = app.screen
+                beats: list[int] = [0]
+                app.set_interval(0.05, lambda: beats.__setitem__(0, beats[0] + 1))
+                worker = screen.run_sweep([f"127.79.62.{i}" for i in range(1, 255)],
+                                          spec.bmcs[0].port, spec.username, spec.password)
+                await until(lambda: screen.query_one("#found").row_count > 0, 30)
+                assert worker.is_running
+                screen.query_one("#filter").focus()
+                beats_before = beats[0]
+                await pilot.press("P", "o", "w")
+                assert screen.query_one("#filter").value == "Pow"
+                await until(lambda: beats[0] >= beats_before + 5, 30)
+                assert worker.is_running, "keys and timers were handled during the sweep"
+                await app.workers.wait_for_complete()
+                assert len(screen.results) >= 6
+                await pilot.pause()
+        asyncio.run(walk())
+    finally:
+        lab.down()
 
 
 async def until(check, seconds: float = 120) -> None:
@@ -554,12 +631,9 @@ def states_of(screen: DeployScreen) -> set[str]:
 
 
 @pytest.mark.slow
-def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch
-                                                         ) -> None:
+def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path) -> None:
     """The whole flow on the real lab: save the example, deploy, pause (no step starts)
     and resume, cancel on the way, deploy again (it resumes), watch all six go ready."""
-    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
     target = tmp_path / "lab-site.yaml"
 
     async def walk() -> None:
@@ -604,12 +678,9 @@ def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch
-                                                           ) -> None:
+def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path) -> None:
     """An apply started from the command line; the wizard opened on the same answers
     goes to Deploy and follows it to the end."""
-    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
     lab = Lab(tmp_path / "lab")
     lab.up(6, seed=4, network="127.79.61.0/24")
     running = subprocess.Popen([sys.executable, "-m", "wizard.cli", "apply", "lab.yaml",

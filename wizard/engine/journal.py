@@ -219,10 +219,19 @@ class Journal:
         """Steps that were running when the last writer stopped: check, then retry them."""
         return [s for s in self.steps() if s.status == "running"]
 
-    def events(self, after: int = 0, limit: int | None = None) -> list[Event]:
-        rows = self._db.execute(
-            "SELECT seq, at, kind, node, step, data FROM events WHERE seq > ? ORDER BY seq"
-            + (" LIMIT ?" if limit else ""), (after, limit) if limit else (after,))
+    def events(self, after: int = 0, limit: int | None = None,
+               kind: str | None = None) -> list[Event]:
+        """Events after sequence number ``after`` (only those of ``kind``, if given)."""
+        query = "SELECT seq, at, kind, node, step, data FROM events WHERE seq > ?"
+        params: list[Any] = [after]
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(kind)
+        query += " ORDER BY seq"
+        if limit:
+            query += " LIMIT ?"
+            params.append(limit)
+        rows = self._db.execute(query, params)
         return [Event(seq, at, kind, node, step, json.loads(data))
                 for seq, at, kind, node, step, data in rows]
 
