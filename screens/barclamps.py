@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from screens.steps import StepScreen
 from wizard.answers import Answers, Proposal
@@ -85,6 +86,7 @@ class BarclampsScreen(StepScreen):
     def _fill_tree(self) -> None:
         tree = self.query_one("#catalog", Tree)
         tree.clear()
+        cursor: TreeNode[str] | None = None
         selected = set(self.answers.barclamps) if self.answers else set()
         for category in ("core", "openstack", "hadoop", "ops"):
             names = sorted((n for n in self.catalog if self.catalog[n].category == category),
@@ -94,8 +96,12 @@ class BarclampsScreen(StepScreen):
             branch = tree.root.add(category, expand=True)
             for name in names:
                 mark = "[green]●[/]" if name in selected else "○"
-                branch.add_leaf(f"{mark} {name}", data=name)
-        self._show(self.current)
+                leaf = branch.add_leaf(f"{mark} {name}", data=name)
+                if name == self.current or (self.current is None and cursor is None):
+                    cursor = leaf
+        if cursor is not None:  # the cursor stays on the barclamp shown (else the first)
+            self.call_after_refresh(tree.move_cursor, cursor)
+        self._show(self.current or (cursor.data if cursor is not None else None))
 
     @on(Tree.NodeHighlighted, "#catalog")
     def highlighted(self, event: Tree.NodeHighlighted) -> None:
