@@ -37,10 +37,11 @@ from wizard.lab.control import Lab, lab_directory
 
 PHASES = (("hardware", "Boot device, power"), ("install", "OS install"),
           ("chef", "Chef, ready"))
-STATE_COLORS = {"discovered": "grey50", "allocated": "grey62",
-                "hardware-installing": "yellow", "installing": "dark_orange",
-                "installed": "cyan", "readying": "dodger_blue1", "ready": "green3",
-                "problem": "red"}
+STATE_COLORS = {"discovered": "#757575", "allocated": "#a0a0a0",
+                "hardware-installing": "#ffd54f", "installing": "#ffa040",
+                "installed": "#4dd0e1", "readying": "#64b5f6", "ready": "#66bb6a",
+                "problem": "#ef5350"}
+"""Cell backgrounds (under black text), the same in the dark and the light theme."""
 CELL = 12
 """Width of a node's cell in the grid."""
 POLL = 0.25
@@ -103,11 +104,14 @@ class DeployScreen(StepScreen):
         for key, label in PHASES:
             with Horizontal(classes="phase"):
                 yield Label(label)
-                yield ProgressBar(id=f"phase-{key}", show_eta=False)
+                yield ProgressBar(total=1, id=f"phase-{key}", show_eta=False,
+                                  show_percentage=False)
+                yield Label("", id=f"count-{key}", classes="count")
         with Horizontal(classes="phase"):
             yield Label("All steps")
-            yield ProgressBar(id="overall", show_eta=False)
-            yield Label("ETA --", id="eta")
+            yield ProgressBar(total=1, id="overall", show_eta=False, show_percentage=False)
+            yield Label("", id="count-overall", classes="count")
+            yield Label("", id="eta")
         with Horizontal(id="deploy-panes"):
             grid: DataTable[Text] = DataTable(id="grid", cursor_type="cell", show_header=False)
             yield grid
@@ -218,9 +222,11 @@ class DeployScreen(StepScreen):
         progress = self.progress
         for (key, _), value in zip(PHASES, progress.phases(), strict=True):
             self.query_one(f"#phase-{key}", ProgressBar).update(
-                total=len(progress.nodes) or None, progress=value)
-        self.query_one("#overall", ProgressBar).update(total=progress.total or None,
+                total=len(progress.nodes) or 1, progress=value)
+            self.query_one(f"#count-{key}", Label).update(f"{value}/{len(progress.nodes)}")
+        self.query_one("#overall", ProgressBar).update(total=progress.total or 1,
                                                        progress=len(progress.done))
+        self.query_one("#count-overall", Label).update(f"{len(progress.done)}/{progress.total}")
         self.query_one("#eta", Label).update(
             format_eta(progress.eta()) if self.running else "")
         self._grid(changed)
@@ -264,11 +270,11 @@ class DeployScreen(StepScreen):
             return
         paused = self.holder is not None and (self.progress.paused or is_paused(self.path))
         buttons["pause"].label = "Resume" if paused else "Pause"
-        counts = ", ".join(f"[{STATE_COLORS.get(s, 'white')}]{n} {s}[/]"
+        counts = ", ".join(f"[{STATE_COLORS.get(s, 'white')}]■[/] {n} {s}"
                            for s, n in sorted(self.progress.counts().items()))
         where = "on the lab" if self.kind == "lab" else "for real"
         if self.holder is not None:
-            state = "[b yellow]paused[/]" if paused else "running"
+            state = "[b $warning]paused[/]" if paused else "running"
             say(status, f"Apply {where} {state} (pid {self.holder.get('pid', '?')}): {counts}")
         elif self.running:
             say(status, f"Starting the apply {where}...")
@@ -296,13 +302,16 @@ class DeployScreen(StepScreen):
         self.shown = name
         node = self.progress.nodes[name]
         color = STATE_COLORS.get(node.state, "white")
-        marks = {"done": "[green3]✓[/]", "failed": "[red]✗[/]"}
-        steps = [f" {marks.get(node.steps.get(s, ''), '[yellow]…[/]' if s in node.steps else '·')}"
-                 f" {s}{' ' + node.steps[s] if node.steps.get(s, 'done') != 'done' else ''}"
-                 for s in STEP_NAMES]
-        reason = f"\n[red]{escape(node.reason)}[/]" if node.reason else ""
+        marks = {"done": "[$success]✓[/]", "failed": "[$error]✗[/]"}
+        steps = []
+        for step in STEP_NAMES:
+            status = node.steps.get(step)
+            mark = "·" if status is None else marks.get(status, "[$warning]…[/]")
+            steps.append(f" {mark} {step}" + (f" {status}" if status not in (None, "done")
+                                              else ""))
+        reason = f"\n[$error]{escape(node.reason)}[/]" if node.reason else ""
         self.query_one("#node-detail", Static).update(
-            "\n".join([f"[b]{name}[/b] [{color}]{node.state}[/]{reason}", *steps, "",
+            "\n".join([f"[b]{name}[/b] [{color}]■[/] {node.state}{reason}", *steps, "",
                        *node.log]))
 
     # --- starting, pausing, cancelling -------------------------------------------------------

@@ -88,7 +88,7 @@ class DeployProgress:
         kind, name, step, data = event.kind, event.node, event.step, event.data
         if kind in ("paused", "resumed"):
             self.paused = kind == "paused"
-            return ("[b yellow]paused[/]: steps under way finish, no new one starts"
+            return ("[b]paused[/]: steps under way finish, no new one starts"
                     if self.paused else "[b]resumed[/]")
         if name is None:
             return None

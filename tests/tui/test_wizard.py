@@ -151,7 +151,7 @@ def test_deploy_follows_the_journal(tmp_path: Path) -> None:
             assert progress.phases() == [4, 3, 1]
             assert screen.query_one("#overall").progress == len(progress.done) == 6 + 5 + 4 + 2
             detail = str(screen.query_one("#node-detail").render())
-            assert "compute-2 installing" in detail and "serve-install running" in detail
+            assert "compute-2 ■ installing" in detail and "serve-install running" in detail
             assert "Last apply on the lab" in str(screen.query_one("#deploy-status").render())
             assert screen.query_one("#cancel").disabled, "nothing runs: nothing to cancel"
             with Journal.open(path) as journal:  # an apply goes on: the screen follows
@@ -230,6 +230,65 @@ def test_barclamps_snapshot_with_ntp_shown(snap_compare) -> None:
 def test_network_snapshot(snap_compare) -> None:
     async def show(pilot) -> None:
         pilot.app.go("network")
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_network_snapshot_with_invalid_input(snap_compare) -> None:
+    async def bad(pilot) -> None:
+        pilot.app.go("network")
+        await pilot.pause()
+        pilot.app.screen.query_one("#net-subnet").value = "192.168.124.0/33"
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=bad)
+
+
+def test_conduits_snapshot(snap_compare) -> None:
+    async def show(pilot) -> None:
+        pilot.app.go("network")
+        await pilot.pause()
+        pilot.app.screen.query_one("#network-tabs").active = "conduits-tab"
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_discovery_snapshot_before_a_sweep(snap_compare) -> None:
+    async def show(pilot) -> None:
+        pilot.app.go("discovery")
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_deploy_snapshot_before_any_deploy(snap_compare) -> None:
+    async def show(pilot) -> None:
+        pilot.app.go("deploy")
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_deploy_snapshot_in_the_light_theme(snap_compare, tmp_path: Path) -> None:
+    """Every state's color stays readable on the light theme."""
+    mixed_journal(tmp_path / "journal.db")
+
+    async def deploy(pilot) -> None:
+        pilot.app.theme = "textual-light"
+        await show_deploy(pilot, tmp_path / "journal.db", "compute-2")
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=deploy)
+
+
+def test_barclamps_snapshot_with_a_role_short_of_nodes(snap_compare) -> None:
+    async def show(pilot) -> None:
+        app = pilot.app
+        barclamps = dict(app.answers.barclamps)
+        barclamps["database"] = barclamps["database"].model_copy(update={"roles": {}})
+        app.use(app.answers.model_copy(update={"barclamps": barclamps}), app.path,
+                saved=False)
+        app.go("barclamps")
+        await pilot.pause()
+        tree, node = leaf(app.screen, "database")
+        tree.move_cursor(node)
+        await pilot.pause()
+        app.screen.query_one("#detail-pane").scroll_end(animate=False)
         await pilot.pause()
     assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
 
