@@ -79,14 +79,15 @@ class DiscoveryScreen(StepScreen):
         self._seen: dict[Path, int] = {}
 
     def body(self) -> ComposeResult:
-        with Horizontal(classes="row"):
-            yield Input(placeholder="BMC range: CIDR or FIRST-LAST", id="range")
-            yield Input(placeholder="user", id="user")
-            yield Button("Sweep", id="sweep", variant="primary")
-            yield Button("Sweep the lab", id="lab")
-        with Horizontal(classes="row"):
-            yield Input(placeholder="filter: model, serial, MAC, address", id="filter")
-            yield Button("Add to answers", id="add")
+        with Horizontal(classes="compact-row"):
+            yield Input(placeholder="BMC range: CIDR or FIRST-LAST", id="range", compact=True)
+            yield Input(placeholder="user", id="user", compact=True)
+            yield Button("Sweep", id="sweep", variant="primary", compact=True)
+            yield Button("Sweep the lab", id="lab", compact=True)
+        with Horizontal(classes="compact-row"):
+            yield Input(placeholder="filter: model, serial, MAC, address", id="filter",
+                        compact=True)
+            yield Button("Add to answers", id="add", compact=True)
         yield Static("", id="counts")
         table: DataTable[str] = DataTable(id="found", cursor_type="row", zebra_stripes=True)
         for column in COLUMNS:

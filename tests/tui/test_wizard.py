@@ -748,8 +748,9 @@ def states_of(screen: DeployScreen) -> set[str]:
 
 @pytest.mark.slow
 def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path) -> None:
-    """The whole flow on the real lab: save the example, deploy, pause (no step starts)
-    and resume, cancel on the way, deploy again (it resumes), watch all six go ready."""
+    """The whole flow on the real lab: save the example, deploy, pause (no step starts),
+    resume, watch all six go ready; as another site, cancel on the way and deploy again
+    (it resumes) to all ready."""
     target = tmp_path / "lab-site.yaml"
 
     async def walk() -> None:
@@ -772,9 +773,26 @@ def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path) -> None
             assert screen.running and states_of(screen) != {"ready"}
             with Journal.open(screen.path, lock=False) as journal:
                 assert "step-started" not in {e.kind for e in journal.events(started)}
-            await pilot.click("#pause")
+            await pilot.click("#pause")  # now labelled Resume
             await until(lambda: not screen.progress.paused)
-            await until(lambda: states_of(screen) - {"allocated"})
+            await until(lambda: states_of(screen) == {"ready"} and not screen.running)
+            assert len(screen.progress.nodes) == 6
+            assert screen.query_one("#overall").percentage == 1
+            await app.workers.wait_for_complete()
+
+            # the same servers as another site: cancelled on the way, then resumed
+            app.use(app.answers.model_copy(update={"site": app.answers.site.model_copy(
+                update={"name": "lab2"})}), None, saved=False)
+            app.go("review")
+            await pilot.pause()
+            app.screen.query_one("#save-path").value = str(tmp_path / "lab2.yaml")
+            await pilot.click("#save")
+            await pilot.press("ctrl+n")
+            await pilot.click("#lab")
+            await until(lambda: screen.holder is not None and screen.kind == "lab"
+                        and screen.path.parent.name == "lab2")
+            await pilot.click("#pause")  # so that it cannot finish before the cancel
+            await until(lambda: screen.progress.paused)
             await pilot.click("#cancel")
             await app.workers.wait_for_complete()
             await until(lambda: not screen.running)
@@ -783,8 +801,6 @@ def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path) -> None
             assert "cancelled" in log
             await pilot.click("#lab")  # deploy again: it resumes
             await until(lambda: states_of(screen) == {"ready"} and not screen.running)
-            assert len(screen.progress.nodes) == 6
-            assert screen.query_one("#overall").percentage == 1
             await app.workers.wait_for_complete()
     try:
         asyncio.run(walk())
