@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Static
@@ -12,6 +14,7 @@ from textual.widgets import Button, Input, Static
 from screens.app import LAB_EXAMPLE
 from screens.steps import StepScreen
 from wizard.answers import load
+from wizard.lab.control import Lab, lab_directory
 from wizard.network import PlanError
 from wizard.problems import InputError
 from wizard.starter import starter_answers
@@ -25,7 +28,9 @@ class WelcomeScreen(StepScreen):
             "BMC, storage, public, tenant) out of one supernet, sized for the nodes you "
             "expect. Open reads an answers file you saved before; its problems, if any, are "
             "shown with file, line and field. The lab example is a 6-node deployment for "
-            "the built-in lab, which simulates servers, their BMCs and a Chef server.")
+            "the built-in lab, which simulates servers, their BMCs and a Chef server; "
+            "Start the lab brings those up now (Deploy on the lab also does when needed), "
+            "and `crowbar-wizard lab down` stops them.")
 
     def body(self) -> ComposeResult:
         yield Static("Take racks of bare servers to a running cloud. Start here:", classes="title")
@@ -42,6 +47,7 @@ class WelcomeScreen(StepScreen):
         yield Static("The built-in lab: 6 simulated nodes, their BMCs and a Chef server")
         with Horizontal(classes="row"):
             yield Button("Use the lab example", id="lab")
+            yield Button("Start the lab", id="lab-up")
 
     @on(Button.Pressed, "#new")
     def new_plan(self) -> None:
@@ -66,6 +72,31 @@ class WelcomeScreen(StepScreen):
     @on(Button.Pressed, "#lab")
     def lab(self) -> None:
         self._open(LAB_EXAMPLE, example=True)
+
+    @on(Button.Pressed, "#lab-up")
+    def lab_up(self) -> None:
+        if Lab(lab_directory()).spec() is not None:
+            self.notify("the lab is up already")
+            return
+        self.query_one("#lab-up", Button).disabled = True
+        self.notify("starting the lab: 6 simulated servers, their BMCs and a Chef server")
+        self.start_lab()
+
+    @work(exclusive=True, group="lab")
+    async def start_lab(self) -> None:
+        """``crowbar-wizard lab up`` in its own process: the lab outlives the wizard."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wizard.cli", "lab", "up", "--nodes", "6",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        out, _ = await process.communicate()
+        self.query_one("#lab-up", Button).disabled = False
+        lines = out.decode(errors="replace").strip().splitlines()
+        if process.returncode == 0:
+            self.notify(lines[0] if lines else "the lab is up", timeout=8)
+        else:
+            self.notify("the lab did not start: " + " ".join(lines[-3:]), severity="error",
+                        timeout=15)
 
     def _open(self, path: Path, *, example: bool = False) -> None:
         try:

@@ -702,6 +702,28 @@ def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_welcome_starts_the_lab(tmp_path: Path) -> None:
+    """Start the lab on Welcome: the simulated fleet comes up in its own process."""
+    lab = Lab(tmp_path / "lab")
+
+    async def walk() -> list[str]:
+        app = WizardApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.click("#lab-up")
+            await app.workers.wait_for_complete()
+            assert lab.spec() is not None and len(lab.spec().bmcs) == 6
+            await pilot.click("#lab-up")
+            await pilot.pause()
+            return [n.message for n in app._notifications]
+    try:
+        messages = asyncio.run(walk())
+    finally:
+        lab.down()
+    assert any(m.startswith("lab up: 6 BMCs") for m in messages), messages
+    assert "the lab is up already" in messages
+
+
+@pytest.mark.slow
 def test_the_ui_answers_keys_while_a_sweep_runs(tmp_path: Path) -> None:
     """A sweep of 6 BMCs among 250 silent addresses: while it runs, typed keys reach
     the filter, rows arrive, and a 20 Hz heartbeat keeps ticking (the loop is never held)."""
