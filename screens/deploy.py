@@ -124,8 +124,10 @@ class DeployScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        if self.path is None:
-            self._pick_journal()
+        answers = self.answers
+        if not self.running and answers is not None and (
+                self.path not in journal_paths(answers).values()):
+            self._pick_journal()  # first time here, or other answers (another site)
         self.query_one("#lab", Button).focus()
 
     @property

@@ -77,6 +77,8 @@ class DiscoveryScreen(StepScreen):
         self.booted: dict[str, InventoryReport] = {}
         """PXE-discovered machines by node name."""
         self._seen: dict[Path, int] = {}
+        self.ping_timeout = 1.0
+        """Seconds an address has to answer a ping before it counts as unreachable."""
 
     def body(self) -> ComposeResult:
         with Horizontal(classes="compact-row"):
@@ -188,7 +190,8 @@ class DiscoveryScreen(StepScreen):
         swept = 0
         try:
             async for result in sweep(driver, addresses, port=port, username=user,
-                                      password=password, inventory=self.inventory):
+                                      password=password, inventory=self.inventory,
+                                      ping_timeout=self.ping_timeout):
                 swept += 1
                 self.show(result)
                 self.query_one("#counts", Static).update(
