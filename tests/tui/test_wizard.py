@@ -829,9 +829,8 @@ def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path) -> None
             await pilot.click("#cancel")
             await app.workers.wait_for_complete()
             await until(lambda: not screen.running)
-            assert states_of(screen) != {"ready"}
             log = "\n".join(str(line) for line in screen.query_one("#log").lines)
-            assert "cancelled" in log
+            assert "cancelled" in log, "the apply was stopped, not finished"
             await pilot.click("#lab")  # deploy again: it resumes
             await until(lambda: states_of(screen) == {"ready"} and not screen.running)
             await app.workers.wait_for_complete()

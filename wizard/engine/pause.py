@@ -44,25 +44,28 @@ def drop_stale_pause(journal: Path, since: float) -> None:
 
 
 class PauseGate:
-    """What the runner awaits before each step: open unless the pause file exists."""
+    """What the runner awaits before each step: it looks at the pause file then and there
+    (so a pause holds back every step that has not started), and while paused until the
+    file is gone. :meth:`watch` also tells of a pause while no step is starting."""
 
     def __init__(self, journal: Path, changed: Callable[[bool], None]):
         self.journal = journal
         self._changed = changed
-        self._open = asyncio.Event()
-        self._open.set()
+        self._paused = False
+
+    def _note(self, paused: bool) -> None:
+        if paused != self._paused:
+            self._paused = paused
+            self._changed(paused)
 
     async def wait(self) -> None:
-        await self._open.wait()
+        while is_paused(self.journal):
+            self._note(True)
+            await asyncio.sleep(POLL)
+        self._note(False)
 
     async def watch(self) -> None:
-        """Follow the pause file until cancelled, telling ``changed`` of each change."""
+        """Follow the pause file until cancelled."""
         while True:
-            paused = is_paused(self.journal)
-            if paused == self._open.is_set():
-                if paused:
-                    self._open.clear()
-                else:
-                    self._open.set()
-                self._changed(paused)
+            self._note(is_paused(self.journal))
             await asyncio.sleep(POLL)
