@@ -341,7 +341,7 @@ class DeployScreen(StepScreen):
     async def run_apply(self, path: Path, lab: bool, nodes: int) -> None:
         log = self.query_one("#log", RichLog)
         command = [sys.executable, "-m", "wizard.cli"]
-        if lab and Lab(lab_directory()).spec() is None:
+        if lab and Lab(lab_directory()).pid() is None:
             log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
             started = await asyncio.create_subprocess_exec(
                 *command, "lab", "up", "--nodes", str(max(nodes, 1)),

@@ -171,9 +171,10 @@ class DiscoveryScreen(StepScreen):
 
     @on(Button.Pressed, "#lab")
     def sweep_lab(self) -> None:
-        spec = Lab(lab_directory()).spec()
+        lab = Lab(lab_directory())
+        spec = lab.spec() if lab.pid() is not None else None
         if spec is None:
-            self.notify("no lab is up: start one on the Deploy step or with "
+            self.notify("no lab is running: start it on Welcome (Start the lab) or with "
                         "`crowbar-wizard lab up`", severity="warning")
             return
         self.query_one("#range", Input).value = (

@@ -75,7 +75,7 @@ class WelcomeScreen(StepScreen):
 
     @on(Button.Pressed, "#lab-up")
     def lab_up(self) -> None:
-        if Lab(lab_directory()).spec() is not None:
+        if Lab(lab_directory()).pid() is not None:
             self.notify("the lab is up already")
             return
         self.query_one("#lab-up", Button).disabled = True

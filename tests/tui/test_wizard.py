@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -712,15 +714,23 @@ def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(tmp_path: Pa
 
 @pytest.mark.slow
 def test_welcome_starts_the_lab(tmp_path: Path) -> None:
-    """Start the lab on Welcome: the simulated fleet comes up in its own process."""
+    """Start the lab on Welcome: the simulated fleet comes up in its own process, also
+    where a lab died and left its state behind."""
     lab = Lab(tmp_path / "lab")
+    lab.up(2, seed=1, network="127.79.63.0/24")
+    pid = lab.pid()
+    os.kill(pid, signal.SIGKILL)  # the fleet dies; its directory stays
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # (started from this process: reap it)
+    assert lab.pid() is None and lab.spec() is not None
+    chef = int((lab.chef_directory / "goiardi.pid").read_text()) if lab.chef() else None
 
     async def walk() -> list[str]:
         app = WizardApp()
         async with app.run_test(size=SIZE) as pilot:
             await pilot.click("#lab-up")
             await app.workers.wait_for_complete()
-            assert lab.spec() is not None and len(lab.spec().bmcs) == 6
+            assert lab.pid() is not None and len(lab.spec().bmcs) == 6
             await pilot.click("#lab-up")
             await pilot.pause()
             return [n.message for n in app._notifications]
@@ -730,6 +740,8 @@ def test_welcome_starts_the_lab(tmp_path: Path) -> None:
         lab.down()
     assert any(m.startswith("lab up: 6 BMCs") for m in messages), messages
     assert "the lab is up already" in messages
+    if chef is not None:  # the dead lab's Chef server was stopped, not left running
+        assert os.waitpid(chef, os.WNOHANG)[0] == chef
 
 
 @pytest.mark.slow

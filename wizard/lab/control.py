@@ -82,7 +82,8 @@ class Lab:
                            f"{self.directory}); run `crowbar-wizard lab down` first")
         spec = plan_fleet(count, seed=seed, network=network, faults=faults)
         if (self.directory / "fleet.json").exists():
-            shutil.rmtree(self.directory)  # an old lab's leftovers
+            self._stop()  # an old lab's leftovers: what still runs of it (agents, goiardi)
+            shutil.rmtree(self.directory)
         elif self.directory.exists() and any(self.directory.iterdir()):
             raise LabError(f"{self.directory} is not empty and holds no lab: give the lab a "
                            "directory of its own (CROWBAR_LAB_DIR)")
@@ -215,8 +216,11 @@ class Lab:
         (self.chef_directory / "goiardi.pid").unlink(missing_ok=True)
 
     def _stop_fleet(self) -> None:
-        pid = self.pid()
-        if pid is None:
+        """Stop the fleet's process group: the fleet and its node agents, also when the
+        fleet itself died and left its agents behind."""
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
