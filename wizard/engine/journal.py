@@ -15,23 +15,20 @@ the TUI) open the journal read-only and may follow the event log while apply run
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from wizard import filelock
 
 LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
              "readying", "ready", "problem")
 """A node's states, in order (``problem`` can be reached from any of them)."""
-LOCK_PATIENCE = 0.3
-"""Seconds a writer tries for the lock: :func:`holder` takes it for a moment to look."""
 SITE = "*"
 """The node name of site-wide steps (dnsmasq config, Chef environment, ...)."""
 
@@ -70,10 +67,6 @@ class StepRecord:
     status: str
     attempts: int
     detail: str | None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Journal:
@@ -147,13 +140,13 @@ class Journal:
                **data: Any) -> int:
         """Append an event; its sequence number."""
         with self._transaction() as db:
-            return self._event(db, _now(), kind, node, step, data)
+            return self._event(db, filelock.now(), kind, node, step, data)
 
     def transition(self, node: str, state: str, reason: str | None = None) -> int:
         """Set a node's lifecycle state (``reason`` says why, for ``problem``)."""
         if state not in LIFECYCLE:
             raise ValueError(f"unknown node state {state!r} (one of {', '.join(LIFECYCLE)})")
-        at = _now()
+        at = filelock.now()
         with self._transaction() as db:
             row = db.execute("SELECT state FROM nodes WHERE name = ?", (node,)).fetchone()
             db.execute("INSERT INTO nodes (name, state, reason, updated) VALUES (?,?,?,?) "
@@ -166,7 +159,7 @@ class Journal:
             return self._event(db, at, "transition", node, None, data)
 
     def step_started(self, node: str, step: str, **data: Any) -> int:
-        at = _now()
+        at = filelock.now()
         with self._transaction() as db:
             db.execute("INSERT INTO steps (node, step, status, attempts, updated) "
                        "VALUES (?,?,'running',1,?) ON CONFLICT (node, step) DO UPDATE SET "
@@ -183,7 +176,7 @@ class Journal:
 
     def _step_end(self, node: str, step: str, status: str, kind: str, detail: str | None,
                   data: dict[str, Any]) -> int:
-        at = _now()
+        at = filelock.now()
         with self._transaction() as db:
             changed = db.execute("UPDATE steps SET status = ?, detail = ?, updated = ? "
                                  "WHERE node = ? AND step = ?",
@@ -251,48 +244,15 @@ class Journal:
 
 def holder(path: Path) -> dict[str, Any] | None:
     """Who holds the journal at ``path`` now (None when nobody does)."""
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read_holder(fd)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    return filelock.holder(path.with_name(path.name + ".lock"))
 
 
 def _take_lock(lock_path: Path, command: str) -> int:
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + LOCK_PATIENCE
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() < deadline:  # perhaps only a holder() check, gone at once
-                time.sleep(0.01)
-                continue
-        who = _read_holder(fd) or {}
-        os.close(fd)
+    try:
+        return filelock.take(lock_path, {"command": f"crowbar-wizard {command}"})
+    except filelock.Locked as exc:
+        who = exc.who
         raise JournalLocked(
             f"{lock_path.with_suffix('')} is in use by {who.get('command', 'another process')}"
             f" (pid {who.get('pid', '?')} on {who.get('host', '?')} since "
             f"{who.get('since', '?')})") from None
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
-            "command": f"crowbar-wizard {command}"}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
-    return fd
-
-
-def _read_holder(fd: int) -> dict[str, Any] | None:
-    try:
-        return json.loads(os.pread(fd, 4096, 0).decode() or "null")
-    except (ValueError, UnicodeDecodeError):
-        return None
