@@ -8,23 +8,32 @@ to; screens never provision anything themselves (deploy runs ``crowbar-wizard ap
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.events import ScreenResume
+from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import Static
 
+from screens.control import TakeControl, answers_stamp, banner_text, hold
 from screens.drafts import (
     ConfirmQuit,
     RestoreDraft,
     difference,
+    draft_path,
     drop_draft,
     read_draft,
     write_draft,
 )
 from wizard.answers import Answers, check, load
-from wizard.problems import format_loc
+from wizard.problems import InputError, format_loc
+from wizard.sessions import HANDOVER, Control, this_session
 
 STEPS = (("welcome", "Welcome"), ("network", "Network planning"),
          ("discovery", "Hardware discovery"), ("barclamps", "Barclamps"),
@@ -59,15 +68,23 @@ class WizardApp(App[None]):
         Binding("ctrl+n", "step(1)", "Next"),
         Binding("ctrl+b", "step(-1)", "Back"),
         Binding("ctrl+q", "quit", "Quit"),
+        Binding("f2", "take_control", "Take control"),
     ]
 
     def __init__(self, path: Path | None = None, answers: Answers | None = None, *,
-                 saved: bool | None = None):
+                 saved: bool | None = None, kind: str = "terminal"):
         super().__init__()
         self.path = path
         self.answers = answers
         self.saved = saved if saved is not None else path is not None and answers is not None
         self._draft_timer: Timer | None = None
+        self.control = Control(this_session(kind))
+        self._seen: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def observing(self) -> bool:
+        """Whether another session has control (this one only looks)."""
+        return not self.control.held
 
     def on_mount(self) -> None:
         from screens.barclamps import BarclampsScreen
@@ -83,10 +100,94 @@ class WizardApp(App[None]):
         self.install_screen(BarclampsScreen(), "barclamps")
         self.install_screen(ReviewScreen(), "review")
         self.install_screen(DeployScreen(), "deploy")
+        self.control.try_take()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(HANDOVER, self._hand_over)
+        self.set_interval(1.0, self._watch_control)
         self.push_screen("review" if self.answers is not None else "welcome")
         if self.answers is not None and running_deploy(self.answers):
             self.go("deploy")  # an apply of these answers is running: attach to it
-        self._offer_draft()
+        if self.observing:
+            self._seen = answers_stamp(self.path, draft_path(self.path))
+        else:
+            self._offer_draft()
+
+    def on_unmount(self) -> None:
+        self.control.release()
+
+    # --- control -----------------------------------------------------------------------------
+
+    def _watch_control(self) -> None:
+        """Observers: follow the controller's answers; take control when it is free."""
+        if not self.observing:
+            return
+        if self.control.try_take():
+            self.notify("you have control now: the other session ended")
+            self._show_control()
+            return
+        stamp = answers_stamp(self.path, draft_path(self.path))
+        if stamp != self._seen:
+            self._seen = stamp
+            shown = read_draft(self.path) if stamp[1] else None
+            if shown is None and self.path is not None and self.path.exists():
+                with contextlib.suppress(InputError, OSError):
+                    shown = load(self.path, complete=False)
+            if shown is not None:
+                self.answers = shown
+                self.screen.post_message(ScreenResume())
+        self._show_control()
+
+    def _show_control(self) -> None:
+        """The banner and the editing widgets of the step shown, as control says."""
+        for banner in self.screen.query("#banner").results(Static):
+            banner.update(banner_text(self.control.controller()) if self.observing else "")
+            banner.display = self.observing
+        if isinstance(self.screen, Screen):
+            hold(self.screen, self.observing)
+        self.refresh_bindings()
+        self.refresh_header()
+
+    def _hand_over(self) -> None:
+        """Another session took control over: keep the edits in the draft, then observe."""
+        self._keep_draft()
+        self.control.release()
+        self.notify("another session took control; your unsaved edits are in the draft",
+                    severity="warning", timeout=10)
+        self._show_control()
+
+    def may_edit(self) -> bool:
+        """Whether this session may change anything; if not, say why."""
+        if self.observing:
+            self.notify(banner_text(self.control.controller()), severity="warning")
+        return not self.observing
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F2 (take control) is for observers only."""
+        return self.observing if action == "take_control" else True
+
+    def action_take_control(self) -> None:
+        if not self.observing:
+            self.notify("this session has control already")
+            return
+
+        def chosen(take: bool | None) -> None:
+            if take:
+                self._take_over()
+        self.push_screen(TakeControl(self.control.controller()), chosen)
+
+    @work(exclusive=True, group="control")
+    async def _take_over(self) -> None:
+        if await asyncio.to_thread(self.control.take_over):
+            self.notify("you have control")
+        else:
+            self.notify("the other session did not hand control over", severity="error")
+        self._show_control()
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys that would edit, pressed by an observer, say why they do nothing."""
+        if self.observing and (event.is_printable or event.key in ("enter", "space",
+                                                                   "backspace", "delete")):
+            self.may_edit()
 
     # --- drafts ----------------------------------------------------------------------------
 
@@ -108,7 +209,7 @@ class WizardApp(App[None]):
             write_draft(self.answers, self.path)
 
     async def action_quit(self) -> None:
-        if self.saved or self.answers is None:
+        if self.saved or self.answers is None or self.observing:
             self.exit()
             return
         self._keep_draft()
@@ -130,8 +231,10 @@ class WizardApp(App[None]):
         """Take ``answers`` (from a new plan, a file or the lab) as the ones being edited.
 
         Unsaved answers go to the draft a moment later (edits in a burst, one write);
-        saved ones drop the draft.
+        saved ones drop the draft. An observer changes nothing (and is told why).
         """
+        if not self.may_edit():
+            return
         self.answers, self.path, self.saved = answers, path, saved
         if saved:
             drop_draft(path)
@@ -150,7 +253,8 @@ class WizardApp(App[None]):
         else:
             problems = self.problems()
             validity = "answers valid" if not problems else f"{len(problems)} problems"
-        self.sub_title = f"{step} · {validity}" + ("" if self.saved else " · unsaved")
+        self.sub_title = (f"{step} · {validity}" + ("" if self.saved else " · unsaved")
+                          + (" · observing" if self.observing else ""))
 
     # --- moving between steps ------------------------------------------------------------
 

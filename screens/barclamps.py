@@ -111,7 +111,7 @@ class BarclampsScreen(StepScreen):
     @on(Tree.NodeSelected, "#catalog")
     def toggle(self, event: Tree.NodeSelected) -> None:
         name, answers = event.node.data, self.answers
-        if not name or answers is None:
+        if not name or answers is None or not self.app.may_edit():  # type: ignore[attr-defined]
             return
         barclamps = dict(answers.barclamps)
         if name in barclamps:
@@ -162,6 +162,7 @@ class BarclampsScreen(StepScreen):
                 Label(key, classes="field"),
                 Input(text, id=f"attr-{key}", password=attribute.type == "secret"),
                 Label("", id=f"msg-{key}", classes="problems"), classes="attr"))
+        self.hold_if_observing()
         self._matrix(name)
 
     def _matrix(self, name: str) -> None:
@@ -203,6 +204,8 @@ class BarclampsScreen(StepScreen):
         """Enter or a click on a cell puts the node in the role, or takes it out."""
         answers, name = self.answers, self.current
         if answers is None or name is None or name not in answers.barclamps:
+            return
+        if not self.app.may_edit():  # type: ignore[attr-defined]
             return
         column = event.coordinate.column
         if column == 0:
@@ -255,7 +258,7 @@ class BarclampsScreen(StepScreen):
     @on(Button.Pressed, "#allocate")
     def auto_allocate(self) -> None:
         answers = self.answers
-        if answers is None:
+        if answers is None or not self.app.may_edit():  # type: ignore[attr-defined]
             return
         try:
             placed, placements = allocate(answers, self.catalog)

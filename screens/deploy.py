@@ -265,8 +265,10 @@ class DeployScreen(StepScreen):
         say = self._say
         buttons = {name: self.query_one(f"#{name}", Button)
                    for name in ("lab", "real", "pause", "cancel")}
-        buttons["lab"].disabled = buttons["real"].disabled = self.running
-        buttons["pause"].disabled = buttons["cancel"].disabled = self.holder is None
+        observing = self.app.observing  # type: ignore[attr-defined]
+        buttons["lab"].disabled = buttons["real"].disabled = self.running or observing
+        buttons["pause"].disabled = buttons["cancel"].disabled = (self.holder is None
+                                                                  or observing)
         if self.path is None:
             say(status, "No deploy of these answers has run yet.")
             return
@@ -328,6 +330,8 @@ class DeployScreen(StepScreen):
 
     def _deploy(self, *, lab: bool) -> None:
         app = self.app
+        if not app.may_edit():  # type: ignore[attr-defined]
+            return
         if app.path is None or not app.saved:  # type: ignore[attr-defined]
             self.notify("Save the answers first (Review & save)", severity="warning")
             return
@@ -372,7 +376,7 @@ class DeployScreen(StepScreen):
 
     @on(Button.Pressed, "#pause")
     def toggle_pause(self) -> None:
-        if self.path is None or self.holder is None:
+        if self.path is None or self.holder is None or not self.app.may_edit():  # type: ignore[attr-defined]
             return
         paused = not is_paused(self.path)
         set_paused(self.path, paused)
@@ -384,7 +388,7 @@ class DeployScreen(StepScreen):
     def cancel(self) -> None:
         """Stop the apply as Ctrl-C would; the journal lets the next deploy resume."""
         who = holder(self.path) if self.path is not None else None
-        if who is None:
+        if who is None or not self.app.may_edit():  # type: ignore[attr-defined]
             return
         if who.get("host") != socket.gethostname():
             self.notify(f"the apply runs on {who.get('host')}: cancel it there",

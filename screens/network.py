@@ -133,6 +133,7 @@ class NetworkScreen(StepScreen):
                                                  id="net-use_vlan", compact=True),
                                         Label("", id="netmsg-use_vlan", classes="problems"),
                                         classes="attr"))
+        self.hold_if_observing()
 
     @on(Input.Changed)
     @on(Checkbox.Changed)

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, ListItem, ListView, Static
 
 from screens.app import STEPS
+from screens.control import hold
 
 
 class StepList(ListView):
@@ -68,11 +69,16 @@ class StepScreen(Screen[None]):
         with Horizontal():
             yield StepList(self.step)
             with Vertical(id="body"):
+                yield Static("", id="banner")
                 yield from self.body()
         yield Footer()
 
     def body(self) -> ComposeResult:
         yield from ()
 
+    def hold_if_observing(self) -> None:
+        """After fields are mounted: an observer's stay disabled."""
+        self.call_after_refresh(hold, self, self.app.observing)  # type: ignore[attr-defined]
+
     def on_screen_resume(self) -> None:
-        self.app.refresh_header()  # type: ignore[attr-defined]
+        self.app._show_control()  # type: ignore[attr-defined]  # banner, held widgets, header

@@ -21,8 +21,8 @@ from textual.widgets import Tree
 from screens.app import DRAFT_DELAY, WizardApp, starting_answers
 from screens.deploy import DeployScreen
 from screens.discovery import DiscoveryScreen
-from screens.drafts import ConfirmQuit, RestoreDraft, draft_path
-from wizard.answers import Hardware, load
+from screens.drafts import ConfirmQuit, RestoreDraft, draft_path, write_draft
+from wizard.answers import Hardware, Proposal, load
 from wizard.cli import main
 from wizard.discovery import SweepResult
 from wizard.drivers.ipmi import BmcInventory
@@ -31,6 +31,7 @@ from wizard.engine.plan import NODE_STEPS
 from wizard.engine.runner import JournalStates
 from wizard.inventory import InventoryReport
 from wizard.lab.control import Lab
+from wizard.sessions import Control
 
 LAB = Path("answers/examples/lab-small.yaml").resolve()
 EXAMPLES = sorted(Path("answers/examples").resolve().glob("*.yaml"))
@@ -293,6 +294,22 @@ def test_barclamps_snapshot_with_a_role_short_of_nodes(snap_compare) -> None:
         app.screen.query_one("#detail-pane").scroll_end(animate=False)
         await pilot.pause()
     assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+
+
+def test_observer_snapshot(snap_compare) -> None:
+    """Another session has control: the banner names it, the fields are disabled."""
+    other = Control({"user": "alice", "tty": "/dev/pts/7", "from": "10.1.2.3",
+                     "since": "2026-11-25T14:02:11.000Z"})
+    assert other.try_take()
+
+    async def show(pilot) -> None:
+        pilot.app.go("network")
+        await pilot.pause()
+        await pilot.pause()
+    try:
+        assert snap_compare(lab_app(), terminal_size=SIZE, run_before=show)
+    finally:
+        other.release()
 
 
 def test_f1_explains_the_step(snap_compare) -> None:
@@ -624,6 +641,44 @@ def test_a_killed_wizard_process_comes_back_from_the_draft() -> None:
             await pilot.pause()
         return app
     assert "bios" in asyncio.run(reopen()).answers.barclamps
+
+
+def test_a_second_session_observes_read_only_then_gets_control() -> None:
+    """Control held by another session (its real lock): this wizard observes — banner,
+    disabled fields, keys that say why, edits refused — follows the answers the
+    controller keeps in its draft, and gets control when the controller ends."""
+    other = Control({"user": "alice", "tty": "/dev/pts/7", "from": "10.1.2.3"})
+    assert other.try_take()
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert app.observing and "observing" in app.sub_title
+            banner = str(app.screen.query_one("#banner").render())
+            assert "alice on /dev/pts/7 from 10.1.2.3" in banner and "F2" in banner
+            app.go("network")
+            await pilot.pause()
+            assert app.screen.query_one("#net-subnet").disabled
+            await pilot.press("x")
+            assert any("Observing" in n.message for n in app._notifications)
+            before = app.answers
+            app.use(before.model_copy(update={"nodes": []}), app.path, saved=False)
+            assert app.answers is before, "an observer changes nothing"
+            changed = before.model_copy(update={"barclamps": {
+                **before.barclamps, "ceph": Proposal()}})
+            write_draft(changed, Path("lab.yaml"))  # what the controller keeps as it edits
+            await pilot.pause(1.5)
+            assert "ceph" in app.answers.barclamps
+            other.release()
+            await pilot.pause(1.5)
+            assert not app.observing and "observing" not in app.sub_title
+            assert not app.screen.query_one("#net-subnet").disabled
+            assert any("you have control now" in n.message for n in app._notifications)
+    try:
+        asyncio.run(walk())
+    finally:
+        other.release()
 
 
 def test_quitting_with_unsaved_changes_asks_first() -> None:

@@ -1,0 +1,80 @@
+"""Controller and observers in the wizard: the banner, read-only steps, taking control.
+
+One session controls (:mod:`wizard.sessions`); the others observe: a banner names the
+controller, the steps' fields and buttons are disabled, keys that would edit say why, and
+the answers on screen follow what the controller saves (or keeps in its draft). F2 takes
+control over, after a confirmation; when the controller's process ends, the next observer
+gets control by itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
+
+from wizard.sessions import describe
+
+EDITING = (Input, Button, Checkbox, Select, TextArea)
+"""Widgets an observer may look at but not use."""
+HELD = "observer-held"
+"""Class of the widgets disabled because this session observes."""
+
+
+def banner_text(controller: dict | None) -> str:
+    if controller is None:
+        return "Observing: nobody has control; it passes to this session in a moment."
+    return f"Observing (read-only): {describe(controller)} has control. F2 takes it over."
+
+
+def hold(screen: Screen, observing: bool) -> None:
+    """Disable (or give back) the editing widgets of ``screen``."""
+    if observing:
+        for widget in screen.query("#body *").results():
+            if isinstance(widget, EDITING) and not widget.disabled:
+                widget.disabled = True
+                widget.add_class(HELD)
+    else:
+        for widget in screen.query(f".{HELD}").results():
+            widget.disabled = False
+            widget.remove_class(HELD)
+
+
+def answers_stamp(path: Path | None, draft: Path) -> tuple[float, float]:
+    """When the answers file and its draft last changed (0 for a missing one)."""
+    stamps = []
+    for each in (path, draft):
+        try:
+            stamps.append(each.stat().st_mtime if each is not None else 0.0)
+        except OSError:
+            stamps.append(0.0)
+    return stamps[0], stamps[1]
+
+
+class TakeControl(ModalScreen[bool]):
+    """F2 for an observer: take control from the controller, after saying what happens."""
+
+    def __init__(self, controller: dict | None):
+        super().__init__()
+        self.controller = controller
+
+    def compose(self) -> ComposeResult:
+        who = describe(self.controller) if self.controller else "nobody"
+        with Vertical(id="modal"):
+            yield Label(f"Take control from {who}? That session becomes an observer; its "
+                        "unsaved edits stay in the draft.")
+            with Horizontal(classes="row"):
+                yield Button("Take control", id="take", variant="warning")
+                yield Button("Keep observing", id="keep", variant="primary")
+
+    @on(Button.Pressed, "#take")
+    def take(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#keep")
+    def keep(self) -> None:
+        self.dismiss(False)
