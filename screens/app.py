@@ -33,7 +33,7 @@ from screens.drafts import (
 )
 from wizard.answers import Answers, check, load
 from wizard.problems import InputError, format_loc
-from wizard.sessions import HANDOVER, Control, this_session
+from wizard.sessions import HANDOVER, Control, describe, this_session
 
 STEPS = (("welcome", "Welcome"), ("network", "Network planning"),
          ("discovery", "Hardware discovery"), ("barclamps", "Barclamps"),
@@ -158,7 +158,9 @@ class WizardApp(App[None]):
     def may_edit(self) -> bool:
         """Whether this session may change anything; if not, say why."""
         if self.observing:
-            self.notify(banner_text(self.control.controller()), severity="warning")
+            who = self.control.controller()
+            self.notify(f"Read-only: {describe(who) if who else 'another session'} has "
+                        "control (F2 takes it over)", severity="warning")
         return not self.observing
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from wizard import cli_apply, cli_catalog, cli_hardware, cli_pxe, terminal
+from wizard import cli_apply, cli_catalog, cli_hardware, cli_pxe, cli_ssh, terminal
 from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
 from wizard.budget import budget
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
@@ -117,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_hardware.add_commands(commands, formatter)
     cli_pxe.add_commands(commands, formatter)
     cli_apply.add_commands(commands, formatter)
+    cli_ssh.add_commands(commands, formatter)
     return parser
 
 

@@ -9,6 +9,7 @@ SIGUSR1, to hand it on; it keeps its unsaved edits in the draft and becomes an o
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import signal
@@ -39,10 +40,8 @@ def control_path() -> Path:
 def this_session(kind: str = "terminal") -> dict[str, Any]:
     """How this session names itself to the others: user, terminal, SSH client address."""
     info: dict[str, Any] = {"user": getpass.getuser(), "kind": kind}
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         info["tty"] = os.ttyname(sys.stdin.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
     client = os.environ.get("SSH_CLIENT", "").split()
     if client:
         info["from"] = client[0]
@@ -96,10 +95,8 @@ class Control:
         """Ask the controller to hand control on, then take it (False if it did not)."""
         who = filelock.holder(self.path)
         if who is not None and who.get("host") == socket.gethostname():
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError, KeyError, ValueError):
                 os.kill(int(who["pid"]), HANDOVER)
-            except (ProcessLookupError, PermissionError, KeyError, ValueError):
-                pass
         deadline = time.monotonic() + wait
         while not self.try_take():
             if time.monotonic() > deadline:

@@ -661,7 +661,7 @@ def test_a_second_session_observes_read_only_then_gets_control() -> None:
             await pilot.pause()
             assert app.screen.query_one("#net-subnet").disabled
             await pilot.press("x")
-            assert any("Observing" in n.message for n in app._notifications)
+            assert any(n.message.startswith("Read-only: alice") for n in app._notifications)
             before = app.answers
             app.use(before.model_copy(update={"nodes": []}), app.path, saved=False)
             assert app.answers is before, "an observer changes nothing"

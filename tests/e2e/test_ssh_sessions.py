@@ -1,0 +1,202 @@
+"""The wizard over real OpenSSH: a private sshd on a loopback port, configured with the
+block ``crowbar-wizard ssh-setup`` prints, and the real ``ssh`` client on a pty (80x24).
+
+Logins by key get the wizard; a password login is refused; a second login observes;
+killing the controller's ssh client mid-deploy leaves the deploy running to the end.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from wizard.cli_ssh import match_block
+from wizard.engine.journal import Journal, holder
+from wizard.lab.control import Lab
+
+pytestmark = pytest.mark.slow
+EXAMPLE = Path("answers/examples/lab-small.yaml").resolve()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Sshd:
+    port: int
+    key: Path
+    known_hosts: Path
+    home: Path
+
+
+@dataclass
+class Session:
+    """One ``ssh -tt`` login on a pty; ``screen`` is all it printed so far."""
+
+    process: subprocess.Popen[bytes]
+    master: int
+    screen: bytearray = field(default_factory=bytearray)
+
+    def read(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if ready:
+                try:
+                    self.screen.extend(os.read(self.master, 65536))
+                except OSError:
+                    return
+
+    def wait_for(self, text: bytes, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while text not in self.screen:
+            assert time.monotonic() < deadline, f"{text!r} not seen: {bytes(self.screen[-800:])!r}"
+            assert self.process.poll() is None, bytes(self.screen[-800:])
+            self.read(0.2)
+
+    def keys(self, *keys: bytes) -> None:
+        for key in keys:
+            os.write(self.master, key)
+            self.read(0.3)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """sshd -D on 127.0.0.1:PORT with its own host key and authorized keys; the wizard is
+    root's forced command, started in ``tmp_path/home`` with state and lab kept there."""
+    binary = shutil.which("sshd") or "/usr/sbin/sshd"
+    if not Path(binary).exists():
+        if os.environ.get("CI"):
+            pytest.fail("sshd is not installed (./dev installs openssh-server)")
+        pytest.skip("sshd is not installed (./dev installs openssh-server)")
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                        str(tmp_path / name)], check=True)
+    (tmp_path / "authorized_keys").write_text((tmp_path / "client.pub").read_text())
+    home = tmp_path / "home"
+    (home / "answers").mkdir(parents=True)
+    (home / "answers" / "lab.yaml").write_text(EXAMPLE.read_text())
+    wizard = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
+    command = (f"env CROWBAR_STATE_DIR={shlex.quote(str(tmp_path / 'state'))} "
+               f"CROWBAR_LAB_DIR={shlex.quote(str(tmp_path / 'lab'))} {wizard}")
+    port = free_port()
+    config = tmp_path / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {tmp_path / 'host'}",
+        f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}", "UsePAM no",
+        "StrictModes no", "PidFile none", "PasswordAuthentication no",
+        match_block("root", command, home)]))
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    daemon = subprocess.Popen([binary, "-D", "-e", "-f", str(config)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert daemon.poll() is None and time.monotonic() < deadline
+                time.sleep(0.05)
+        yield Sshd(port, tmp_path / "client", tmp_path / "known_hosts", home)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+        Lab(tmp_path / "lab").down()
+
+
+def ssh_args(server: Sshd, *extra: str) -> list[str]:
+    return ["ssh", "-p", str(server.port), "-o", "StrictHostKeyChecking=accept-new",
+            "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "BatchMode=yes",
+            *extra, "root@127.0.0.1"]
+
+
+def login(server: Sshd) -> Session:
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen(ssh_args(server, "-tt", "-i", str(server.key),
+                                        "-o", "IdentitiesOnly=yes"),
+                               stdin=slave, stdout=slave, stderr=slave,
+                               env=os.environ | {"TERM": "xterm-256color"},
+                               start_new_session=True)
+    os.close(slave)
+    return Session(process, master)
+
+
+def test_a_key_login_gets_the_wizard_a_password_login_is_refused(sshd: Sshd) -> None:
+    first = login(sshd)
+    try:
+        first.wait_for(b"Crowbar Wizard")
+        first.wait_for(b"Review & save")
+    finally:
+        first.close()
+    refused = subprocess.run(ssh_args(sshd, "-o", "PubkeyAuthentication=no",
+                                      "-o", "PreferredAuthentications=password"),
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+
+
+def test_a_second_login_observes_and_a_dropped_controller_leaves_the_deploy_running(
+        sshd: Sshd, tmp_path: Path) -> None:
+    lab = Lab(tmp_path / "lab")
+    lab.up(6, seed=8, network="127.79.64.0/24")
+    journal = tmp_path / "lab" / "apply" / "lab" / "journal.db"
+    first = login(sshd)
+    second: Session | None = None
+    try:
+        first.wait_for(b"Review & save")
+        first.read(1)
+        second = login(sshd)
+        second.wait_for(b"Observing (read-only)")
+        second.keys(b"x")  # an edit key: it says why it does nothing
+        second.wait_for(b"Read-only:")
+        first.keys(b"\x0e")  # ctrl+n: Deploy, its first button focused
+        first.wait_for(b"Deploy on the lab")
+        first.read(1)
+        first.keys(b"\r")
+        deadline = time.monotonic() + 60
+        while holder(journal) is None:
+            assert time.monotonic() < deadline, bytes(first.screen[-800:])
+            first.read(0.1)
+        os.killpg(first.process.pid, signal.SIGKILL)  # the controller's link drops
+        first.close()
+        while holder(journal) is not None:  # the deploy goes on without it
+            assert time.monotonic() < deadline + 120
+            time.sleep(0.2)
+        with Journal.open(journal, lock=False) as reader:
+            assert {state for state, _ in reader.states().values()} == {"ready"}
+            assert len(reader.states()) == 6
+        second.close()
+        second = login(sshd)  # comes back: control is free again, the deploy shown
+        second.keys(b"\x0e")
+        second.wait_for(b"6 ready")
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
