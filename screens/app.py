@@ -72,13 +72,16 @@ class WizardApp(App[None]):
     ]
 
     def __init__(self, path: Path | None = None, answers: Answers | None = None, *,
-                 saved: bool | None = None, kind: str = "terminal"):
+                 saved: bool | None = None, kind: str = "terminal",
+                 observe_only: bool = False):
         super().__init__()
         self.path = path
         self.answers = answers
         self.saved = saved if saved is not None else path is not None and answers is not None
         self._draft_timer: Timer | None = None
         self.control = Control(this_session(kind))
+        self.observe_only = observe_only
+        """Started read-only (``--observe``, serve-web without --control): never controls."""
         self._seen: tuple[float, float] = (0.0, 0.0)
 
     @property
@@ -100,7 +103,8 @@ class WizardApp(App[None]):
         self.install_screen(BarclampsScreen(), "barclamps")
         self.install_screen(ReviewScreen(), "review")
         self.install_screen(DeployScreen(), "deploy")
-        self.control.try_take()
+        if not self.observe_only:
+            self.control.try_take()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().add_signal_handler(HANDOVER, self._hand_over)
         self.set_interval(1.0, self._watch_control)
@@ -121,7 +125,7 @@ class WizardApp(App[None]):
         """Observers: follow the controller's answers; take control when it is free."""
         if not self.observing:
             return
-        if self.control.try_take():
+        if not self.observe_only and self.control.try_take():
             self.notify("you have control now: the other session ended")
             self._show_control()
             return
@@ -170,6 +174,10 @@ class WizardApp(App[None]):
     def action_take_control(self) -> None:
         if not self.observing:
             self.notify("this session has control already")
+            return
+        if self.observe_only:
+            self.notify("this view was started read-only (serve-web --control grants "
+                        "control)", severity="warning")
             return
 
         def chosen(take: bool | None) -> None:

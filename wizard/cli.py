@@ -13,7 +13,15 @@ from pathlib import Path
 
 from rich.table import Table
 
-from wizard import cli_apply, cli_catalog, cli_hardware, cli_pxe, cli_ssh, terminal
+from wizard import (
+    cli_apply,
+    cli_catalog,
+    cli_hardware,
+    cli_pxe,
+    cli_ssh,
+    cli_web,
+    terminal,
+)
 from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
 from wizard.budget import budget
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
@@ -104,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     wizard.add_argument("file", type=Path, nargs="?", metavar="FILE",
                         help="an answers file to open")
+    wizard.add_argument("--observe", action="store_true",
+                        help="look only: never take control (another session edits)")
+    wizard.add_argument("--web", action="store_true", help=argparse.SUPPRESS)
     wizard.set_defaults(handler=_wizard)
 
     schema = commands.add_parser(
@@ -118,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_pxe.add_commands(commands, formatter)
     cli_apply.add_commands(commands, formatter)
     cli_ssh.add_commands(commands, formatter)
+    cli_web.add_commands(commands, formatter)
     return parser
 
 
@@ -220,7 +232,8 @@ def _wizard(args: argparse.Namespace) -> int:
     from screens.app import WizardApp, starting_answers
 
     path, answers, saved = starting_answers(args.file)
-    WizardApp(path, answers, saved=saved).run()
+    WizardApp(path, answers, saved=saved, kind="web" if getattr(args, "web", False)
+              else "terminal", observe_only=getattr(args, "observe", False)).run()
     return EXIT_OK
 
 
