@@ -12,6 +12,7 @@ from textual.widgets import Footer, Header, ListItem, ListView, Static
 
 from screens.app import STEPS
 from screens.control import hold
+from wizard import host_facts
 
 
 class StepList(ListView):
@@ -40,10 +41,14 @@ class HelpScreen(ModalScreen[None]):
         self.title_text, self.text = title, text
 
     def compose(self) -> ComposeResult:
+        where = "\n".join([
+            "This admin node: " + (", ".join(host_facts.addresses()) or "no address"),
+            "SSH host keys: " + ("; ".join(host_facts.host_keys()) or "none")])
         with Vertical(id="modal"):
             yield Static(f"[b]{self.title_text}[/b]\n\n{self.text}\n\n"
                          "Keys everywhere: ctrl+n next step, ctrl+b previous step, "
-                         "tab moves between fields, ctrl+q quits, F1 this help.\n"
+                         "tab moves between fields, ctrl+q quits, F1 this help, F2 takes "
+                         f"control (when another session has it).\n\n{where}\n\n"
                          "Press any key to close.")
 
     def on_key(self) -> None:

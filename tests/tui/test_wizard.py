@@ -22,6 +22,7 @@ from screens.app import DRAFT_DELAY, WizardApp, starting_answers
 from screens.deploy import DeployScreen
 from screens.discovery import DiscoveryScreen
 from screens.drafts import ConfirmQuit, RestoreDraft, draft_path, write_draft
+from wizard import host_facts
 from wizard.answers import Hardware, Proposal, load
 from wizard.cli import main
 from wizard.discovery import SweepResult
@@ -312,7 +313,13 @@ def test_observer_snapshot(snap_compare) -> None:
         other.release()
 
 
-def test_f1_explains_the_step(snap_compare) -> None:
+def test_f1_explains_the_step(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """F1: the step's help, the keys, and this machine's addresses and SSH host key
+    fingerprints (fixed here: the snapshot is the same on every machine)."""
+    monkeypatch.setattr(host_facts, "addresses", lambda: ["eth0 192.168.124.10/24"])
+    monkeypatch.setattr(host_facts, "host_keys",
+                        lambda: ["ED25519 SHA256:aiFxFBL73sYPp0MupoPPlqPOkcvMNh53U3QTylJkAMc"])
+
     async def help_(pilot) -> None:
         pilot.app.go("network")
         await pilot.pause()
