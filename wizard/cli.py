@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -228,12 +229,17 @@ def _new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+NO_MOUSE = ("linux", "vt100", "vt102", "vt220", "dumb")
+"""Terminals that do not report the mouse: the wizard is driven by keys there."""
+
+
 def _wizard(args: argparse.Namespace) -> int:
     from screens.app import WizardApp, starting_answers
 
     path, answers, saved = starting_answers(args.file)
-    WizardApp(path, answers, saved=saved, kind="web" if getattr(args, "web", False)
-              else "terminal", observe_only=getattr(args, "observe", False)).run()
+    app = WizardApp(path, answers, saved=saved, kind="web" if getattr(args, "web", False)
+                    else "terminal", observe_only=getattr(args, "observe", False))
+    app.run(mouse=os.environ.get("TERM", "") not in NO_MOUSE)
     return EXIT_OK
 
 
