@@ -200,3 +200,25 @@ def test_a_second_login_observes_and_a_dropped_controller_leaves_the_deploy_runn
         first.close()
         if second is not None:
             second.close()
+
+
+def test_f2_takes_control_over_and_the_other_session_observes(sshd: Sshd) -> None:
+    first = login(sshd)
+    second: Session | None = None
+    try:
+        first.wait_for(b"Review & save")
+        first.read(1)
+        second = login(sshd)
+        second.wait_for(b"Observing (read-only)")
+        second.read(1)
+        second.keys(b"\x1bOQ")  # F2
+        second.wait_for(b"Take control from root")
+        second.keys(b"\r")  # the focused button: Take control
+        second.wait_for(b"you have control")
+        first.wait_for(b"another session")  # its notice (wrapped in a toast)
+        first.wait_for(b"Observing (read-only)")
+        assert first.process.poll() is None and second.process.poll() is None
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
