@@ -149,11 +149,16 @@ def login(server: Sshd) -> Session:
     return Session(process, master)
 
 
-def test_a_key_login_gets_the_wizard_a_password_login_is_refused(sshd: Sshd) -> None:
+def test_a_key_login_gets_the_wizard_at_its_size_a_password_login_is_refused(
+        sshd: Sshd) -> None:
     first = login(sshd)
     try:
         first.wait_for(b"Crowbar Wizard")
         first.wait_for(b"Review & save")
+        assert b"\x1b[25;" not in first.screen, "drawn at the client's 80x24"
+        fcntl.ioctl(first.master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        first.process.send_signal(signal.SIGWINCH)  # as the terminal tells its shell
+        first.wait_for(b"\x1b[30;")  # the client's terminal grew: redrawn to its new size
     finally:
         first.close()
     refused = subprocess.run(ssh_args(sshd, "-o", "PubkeyAuthentication=no",
