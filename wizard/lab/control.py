@@ -195,45 +195,13 @@ class Lab:
         self._stop_fleet()
 
     def _stop_chef(self) -> None:
-        try:
-            pid = int((self.chef_directory / "goiardi.pid").read_text())
-        except (OSError, ValueError):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        stop_group(self.chef_directory / "goiardi.pid")
         (self.chef_directory / "goiardi.pid").unlink(missing_ok=True)
 
     def _stop_fleet(self) -> None:
         """Stop the fleet's process group: the fleet and its node agents, also when the
         fleet itself died and left its agents behind."""
-        try:
-            pid = int(self.pidfile.read_text())
-        except (OSError, ValueError):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while self.pid() is not None and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        if self.pid() is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        stop_group(self.pidfile)
 
     def down(self) -> bool:
         """Stop everything the lab started and remove its directory; False if none ran.
@@ -245,3 +213,27 @@ class Lab:
         if (self.directory / "fleet.json").exists():
             shutil.rmtree(self.directory)
         return running
+
+
+def stop_group(pidfile: Path) -> None:
+    """Stop the process group led by the pid in ``pidfile`` (its leader may be gone, its
+    group not): SIGTERM, up to 5 s for the leader to go, then SIGKILL."""
+    try:
+        pid = int(pidfile.read_text())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
