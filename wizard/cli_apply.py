@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from wizard.catalog import default_catalog
 from wizard.cli_pxe import preflight_options, run_preflight_checks
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.ipmi import IpmiDriver
-from wizard.engine.journal import Journal, JournalLocked, holder
+from wizard.engine.journal import Journal, JournalLocked, holder, state_root
 from wizard.engine.pause import set_paused
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Runner
@@ -96,11 +95,7 @@ def site_state(answers: Answers, *, lab: bool, state: Path | None = None) -> Pat
     site = answers.site.name
     if lab:
         return lab_directory() / "apply" / site
-    if "CROWBAR_STATE_DIR" in os.environ:
-        return Path(os.environ["CROWBAR_STATE_DIR"]) / site
-    if os.geteuid() == 0:
-        return Path("/var/lib/crowbar-wizard") / site
-    return Path.home() / ".local" / "state" / "crowbar-wizard" / site
+    return state_root() / site
 
 
 class ProgressView:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard import filelock
+from wizard.engine.journal import state_root
 
 HANDOVER = signal.SIGUSR1
 """What a controller is sent when another session takes control over."""
@@ -27,12 +28,7 @@ HANDOVER = signal.SIGUSR1
 
 def control_path() -> Path:
     """The control lock, beside every site's state (see ``crowbar-wizard status --help``)."""
-    if "CROWBAR_STATE_DIR" in os.environ:
-        base = Path(os.environ["CROWBAR_STATE_DIR"])
-    elif os.geteuid() == 0:
-        base = Path("/var/lib/crowbar-wizard")
-    else:
-        base = Path.home() / ".local" / "state" / "crowbar-wizard"
+    base = state_root()
     base.mkdir(parents=True, exist_ok=True)
     return base / "control.lock"
 

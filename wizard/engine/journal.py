@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def state_root() -> Path:
+    """The directory that holds every site's state (journal, PXE tree): $CROWBAR_STATE_DIR,
+    else /var/lib/crowbar-wizard for root, ~/.local/state/crowbar-wizard for others."""
+    if "CROWBAR_STATE_DIR" in os.environ:
+        return Path(os.environ["CROWBAR_STATE_DIR"])
+    if os.geteuid() == 0:
+        return Path("/var/lib/crowbar-wizard")
+    return Path.home() / ".local" / "state" / "crowbar-wizard"
+
+
 class JournalLocked(RuntimeError):
     """Another process holds the journal."""
 
