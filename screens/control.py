@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
-from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Input, Select, TextArea
 
+from screens.confirm import Confirm
 from wizard.sessions import describe
 
 EDITING = (Input, Button, Checkbox, Select, TextArea)
@@ -55,26 +53,13 @@ def answers_stamp(path: Path | None, draft: Path) -> tuple[float, float]:
     return stamps[0], stamps[1]
 
 
-class TakeControl(ModalScreen[bool]):
+class TakeControl(Confirm):
     """F2 for an observer: take control from the controller, after saying what happens."""
 
+    YES = ("take", "Take control", "warning")
+    NO = ("keep", "Keep observing", "primary")
+
     def __init__(self, controller: dict | None):
-        super().__init__()
-        self.controller = controller
-
-    def compose(self) -> ComposeResult:
-        who = describe(self.controller) if self.controller else "nobody"
-        with Vertical(id="modal"):
-            yield Label(f"Take control from {who}? That session becomes an observer; its "
-                        "unsaved edits stay in the draft.")
-            with Horizontal(classes="row"):
-                yield Button("Take control", id="take", variant="warning")
-                yield Button("Keep observing", id="keep", variant="primary")
-
-    @on(Button.Pressed, "#take")
-    def take(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#keep")
-    def keep(self) -> None:
-        self.dismiss(False)
+        who = describe(controller) if controller else "nobody"
+        super().__init__(f"Take control from {who}? That session becomes an observer; its "
+                         "unsaved edits stay in the draft.")

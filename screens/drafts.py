@@ -12,12 +12,7 @@ import difflib
 from datetime import datetime
 from pathlib import Path
 
-from textual import on
-from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
-
+from screens.confirm import Confirm
 from wizard.answers import Answers, load, save, to_data
 from wizard.problems import InputError
 from wizard.yamlfile import dump
@@ -62,51 +57,26 @@ def difference(old: Answers | None, new: Answers, limit: int = 12) -> list[str]:
                             else [])
 
 
-class RestoreDraft(ModalScreen[bool]):
+class RestoreDraft(Confirm):
     """Offer a draft back, showing what differs; dismissed with True to restore it."""
 
+    YES = ("restore", "Restore them", "primary")
+    NO = ("discard", "Discard", "default")
+
     def __init__(self, path: Path | None, changes: list[str]):
-        super().__init__()
+        draft = draft_path(path)
+        when = datetime.fromtimestamp(draft.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+        super().__init__(f"Unsaved changes from {when} were kept in {draft}.",
+                         "\n".join(changes) or "(no differences)")
         self.path, self.changes = path, changes
 
-    def compose(self) -> ComposeResult:
-        draft = draft_path(self.path)
-        when = datetime.fromtimestamp(draft.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
-        with Vertical(id="modal"):
-            yield Label(f"Unsaved changes from {when} were kept in {draft}.")
-            yield Static("\n".join(self.changes) or "(no differences)", id="changes")
-            with Horizontal(classes="row"):
-                yield Button("Restore them", id="restore", variant="primary")
-                yield Button("Discard", id="discard")
 
-    @on(Button.Pressed, "#restore")
-    def restore(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#discard")
-    def discard(self) -> None:
-        self.dismiss(False)
-
-
-class ConfirmQuit(ModalScreen[bool]):
+class ConfirmQuit(Confirm):
     """Quitting with unsaved changes: they stay in the draft either way."""
 
+    YES = ("quit", "Quit", "warning")
+    NO = ("stay", "Stay", "primary")
+
     def __init__(self, path: Path | None):
-        super().__init__()
-        self.path = path
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="modal"):
-            yield Label("The answers have unsaved changes. They are kept in "
-                        f"{draft_path(self.path)} and offered back next time.")
-            with Horizontal(classes="row"):
-                yield Button("Quit", id="quit", variant="warning")
-                yield Button("Stay", id="stay", variant="primary")
-
-    @on(Button.Pressed, "#quit")
-    def quit(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#stay")
-    def stay(self) -> None:
-        self.dismiss(False)
+        super().__init__("The answers have unsaved changes. They are kept in "
+                         f"{draft_path(path)} and offered back next time.")
