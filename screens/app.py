@@ -127,7 +127,7 @@ class WizardApp(App[None]):
             return
         if not self.observe_only and self.control.try_take():
             self.notify("you have control now: the other session ended")
-            self._show_control()
+            self.show_control()
             return
         stamp = answers_stamp(self.path, draft_path(self.path))
         if stamp != self._seen:
@@ -139,9 +139,9 @@ class WizardApp(App[None]):
             if shown is not None:
                 self.answers = shown
                 self.screen.post_message(ScreenResume())
-        self._show_control()
+        self.show_control()
 
-    def _show_control(self) -> None:
+    def show_control(self) -> None:
         """The banner and the editing widgets of the step shown, as control says."""
         for banner in self.screen.query("#banner").results(Static):
             banner.update(banner_text(self.control.controller()) if self.observing else "")
@@ -157,7 +157,7 @@ class WizardApp(App[None]):
         self.control.release()
         self.notify("another session took control; your unsaved edits are in the draft",
                     severity="warning", timeout=10)
-        self._show_control()
+        self.show_control()
 
     def may_edit(self) -> bool:
         """Whether this session may change anything; if not, say why."""
@@ -191,7 +191,7 @@ class WizardApp(App[None]):
             self.notify("you have control")
         else:
             self.notify("the other session did not hand control over", severity="error")
-        self._show_control()
+        self.show_control()
 
     def on_key(self, event: events.Key) -> None:
         """Keys that would edit, pressed by an observer, say why they do nothing."""

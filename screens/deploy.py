@@ -29,6 +29,7 @@ from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Stat
 
 from screens.deploy_progress import STEP_NAMES, DeployProgress
 from screens.steps import StepScreen
+from screens.welcome import lab_up_process
 from wizard.answers import Answers
 from wizard.cli_apply import site_state
 from wizard.engine.journal import Journal, holder
@@ -347,13 +348,10 @@ class DeployScreen(StepScreen):
         command = [sys.executable, "-m", "wizard.cli"]
         if lab and Lab(lab_directory()).pid() is None:
             log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
-            started = await asyncio.create_subprocess_exec(
-                *command, "lab", "up", "--nodes", str(max(nodes, 1)),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-            out, _ = await started.communicate()
-            for line in out.decode().splitlines():
+            started, lines = await lab_up_process(nodes)
+            for line in lines:
                 log.write(escape(line))
-            if started.returncode != 0:
+            if not started:
                 self.notify("the lab did not start (see the log)", severity="error")
                 return
         assert self.path is not None
@@ -394,8 +392,7 @@ class DeployScreen(StepScreen):
             self.notify(f"the apply runs on {who.get('host')}: cancel it there",
                         severity="warning")
             return
-        set_paused(self.path, False)  # type: ignore[arg-type]
-        try:
+        try:  # the apply lifts its own pause as it ends
             os.kill(int(who["pid"]), signal.SIGINT)
         except (ProcessLookupError, PermissionError, KeyError, ValueError) as exc:
             self.notify(f"cannot cancel: {exc}", severity="error")

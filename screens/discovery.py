@@ -211,7 +211,6 @@ class DiscoveryScreen(StepScreen):
             self._put(result)
 
     def _put(self, result: SweepResult) -> None:
-        table = self.query_one("#found", DataTable)
         bmc = result.bmc
         row = [f"{result.address}:{result.port}", f"IPMI {result.outcome}",
                (bmc.power or "") if bmc else "",
@@ -219,18 +218,17 @@ class DiscoveryScreen(StepScreen):
                " ".join(bmc.nic_macs) if bmc else "",
                str(bmc.cpu_cores or "") if bmc else "", str(bmc.memory_gb or "") if bmc else "",
                str(bmc.disks if bmc and bmc.disks is not None else "")]
-        if result.address in table.rows:
-            for column, value in zip(COLUMNS, row, strict=True):
-                table.update_cell(result.address, column, value)
-        else:
-            table.add_row(*row, key=result.address)
+        self._upsert(result.address, row)
 
     def _put_report(self, name: str, report: InventoryReport) -> None:
+        self._upsert(f"pxe:{name}", [
+            report.bmc_address or "-", f"PXE {name}", "on", report.model or "",
+            report.serial or "", " ".join(report.macs), str(report.cpu_cores),
+            str(report.memory_gb), str(report.disks)])
+
+    def _upsert(self, key: str, row: list[str]) -> None:
+        """Update the table's row ``key``, or add it."""
         table = self.query_one("#found", DataTable)
-        key = f"pxe:{name}"
-        row = [report.bmc_address or "-", f"PXE {name}", "on", report.model or "",
-               report.serial or "", " ".join(report.macs), str(report.cpu_cores),
-               str(report.memory_gb), str(report.disks)]
         if key in table.rows:
             for column, value in zip(COLUMNS, row, strict=True):
                 table.update_cell(key, column, value)

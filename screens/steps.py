@@ -86,4 +86,4 @@ class StepScreen(Screen[None]):
         self.call_after_refresh(hold, self, self.app.observing)  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
-        self.app._show_control()  # type: ignore[attr-defined]  # banner, held widgets, header
+        self.app.show_control()  # type: ignore[attr-defined]

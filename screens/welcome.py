@@ -20,6 +20,17 @@ from wizard.problems import InputError
 from wizard.starter import starter_answers
 
 
+async def lab_up_process(nodes: int) -> tuple[bool, list[str]]:
+    """``crowbar-wizard lab up`` in its own process (the lab outlives the wizard): whether
+    the lab started, and what the command printed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wizard.cli", "lab", "up", "--nodes", str(max(nodes, 1)),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+    out, _ = await process.communicate()
+    return process.returncode == 0, out.decode(errors="replace").strip().splitlines()
+
+
 class WelcomeScreen(StepScreen):
     """The first step."""
 
@@ -84,15 +95,9 @@ class WelcomeScreen(StepScreen):
 
     @work(exclusive=True, group="lab")
     async def start_lab(self) -> None:
-        """``crowbar-wizard lab up`` in its own process: the lab outlives the wizard."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wizard.cli", "lab", "up", "--nodes", "6",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        out, _ = await process.communicate()
+        started, lines = await lab_up_process(6)
         self.query_one("#lab-up", Button).disabled = False
-        lines = out.decode(errors="replace").strip().splitlines()
-        if process.returncode == 0:
+        if started:
             self.notify(lines[0] if lines else "the lab is up", timeout=8)
         else:
             self.notify("the lab did not start: " + " ".join(lines[-3:]), severity="error",
