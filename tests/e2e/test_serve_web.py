@@ -14,14 +14,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
+
+from tests.terminal import wait_listening
+from wizard.lab.goiardi import free_port
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path("answers/examples/lab-small.yaml").resolve()
@@ -30,23 +31,6 @@ TITLE = "document.querySelector('.intro') ? document.querySelector('.intro').inn
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_listening(port: int, process: subprocess.Popen, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
 
 
 async def page_state(debug_port: int, url: str) -> tuple[str, str]:

@@ -7,36 +7,27 @@ killing the controller's ssh client mid-deploy leaves the deploy running to the 
 
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import shlex
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
-import termios
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.terminal import PtySession, set_size, wait_listening
 from wizard.cli_ssh import match_block
 from wizard.engine.journal import Journal, holder
 from wizard.lab.control import Lab
+from wizard.lab.goiardi import free_port
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path("answers/examples/lab-small.yaml").resolve()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -45,45 +36,6 @@ class Sshd:
     key: Path
     known_hosts: Path
     home: Path
-
-
-@dataclass
-class Session:
-    """One ``ssh -tt`` login on a pty; ``screen`` is all it printed so far."""
-
-    process: subprocess.Popen[bytes]
-    master: int
-    screen: bytearray = field(default_factory=bytearray)
-
-    def read(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.master], [], [], 0.05)
-            if ready:
-                try:
-                    self.screen.extend(os.read(self.master, 65536))
-                except OSError:
-                    return
-
-    def wait_for(self, text: bytes, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while text not in self.screen:
-            assert time.monotonic() < deadline, f"{text!r} not seen: {bytes(self.screen[-800:])!r}"
-            assert self.process.poll() is None, bytes(self.screen[-800:])
-            self.read(0.2)
-
-    def keys(self, *keys: bytes) -> None:
-        for key in keys:
-            os.write(self.master, key)
-            self.read(0.3)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        if self.master >= 0:
-            os.close(self.master)
-            self.master = -1
 
 
 @pytest.fixture
@@ -116,14 +68,7 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
     daemon = subprocess.Popen([binary, "-D", "-e", "-f", str(config)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert daemon.poll() is None and time.monotonic() < deadline
-                time.sleep(0.05)
+        wait_listening(port, daemon, 10)
         yield Sshd(port, tmp_path / "client", tmp_path / "known_hosts", home)
     finally:
         daemon.terminate()
@@ -137,16 +82,11 @@ def ssh_args(server: Sshd, *extra: str) -> list[str]:
             *extra, "root@127.0.0.1"]
 
 
-def login(server: Sshd) -> Session:
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    process = subprocess.Popen(ssh_args(server, "-tt", "-i", str(server.key),
-                                        "-o", "IdentitiesOnly=yes"),
-                               stdin=slave, stdout=slave, stderr=slave,
-                               env=os.environ | {"TERM": "xterm-256color"},
-                               start_new_session=True)
-    os.close(slave)
-    return Session(process, master)
+def login(server: Sshd) -> PtySession:
+    """``ssh -tt`` by key, on an 80x24 pty."""
+    return PtySession.start(ssh_args(server, "-tt", "-i", str(server.key),
+                                     "-o", "IdentitiesOnly=yes"),
+                            os.environ | {"TERM": "xterm-256color"})
 
 
 def test_a_key_login_gets_the_wizard_at_its_size_a_password_login_is_refused(
@@ -156,7 +96,7 @@ def test_a_key_login_gets_the_wizard_at_its_size_a_password_login_is_refused(
         first.wait_for(b"Crowbar Wizard")
         first.wait_for(b"Review & save")
         assert b"\x1b[25;" not in first.screen, "drawn at the client's 80x24"
-        fcntl.ioctl(first.master, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        set_size(first.master, 30, 100)
         first.process.send_signal(signal.SIGWINCH)  # as the terminal tells its shell
         first.wait_for(b"\x1b[30;")  # the client's terminal grew: redrawn to its new size
     finally:
@@ -173,7 +113,7 @@ def test_a_second_login_observes_and_a_dropped_controller_leaves_the_deploy_runn
     lab.up(6, seed=8, network="127.79.64.0/24")
     journal = tmp_path / "lab" / "apply" / "lab" / "journal.db"
     first = login(sshd)
-    second: Session | None = None
+    second: PtySession | None = None
     try:
         first.wait_for(b"Review & save")
         first.read(1)
@@ -209,7 +149,7 @@ def test_a_second_login_observes_and_a_dropped_controller_leaves_the_deploy_runn
 
 def test_f2_takes_control_over_and_the_other_session_observes(sshd: Sshd) -> None:
     first = login(sshd)
-    second: Session | None = None
+    second: PtySession | None = None
     try:
         first.wait_for(b"Review & save")
         first.read(1)

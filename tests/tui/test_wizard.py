@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
@@ -22,6 +18,7 @@ from screens.app import DRAFT_DELAY, WizardApp, starting_answers
 from screens.deploy import DeployScreen
 from screens.discovery import DiscoveryScreen
 from screens.drafts import ConfirmQuit, RestoreDraft, draft_path, write_draft
+from tests.terminal import PtySession
 from wizard import host_facts
 from wizard.answers import Hardware, Proposal, load
 from wizard.cli import main
@@ -603,39 +600,16 @@ def test_a_killed_wizard_process_comes_back_from_the_draft() -> None:
     """The real thing: ``crowbar-wizard wizard lab.yaml`` on a terminal (a pty), a barclamp
     selected with the keyboard, the process SIGKILLed a moment later; a wizard opened on
     the same file offers the draft, and restoring it brings the edit back."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    env = os.environ | {"TERM": "xterm-256color"}
-    process = subprocess.Popen([sys.executable, "-m", "wizard.cli", "wizard", "lab.yaml"],
-                               stdin=slave, stdout=slave, stderr=slave, env=env,
-                               start_new_session=True)
-    os.close(slave)
-    screen = bytearray()
-
-    def drain(seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.05)
-            if ready:
-                try:
-                    screen.extend(os.read(master, 65536))
-                except OSError:
-                    return
+    session = PtySession.start([sys.executable, "-m", "wizard.cli", "wizard", "lab.yaml"],
+                               os.environ | {"TERM": "xterm-256color"})
     try:
-        deadline = time.monotonic() + 30
-        while b"Review" not in screen:
-            assert time.monotonic() < deadline and process.poll() is None, screen[-500:]
-            drain(0.2)
-        drain(1)
-        for key in (b"\x02", *[b"\x1b[B"] * 4, b"\r"):  # ctrl+b, crowbar + 4 = bios, enter
-            os.write(master, key)
-            drain(0.3)
-        drain(DRAFT_DELAY + 1.5)
+        session.wait_for(b"Review")
+        session.read(1)
+        session.keys(b"\x02", *[b"\x1b[B"] * 4, b"\r")  # ctrl+b, crowbar + 4 = bios, enter
+        session.read(DRAFT_DELAY + 1.5)
         assert draft_path(Path("lab.yaml")).exists(), "the edit is in the draft"
     finally:
-        process.kill()
-        process.wait()
-        os.close(master)
+        session.close()  # SIGKILL
     assert "bios" not in load("lab.yaml").barclamps
 
     async def reopen() -> WizardApp:
