@@ -83,6 +83,7 @@ class WizardApp(App[None]):
         self.observe_only = observe_only
         """Started read-only (``--observe``, serve-web without --control): never controls."""
         self._seen: tuple[float, float] = (0.0, 0.0)
+        self._controller_shown: dict | None = None
 
     @property
     def observing(self) -> bool:
@@ -139,7 +140,12 @@ class WizardApp(App[None]):
             if shown is not None:
                 self.answers = shown
                 self.screen.post_message(ScreenResume())
-        self.show_control()
+        who = self.control.controller()
+        if who != self._controller_shown:  # redraw the banner only when it changes
+            self._controller_shown = who
+            self.show_control()
+        elif isinstance(self.screen, Screen):
+            hold(self.screen, True)  # fields mounted since stay disabled
 
     def show_control(self) -> None:
         """The banner and the editing widgets of the step shown, as control says."""
