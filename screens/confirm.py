@@ -6,7 +6,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Static
 from textual.widgets.button import ButtonVariant
 
 
@@ -23,7 +23,7 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="modal"):
-            yield Label(self.question)
+            yield Static(self.question)
             if self.detail is not None:
                 yield Static(self.detail, id="changes")
             with Horizontal(classes="row"):
