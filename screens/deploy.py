@@ -174,6 +174,8 @@ class DeployScreen(StepScreen):
                 return
             try:
                 self.journal = Journal.open(path, lock=False)
+            except FileNotFoundError:  # the apply is making it: next time
+                return
             except (OSError, sqlite3.Error) as exc:  # shown; tried again next time
                 self.query_one("#deploy-status", Static).update(f"cannot read {path}: {exc}")
                 return

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -136,13 +137,17 @@ def test_deploy_snapshot_with_mixed_node_states(snap_compare, tmp_path: Path) ->
 
 
 def test_deploy_follows_the_journal(tmp_path: Path) -> None:
-    """States, the phase and aggregate bars, and a node's steps come from the journal."""
+    """States, the phase and aggregate bars, and a node's steps come from the journal
+    (first one still being made, which Deploy waits out)."""
     path = tmp_path / "journal.db"
-    mixed_journal(path)
+    sqlite3.connect(tmp_path / "making.db").close()  # a file without its tables yet
 
     async def walk() -> None:
         app = lab_app()
         async with app.run_test(size=(120, 40)) as pilot:
+            screen = await show_deploy(pilot, tmp_path / "making.db")
+            assert screen.journal is None and app.is_running
+            mixed_journal(path)
             screen = await show_deploy(pilot, path, "compute-2")
             progress = screen.progress
             assert {n: p.state for n, p in progress.nodes.items()} == {

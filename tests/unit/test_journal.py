@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -73,6 +74,18 @@ def test_readers_cannot_write(tmp_path: Path) -> None:
     Journal.open(path).close()
     with Journal.open(path, lock=False) as reader, pytest.raises(PermissionError):
         reader.transition("n", "allocated")
+
+
+def test_a_journal_being_made_is_not_there_yet_for_readers(tmp_path: Path) -> None:
+    """Between a writer making the file and its tables, a reader finds no journal (and
+    does not fail later on a missing table)."""
+    path = tmp_path / "journal.db"
+    sqlite3.connect(path).close()  # the file, as a writer's connect leaves it at first
+    with pytest.raises(FileNotFoundError, match=r"no journal at .* yet"):
+        Journal.open(path, lock=False)
+    Journal.open(path).close()
+    with Journal.open(path, lock=False) as reader:
+        assert reader.events() == []
 
 
 def test_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:

@@ -100,6 +100,11 @@ class Journal:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
                                  check_same_thread=False)
             db.execute("PRAGMA busy_timeout = 5000")
+            # a writer makes the file, then its tables (events last): until then, no journal
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone() \
+                    is None:
+                db.close()
+                raise FileNotFoundError(f"no journal at {path} yet")
             return cls(db, path, None)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = _take_lock(path.with_name(path.name + ".lock"), command)
