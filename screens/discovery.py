@@ -24,7 +24,7 @@ from screens.steps import StepScreen
 from wizard.discovery import SweepResult, expand, sweep
 from wizard.drivers.ipmi import IpmiDriver
 from wizard.engine.journal import Journal
-from wizard.inventory import Inventory, InventoryReport
+from wizard.inventory import Inventory, InventoryConflict, InventoryReport
 from wizard.lab.control import Lab, lab_directory
 from wizard.secrets import SecretError
 
@@ -124,8 +124,12 @@ class DiscoveryScreen(StepScreen):
                     self.show_report(event.node, report)
 
     def show_report(self, name: str, report: InventoryReport) -> None:
-        """Add (or update) a machine that PXE-booted into discovery."""
-        self.inventory.add_report(report)
+        """Add (or update) a machine that PXE-booted into discovery; a report that
+        contradicts what the sweep found of the same server is left out."""
+        try:
+            self.inventory.add_report(report)
+        except InventoryConflict:
+            return
         self.booted[name] = report
         if self._matches_report(name, report):
             self._put_report(name, report)

@@ -178,8 +178,6 @@ class Chef(Model):
     organization: Tag | None = None
     client_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
     key: SecretValue | None = None
-    validator_name: str = Field("chef-validator", pattern=r"^[A-Za-z0-9._-]+$")
-    validator_key: SecretValue | None = None
     export_path: str | None = Field(None, min_length=1)
 
 
@@ -202,10 +200,8 @@ class Answers(Model):
 
     def secrets(self) -> list[tuple[Loc, Secret]]:
         """Every secret set in the answers, with where it sits."""
-        chef = {"key": self.chef.key, "validator_key": self.chef.validator_key}
-        return [(("bmc", "password"), self.bmc.password)] + [
-            (("chef", name), secret) for name, secret in chef.items() if secret is not None
-        ]
+        chef = [(("chef", "key"), self.chef.key)] if self.chef.key is not None else []
+        return [(("bmc", "password"), self.bmc.password), *chef]
 
     def problem(self, loc: Loc, message: str) -> Problem:
         """A :class:`Problem` at ``loc`` of the file these answers were read from."""
@@ -372,7 +368,6 @@ def _check_secret(loc: Loc, secret: Secret | None) -> Iterator[Finding]:
 def _check_services(answers: Answers) -> Iterator[Finding]:
     chef = answers.chef
     yield from _check_secret(("chef", "key"), chef.key)
-    yield from _check_secret(("chef", "validator_key"), chef.validator_key)
     if chef.server_url is None and chef.export_path is None:
         yield Finding(("chef",), "set server_url (with client_name and key) or export_path")
     if chef.server_url is not None:
@@ -459,8 +454,19 @@ _ALIASES = {
 """Names operators reach for from other tools, and the key they mean here."""
 
 
+_RETIRED = {
+    "validator_key": " (no longer used: nodes never get the validator key, the admin node "
+    "registers each node's own Chef client key with chef.key; remove it)",
+    "validator_name": " (no longer used: the admin node registers nodes' Chef clients "
+    "itself; remove it)",
+}
+"""Keys earlier versions read, and why they are gone."""
+
+
 def _suggest(loc: Loc) -> str:
     """`` (did you mean 'subnet'?)`` or the list of keys allowed where an unknown key sits."""
+    if tuple(loc[:-1]) == ("chef",) and str(loc[-1]) in _RETIRED:
+        return _RETIRED[str(loc[-1])]
     fields = _fields_at(Answers, loc[:-1])
     if not fields:
         return ""

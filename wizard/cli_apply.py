@@ -259,7 +259,10 @@ def _runner(answers: Answers, journal: Journal | None, state: Path, port: int | 
                   options=LAB_OPTIONS if args.lab else Options(),
                   emit=view or Printer(args.json),
                   provisioner_url_file=lab_directory() / "provisioner.url" if args.lab
-                  else None)
+                  else None,
+                  # a lab server's requests come from its BMC's loopback address
+                  peers={node.name: node.bmc_address for node in answers.nodes
+                         if node.bmc_address is not None} if args.lab else None)
 
 
 async def _run(runner: Runner):

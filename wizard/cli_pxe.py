@@ -181,11 +181,26 @@ def _serve(args: argparse.Namespace) -> int:
 async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq) -> int:
     import uvicorn
 
+    from wizard.chef_node import register_client
+    from wizard.drivers.chef import ChefServer
     from wizard.drivers.http import create_app
     from wizard.provisioner.state import ProvisionerState
 
-    state = ProvisionerState(args.directory / "state.json")
-    app = create_app(site, state, media=args.directory / "media")
+    state = ProvisionerState(args.directory / "state.db")
+    chef_config = site.answers.chef
+    chef = None
+    if chef_config.server_url and chef_config.client_name and chef_config.key is not None:
+        try:
+            chef = ChefServer(chef_config.server_url, chef_config.client_name,
+                              chef_config.key.reveal(), organization=chef_config.organization)
+        except SecretError as exc:
+            log.warning("chef.key: %s: installing nodes cannot register their Chef "
+                        "clients", exc)
+    app = create_app(
+        site, state, media=args.directory / "media",
+        register_client=(lambda name, key: register_client(chef, name, key))
+        if chef is not None else None,
+        leases=args.directory / "dnsmasq" / "leases")
     service = app.state.service
 
     def reload() -> None:
@@ -205,5 +220,10 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
     server = uvicorn.Server(config)
     print(f"serving {site.http_url} and DHCP/TFTP on {site.answers.admin.interface} "
           f"(dnsmasq pid {dnsmasq.pid()})", flush=True)
-    await server.serve()
+    try:
+        await server.serve()
+    finally:
+        state.close()
+        if chef is not None:
+            await chef.close()
     return EXIT_OK if server.started else EXIT_FAILED

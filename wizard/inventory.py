@@ -3,6 +3,11 @@
 A server found by its BMC and again by its PXE-booted discovery image is one node: two
 reports are the same server when they share the system serial number, a NIC MAC, or the
 BMC's MAC. Nodes are named as Crowbar named them, ``d`` + the first NIC MAC with dashes.
+
+A PXE report comes over the admin network, where anyone can post: it may fill in what is
+not known of a server yet, but never change what is (its serial, BMC, NICs). A report that
+would is an :class:`InventoryConflict`, and the node stays as it was: otherwise a forged
+report could point a server's BMC elsewhere or add a NIC that "add to answers" then writes.
 """
 
 from __future__ import annotations
@@ -92,6 +97,24 @@ class DiscoveredNode:
                     hardware=hardware)
 
 
+class InventoryConflict(ValueError):
+    """A report that contradicts what is known of the server it names."""
+
+
+def _contradictions(node: DiscoveredNode, report: InventoryReport) -> list[str]:
+    """What ``report`` would change of ``node``'s identity (empty: it may merge)."""
+    found = [f"{name} {mine} is known as {theirs}"
+             for name, mine, theirs in (("serial", report.serial, node.serial),
+                                        ("BMC MAC", report.bmc_mac, node.bmc_mac),
+                                        ("BMC address", report.bmc_address, node.bmc_address))
+             if mine and theirs and mine != theirs]
+    new_macs = set(report.macs) - set(node.macs)
+    if node.macs and new_macs:
+        found.append(f"NICs {', '.join(sorted(new_macs))} are not among the known "
+                     f"{', '.join(node.macs)}")
+    return found
+
+
 class Inventory:
     """Every discovered node, merged across sweeps and PXE reports."""
 
@@ -129,7 +152,17 @@ class Inventory:
         return node, new
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
-        """Record what a discovery image posted; returns the node and whether it is new."""
+        """Record what a discovery image posted; returns the node and whether it is new.
+
+        Raises :class:`InventoryConflict` (and changes nothing) when the report contradicts
+        the known server it matches.
+        """
+        known = self.find(report.serial, report.macs, report.bmc_mac)
+        if known is not None:
+            contradictions = _contradictions(known, report)
+            if contradictions:
+                raise InventoryConflict(f"report from {report.mac} contradicts {known.name}: "
+                                        + "; ".join(contradictions))
         node, new = self._node_for("pxe", report.serial, report.macs, report.bmc_mac)
         ordered = [report.mac, *report.macs] if new else [*node.macs, *report.macs]
         node.macs = list(dict.fromkeys(ordered))

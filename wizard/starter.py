@@ -39,8 +39,6 @@ def starter_answers(
             server_url=f"http://{admin_ip}:{CHEF_PORT}",
             client_name="crowbar",
             key=Secret(f"file:{CHEF_DIR}/crowbar.pem"),
-            validator_name="chef-validator",
-            validator_key=Secret(f"file:{CHEF_DIR}/validation.pem"),
         ),
         barclamps={},
         nodes=[],

@@ -10,14 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
-from wizard.chef_node import register_node
+from wizard.chef_node import first_run, public_pem, register_client
 from wizard.chef_objects import ChefObjects, render
 from wizard.chef_push import MARKER, PushError, PushReport, Target, push, targets
 from wizard.cli import main
-from wizard.drivers.chef import ChefAuthError, ChefError, ChefServer, Retry
+from wizard.drivers.chef import ChefAuthError, ChefServer, Retry
 from wizard.lab.goiardi import Goiardi, find_goiardi
 
 pytestmark = pytest.mark.slow
@@ -202,31 +204,40 @@ def test_prune_removes_only_what_this_site_pushed(goiardi: Goiardi) -> None:
     assert gone_node not in nodes and "handmade" in roles
 
 
+def _private_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
 def test_a_node_registers_as_chef_client_would(goiardi: Goiardi) -> None:
+    """The admin node registers the node's own public key; the node then reads (or makes)
+    its node object as that client, as chef-client's first run does."""
     answers, objects = objects_of(Path("answers/examples/lab-small.yaml"))
     name, pushed = next(iter(objects.nodes.items()))
-    validator = goiardi.validator_key.read_text()
+    own, late, reinstalled = _private_pem(), _private_pem(), _private_pem()
 
     async def go():
         async with admin(goiardi) as chef:
             await push(chef, objects, answers.site.name)
-        known = await register_node(goiardi.url, name, validator_name="chef-validator",
-                                    validator_key=validator)
-        fresh = await register_node(goiardi.url, "late.lab.crowbar.test",
-                                    validator_name="chef-validator", validator_key=validator,
-                                    environment=answers.site.name)
-        again = await register_node(goiardi.url, "late.lab.crowbar.test",
-                                    validator_name="chef-validator", validator_key=None,
-                                    client_key=fresh.client_key)
-        return known, fresh, again
-    known, fresh, again = asyncio.run(go())
+            await register_client(chef, name, public_pem(own))
+            await register_client(chef, "late.lab.crowbar.test", public_pem(late))
+        known = await first_run(goiardi.url, name, own)
+        fresh = await first_run(goiardi.url, "late.lab.crowbar.test", late,
+                                environment=answers.site.name)
+        again = await first_run(goiardi.url, "late.lab.crowbar.test", late)
+        async with admin(goiardi) as chef:  # a reinstall brings a new key
+            await register_client(chef, name, public_pem(reinstalled))
+        after = await first_run(goiardi.url, name, reinstalled)
+        return known, fresh, again, after
+    known, fresh, again, after = asyncio.run(go())
     assert known.run_list == pushed["run_list"] and not known.created_node
     assert known.environment == answers.site.name
     assert fresh.created_node and fresh.run_list == []
     assert not again.created_node and again.environment == answers.site.name
-    with pytest.raises(ChefError, match="exists already"):
-        asyncio.run(register_node(goiardi.url, name, validator_name="chef-validator",
-                                  validator_key=validator))
+    assert after.run_list == pushed["run_list"]
+    with pytest.raises(ChefAuthError):  # the old key is gone with the reinstall
+        asyncio.run(first_run(goiardi.url, name, own))
 
 
 def test_clients_are_made_reused_or_rotated(goiardi: Goiardi) -> None:

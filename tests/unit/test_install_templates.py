@@ -23,7 +23,6 @@ from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.provisioner.render import install_files
 from wizard.provisioner.site import OS_FAMILIES, ProvisionerSite
-from wizard.secrets import Secret
 
 EXAMPLES = Path(__file__).parents[2] / "answers" / "examples"
 OSES = list(OS_FAMILIES)
@@ -33,7 +32,7 @@ HASH = "$6$crowbarsalt$Zx8bq5V0Jc2M9c1nTQb8p1X3tWkqf7o8cQ4bqkVhYJ0sY1b6uKzqjM0jM
 VARIANTS: dict[str, dict[str, Any]] = {
     "example": {},
     "hash-org-serial": {"root_hash": HASH, "serial": "ttyS1,115200",
-                        "chef": {"organization": "acme", "validator_key": None}},
+                        "chef": {"organization": "acme"}},
     "no-chef": {"chef": {"server_url": None}},
 }
 AUTOINSTALL_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -242,33 +241,33 @@ def test_chef_bootstrap_only_with_a_chef_server(os_id: str) -> None:
     """Without a Chef server URL nothing installs or configures chef-client."""
     files, _ = _render(_answers(os_id, chef={"server_url": None}))
     text = "\n".join(files.values())
-    for marker in ("install -y chef", "/etc/chef", "client.rb", "validation.pem"):
+    for marker in ("install -y chef", "/etc/chef", "client.rb", "client-key"):
         assert marker not in text
 
 
-@pytest.mark.parametrize("validator_key", [None, Secret("inline-key")])
 @pytest.mark.parametrize("os_id", OSES)
-def test_chef_bootstrap_order_and_organization(os_id: str, validator_key: Secret | None) -> None:
-    """chef-client is installed, then client.rb (URL ending in /organizations/<org>) written,
-    then the validator key fetched when the admin node holds one, all before the callback."""
-    files, ctx = _render(_answers(os_id, chef={"organization": "acme",
-                                               "validator_key": validator_key}))
+def test_chef_bootstrap_order_and_organization(os_id: str) -> None:
+    """chef-client is installed, then client.rb (URL ending in /organizations/<org>, the
+    node's own key, no validator) written, then the node makes its key and sends the public
+    half with its token, all before the callback; nothing fetches a validator key."""
+    files, ctx = _render(_answers(os_id, chef={"organization": "acme"}))
     text = "\n".join(files.values())
     url = re.search(r'chef_server_url "([^"]+)"', text)
     assert url and url[1] == "http://192.168.124.10:4545/organizations/acme"
     assert f'node_name "{ctx["node"]["fqdn"]}"' in text
-    assert 'validation_client_name "chef-validator"' in text
+    assert 'client_key "/etc/chef/client.pem"' in text
+    assert "validation" not in text and "validator" not in text
     commands = _post_commands(ctx["os"]["family"], files)
     steps = [next(i for i, cmd in enumerate(commands) if "install -y chef" in cmd),
-             next(i for i, cmd in enumerate(commands) if "/etc/chef/client.rb" in cmd)]
-    fetch = [i for i, cmd in enumerate(commands)
-             if "curl" in cmd and ctx["callbacks"]["validation_key"] in cmd]
-    assert len(fetch) == (validator_key is not None)
-    if fetch:
-        assert "-o /etc/chef/validation.pem" in commands[fetch[0]]
-        assert ctx["node"]["token"] in commands[fetch[0]]
-    assert [*steps, *fetch] == sorted([*steps, *fetch])
-    assert max([*steps, *fetch]) < len(commands) - 1
+             next(i for i, cmd in enumerate(commands) if "/etc/chef/client.rb" in cmd),
+             next(i for i, cmd in enumerate(commands) if "genrsa" in cmd)]
+    [send] = [i for i, cmd in enumerate(commands)
+              if "curl" in cmd and ctx["callbacks"]["client_key"] in cmd]
+    assert "--data-binary @/etc/chef/client.pub" in commands[send]
+    assert ctx["node"]["token"] in commands[send]
+    assert "umask 077" in commands[steps[2]]  # the private key is never readable by others
+    assert [*steps, send] == sorted([*steps, send])
+    assert send < len(commands) - 1
 
 
 @pytest.mark.parametrize("os_id", OSES)

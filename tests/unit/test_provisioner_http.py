@@ -9,18 +9,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
-from wizard.drivers.http import MAX_INVENTORY_BYTES, TOKEN_HEADER, create_app
+from wizard.drivers.http import (
+    MAX_INVENTORY_BYTES,
+    REPORTS_PER_MINUTE,
+    TOKEN_HEADER,
+    create_app,
+)
 from wizard.provisioner.site import ProvisionerSite
 from wizard.provisioner.state import ProvisionerState
-from wizard.secrets import Secret
 
 EXAMPLE = Path("answers/examples/lab-small.yaml")
 NEW_MAC = "52:54:00:aa:bb:01"
@@ -36,18 +44,35 @@ def site(answers: Answers) -> ProvisionerSite:
     return ProvisionerSite(answers, default_catalog(), b"test-key" * 4)
 
 
+STRANGER = "192.168.124.30"
+"""An address of the admin segment that no node holds."""
+
+
 @pytest.fixture
 def state(tmp_path: Path) -> ProvisionerState:
-    return ProvisionerState(tmp_path / "state.json")
+    return ProvisionerState(tmp_path / "state.db")
 
 
-def call(site: ProvisionerSite, state: ProvisionerState, method: str, url: str,
-         **kwargs: Any) -> httpx.Response:
+def call(site: ProvisionerSite, state: ProvisionerState, method: str, url: str, *,
+         peer: str = STRANGER, register: Any = None, leases: Path | None = None,
+         app: Any = None, **kwargs: Any) -> httpx.Response:
+    """One request from ``peer`` (the address the service sees), to ``app`` or a new one."""
     async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(site, state))
+        nonlocal app
+        app = app or create_app(site, state, register_client=register, leases=leases)
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.request(method, url, **kwargs)
     return asyncio.run(go())
+
+
+def discovery_token(site: ProvisionerSite, state: ProvisionerState, mac: str = NEW_MAC,
+                    peer: str = STRANGER) -> str:
+    """The token the boot script given to ``mac`` at ``peer`` carries."""
+    script = call(site, state, "GET", f"/boot/{mac}", peer=peer).text
+    found = re.search(r"crowbar\.token=([0-9a-f]+)", script)
+    assert found, script
+    return found[1]
 
 
 def report(mac: str = NEW_MAC, **extra: Any) -> dict[str, Any]:
@@ -67,11 +92,40 @@ def test_boot_script_follows_node_state(site: ProvisionerSite, state: Provisione
     assert "sanboot" in after.text and "install/ctl-1" not in after.text
 
 
-def test_unknown_machine_gets_discovery_with_its_token(site: ProvisionerSite,
-                                                       state: ProvisionerState) -> None:
+def test_unknown_machine_gets_discovery_with_a_token_for_its_address(
+        site: ProvisionerSite, state: ProvisionerState) -> None:
     script = call(site, state, "GET", f"/boot/{NEW_MAC}").text
     assert "media/discovery/linux" in script
-    assert f"crowbar.token={site.discovery_token(NEW_MAC)}" in script
+    assert f"crowbar.token={site.discovery_token(NEW_MAC, STRANGER)}" in script
+    elsewhere = discovery_token(site, state, peer="192.168.124.31")
+    assert elsewhere != site.discovery_token(NEW_MAC, STRANGER)
+
+
+def test_a_discovery_token_works_only_from_the_address_it_was_given_to(
+        site: ProvisionerSite, state: ProvisionerState) -> None:
+    """Finding: GET /boot/<any MAC> handed out that MAC's token to anyone. Now a token
+    asked for at one address is refused from another."""
+    token = discovery_token(site, state, peer="192.168.124.31")
+    stolen = call(site, state, "POST", "/inventory", json=report(), peer=STRANGER,
+                  headers={TOKEN_HEADER: token})
+    assert stolen.status_code == 403 and state.inventory.nodes == []
+    own = call(site, state, "POST", "/inventory", json=report(), peer="192.168.124.31",
+               headers={TOKEN_HEADER: token})
+    assert own.status_code == 201
+
+
+def test_with_dhcp_served_only_the_lease_holder_gets_a_discovery_token(
+        site: ProvisionerSite, state: ProvisionerState, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When this admin node serves DHCP, a discovery script (and its token) goes only to the
+    address dnsmasq leased to that MAC."""
+    monkeypatch.setattr("wizard.drivers.http.LEASE_WAIT", 0.2)
+    leases = tmp_path / "leases"
+    leases.write_text(f"1900000000 {NEW_MAC} 192.168.124.31 * 01:{NEW_MAC}\n")
+    mine = call(site, state, "GET", f"/boot/{NEW_MAC}", peer="192.168.124.31", leases=leases)
+    assert mine.status_code == 200 and "crowbar.token=" in mine.text
+    theirs = call(site, state, "GET", f"/boot/{NEW_MAC}", peer=STRANGER, leases=leases)
+    assert theirs.status_code == 403 and "crowbar.token" not in theirs.text
 
 
 def test_unknown_machine_without_pxe_discovery_gets_the_unknown_script(
@@ -83,7 +137,7 @@ def test_unknown_machine_without_pxe_discovery_gets_the_unknown_script(
     assert "not in the answers file" in script and "discovery" in script
     assert "kernel" not in script
     refused = call(site, state, "POST", "/inventory", json=report(),
-                   headers={TOKEN_HEADER: site.discovery_token(NEW_MAC)})
+                   headers={TOKEN_HEADER: site.discovery_token(NEW_MAC, STRANGER)})
     assert refused.status_code == 403 and state.inventory.nodes == []
 
 
@@ -91,48 +145,131 @@ def test_malformed_mac_is_a_400(site: ProvisionerSite, state: ProvisionerState) 
     assert call(site, state, "GET", "/boot/not-a-mac").status_code == 400
 
 
-def test_install_files_by_node(site: ProvisionerSite, state: ProvisionerState) -> None:
-    ok = call(site, state, "GET", "/install/ctl-1/user-data")
+def test_install_files_only_to_the_node_while_it_installs(
+        site: ProvisionerSite, state: ProvisionerState) -> None:
+    """Finding: /install/<node>/<file> (the node's token, its root password hash) went to
+    anyone, in any state. Now only to the node's own address, and only until it is
+    installed."""
+    node = site.nodes["ctl-1"]
+    ok = call(site, state, "GET", "/install/ctl-1/user-data", peer=node.address)
     assert ok.status_code == 200 and site.token("ctl-1") in ok.text
+    assert call(site, state, "GET", "/install/ctl-1/user-data").status_code == 403
+    other = site.nodes["compute-1"].address
+    assert call(site, state, "GET", "/install/ctl-1/user-data", peer=other).status_code == 403
     assert call(site, state, "GET", "/install/nobody/user-data").status_code == 404
-    assert call(site, state, "GET", "/install/ctl-1/ks.cfg").status_code == 404
+    assert call(site, state, "GET", "/install/ctl-1/ks.cfg",
+                peer=node.address).status_code == 404
+    state.set_state("ctl-1", "installed")
+    after = call(site, state, "GET", "/install/ctl-1/user-data", peer=node.address)
+    assert after.status_code == 403 and site.token("ctl-1") not in after.text
 
 
 def test_inventory_creates_then_merges(site: ProvisionerSite, state: ProvisionerState) -> None:
-    headers = {TOKEN_HEADER: site.discovery_token(NEW_MAC)}
+    headers = {TOKEN_HEADER: discovery_token(site, state)}
     first = call(site, state, "POST", "/inventory", json=report(), headers=headers)
     assert first.status_code == 201
     assert first.json() == {"node": "d52-54-00-aa-bb-01", "new": True}
     again = call(site, state, "POST", "/inventory", json=report(memory_gb=128), headers=headers)
     assert again.status_code == 200 and again.json()["new"] is False
+    state.close()
     reloaded = ProvisionerState(state.path)
     [node] = reloaded.inventory.nodes
     assert (node.memory_gb, node.serial, node.sources) == (128, "SN-1", {"pxe"})
 
 
+@pytest.mark.parametrize("change", [
+    {"bmc_address": "192.168.124.200"}, {"serial": "SN-OTHER", "macs": [NEW_MAC]},
+    {"macs": [NEW_MAC, "52:54:00:aa:bb:02", "52:54:00:aa:bb:66"]},
+    {"bmc_mac": "52:54:00:ff:ff:02"},
+], ids=["moves-bmc", "changes-serial", "adds-a-nic", "changes-bmc-mac"])
+def test_a_report_cannot_take_over_a_known_server(site: ProvisionerSite,
+                                                  state: ProvisionerState,
+                                                  change: dict[str, Any]) -> None:
+    """Finding: reports merged by serial or MAC, so a forged one could move a discovered
+    server's BMC or add NICs ("add to answers" then writes them). Now it is a conflict."""
+    headers = {TOKEN_HEADER: discovery_token(site, state)}
+    first = report(bmc_mac="52:54:00:ff:ff:01", bmc_address="192.168.124.170")
+    assert call(site, state, "POST", "/inventory", json=first, headers=headers
+                ).status_code == 201
+    forged = call(site, state, "POST", "/inventory", json=first | change, headers=headers)
+    assert forged.status_code == 409 and "contradicts" in forged.json()["error"]
+    [node] = state.inventory.nodes
+    assert (node.bmc_address, node.serial, node.macs, node.bmc_mac) == (
+        "192.168.124.170", "SN-1", [NEW_MAC, "52:54:00:aa:bb:02"], "52:54:00:ff:ff:01")
+    state.close()
+    assert ProvisionerState(state.path).inventory.nodes[0].bmc_address == "192.168.124.170"
+
+
+def test_reports_are_rate_limited_per_address(site: ProvisionerSite,
+                                              state: ProvisionerState) -> None:
+    """A burst of REPORTS_PER_MINUTE from one address, then 429, while another address
+    still gets through."""
+    headers = {TOKEN_HEADER: discovery_token(site, state)}
+    app = create_app(site, state)
+    statuses = [call(site, state, "POST", "/inventory", json=report(), headers=headers,
+                     app=app).status_code for _ in range(REPORTS_PER_MINUTE + 1)]
+    assert statuses[:REPORTS_PER_MINUTE] == [201] + [200] * (REPORTS_PER_MINUTE - 1)
+    assert statuses[-1] == 429
+    other_mac, other = "52:54:00:aa:cc:01", "192.168.124.32"
+    token = discovery_token(site, state, other_mac, peer=other)
+    assert call(site, state, "POST", "/inventory", peer=other, app=app,
+                json=report(other_mac, macs=[other_mac], serial="SN-2"),
+                headers={TOKEN_HEADER: token}).status_code == 201
+
+
+def test_discovered_machines_are_capped(site: ProvisionerSite, state: ProvisionerState,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("wizard.drivers.http.MAX_DISCOVERED", 2)
+    codes = []
+    for i in range(3):
+        mac, peer = f"52:54:00:aa:dd:0{i}", f"192.168.124.4{i}"
+        token = discovery_token(site, state, mac, peer=peer)
+        codes.append(call(site, state, "POST", "/inventory", peer=peer,
+                          json=report(mac, macs=[mac], serial=f"SN-{i}"),
+                          headers={TOKEN_HEADER: token}).status_code)
+    assert codes == [201, 201, 429] and len(state.inventory.nodes) == 2
+
+
+def test_reports_are_appended_not_rewritten(site: ProvisionerSite,
+                                            state: ProvisionerState) -> None:
+    """Finding: every report rewrote a growing state file in the event loop. Now each is one
+    row appended to SQLite: the file is not replaced (same inode) as reports arrive."""
+    for i in range(3):
+        mac, peer = f"52:54:00:aa:ee:0{i}", f"192.168.124.5{i}"
+        token = discovery_token(site, state, mac, peer=peer)
+        call(site, state, "POST", "/inventory", peer=peer, headers={TOKEN_HEADER: token},
+             json=report(mac, macs=[mac], serial=f"SN-{i}"))
+        if i == 0:
+            inode = state.path.stat().st_ino
+    assert state.path.stat().st_ino == inode
+    with sqlite3.connect(state.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM reports").fetchone() == (3,)
+
+
 @pytest.mark.parametrize(("body", "headers", "status"), [
     (json.dumps(report()), {}, 403),
     (json.dumps(report()), {TOKEN_HEADER: "0" * 32}, 403),
+    (json.dumps(report()), {TOKEN_HEADER: "é".encode() * 16}, 403),
     (json.dumps(report("52:54:00:aa:bb:09")), "token-of-new", 403),
     ("{not json", "token-of-new", 400),
     (json.dumps(report(cpu_cores=0)), "token-of-new", 422),
     (json.dumps(report(extra_field=1)), "token-of-new", 422),
     (json.dumps(report(macs=["52:54:00:aa:bb:02"])), "token-of-new", 422),
     ("x" * (MAX_INVENTORY_BYTES + 1), "token-of-new", 413),
-], ids=["no-token", "wrong-token", "token-of-other-mac", "not-json", "bad-field",
-        "unknown-field", "boot-mac-not-listed", "oversized"])
+], ids=["no-token", "wrong-token", "non-ascii-token", "token-of-other-mac", "not-json",
+        "bad-field", "unknown-field", "boot-mac-not-listed", "oversized"])
 def test_bad_inventory_is_refused_and_stores_nothing(
         site: ProvisionerSite, state: ProvisionerState, body: str, headers: Any, status: int,
         caplog: pytest.LogCaptureFixture) -> None:
+    token = site.discovery_token(NEW_MAC, STRANGER)
     if headers == "token-of-new":
-        headers = {TOKEN_HEADER: site.discovery_token(NEW_MAC)}
+        headers = {TOKEN_HEADER: token}
     with caplog.at_level(logging.WARNING, "wizard.provisioner.http"):
-        response = call(site, state, "POST", "/inventory", content=body,
+        response = call(site, state, "POST", "/inventory", content=body.encode(),
                         headers=headers | {"content-type": "application/json"})
     assert response.status_code == status
     assert state.inventory.nodes == [] and not state.path.exists()
     assert any("/inventory" in record.getMessage() for record in caplog.records)
-    token = site.discovery_token(NEW_MAC)
     assert all(token not in record.getMessage() for record in caplog.records)
 
 
@@ -140,36 +277,93 @@ def test_inventory_from_a_known_node_is_a_conflict(site: ProvisionerSite,
                                                    state: ProvisionerState) -> None:
     mac = site.nodes["ctl-1"].macs[0]
     response = call(site, state, "POST", "/inventory", json=report(mac),
-                    headers={TOKEN_HEADER: site.discovery_token(mac)})
+                    headers={TOKEN_HEADER: site.discovery_token(mac, STRANGER)})
     assert response.status_code == 409 and state.inventory.nodes == []
 
 
-def test_installed_callback_needs_the_node_token(site: ProvisionerSite,
-                                                 state: ProvisionerState) -> None:
+def test_installed_callback_needs_the_node_its_address_and_its_token(
+        site: ProvisionerSite, state: ProvisionerState) -> None:
     url = "/nodes/compute-1/installed"
-    assert call(site, state, "POST", url).status_code == 403
+    here = site.nodes["compute-1"].address
+    token = {TOKEN_HEADER: site.token("compute-1")}
+    assert call(site, state, "POST", url, peer=here).status_code == 403
     other = {TOKEN_HEADER: site.token("compute-2")}
-    assert call(site, state, "POST", url, headers=other).status_code == 403
+    assert call(site, state, "POST", url, peer=here, headers=other).status_code == 403
+    assert call(site, state, "POST", url, headers=token).status_code == 403  # elsewhere
     assert state.state("compute-1") is None
-    ok = call(site, state, "POST", url, headers={TOKEN_HEADER: site.token("compute-1")})
+    ok = call(site, state, "POST", url, peer=here, headers=token)
     assert ok.status_code == 200 and state.state("compute-1") == "installed"
+    state.close()
     assert ProvisionerState(state.path).state("compute-1") == "installed"
     unknown = call(site, state, "POST", "/nodes/ghost/installed",
                    headers={TOKEN_HEADER: site.token("ghost")})
     assert unknown.status_code == 404
 
 
-def test_validator_key_only_with_token(answers: Answers, state: ProvisionerState,
-                                       caplog: pytest.LogCaptureFixture) -> None:
-    keyed = answers.model_copy(update={
-        "chef": answers.chef.model_copy(update={"validator_key": Secret("PRIVATE-KEY-TEXT")})})
-    site = ProvisionerSite(keyed, default_catalog(), b"k" * 32)
-    url = "/nodes/ctl-1/validation.pem"
+def test_an_install_token_dies_with_its_install(site: ProvisionerSite,
+                                                state: ProvisionerState) -> None:
+    """Once a node is installed its token opens nothing, also when the node is installed
+    again: the next install has a token of its own."""
+    here = site.nodes["compute-1"].address
+    old = {TOKEN_HEADER: site.token("compute-1", 0)}
+    assert call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
+                headers=old).status_code == 200
+    assert call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
+                headers=old).status_code == 403  # installed: nothing of the install
+    state.set_state("compute-1", "installing")  # reinstalled
+    assert call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
+                headers=old).status_code == 403
+    files = call(site, state, "GET", "/install/compute-1/user-data", peer=here).text
+    new = site.token("compute-1", 1)
+    assert new in files and site.token("compute-1", 0) not in files
+    assert call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
+                headers={TOKEN_HEADER: new}).status_code == 200
+
+
+def _public_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def test_the_validator_key_is_never_served(site: ProvisionerSite, state: ProvisionerState) -> None:
+    """Finding: with a node's token, GET /nodes/<node>/validation.pem gave anyone the Chef
+    validator key. There is no such endpoint: nodes register keys of their own."""
+    node = site.nodes["ctl-1"]
+    response = call(site, state, "GET", "/nodes/ctl-1/validation.pem", peer=node.address,
+                    headers={TOKEN_HEADER: site.token("ctl-1")})
+    assert response.status_code == 404
+
+
+def test_a_node_registers_its_own_chef_key_once(site: ProvisionerSite, state: ProvisionerState,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    registered: list[tuple[str, str]] = []
+
+    async def register(name: str, key: str) -> None:
+        registered.append((name, key))
+
+    node = site.nodes["ctl-1"]
+    url, token = "/nodes/ctl-1/client-key", {TOKEN_HEADER: site.token("ctl-1")}
+    key = _public_key()
+    refused = [
+        call(site, state, "POST", url, peer=node.address, content=key, register=register),
+        call(site, state, "POST", url, content=key, headers=token, register=register),
+        call(site, state, "POST", url, peer=node.address, content="not a key",
+             headers=token, register=register),
+    ]
+    assert [r.status_code for r in refused] == [403, 403, 400] and registered == []
     with caplog.at_level(logging.INFO, "wizard.provisioner.http"):
-        assert call(site, state, "GET", url).status_code == 403
-        ok = call(site, state, "GET", url, headers={TOKEN_HEADER: site.token("ctl-1")})
-    assert ok.status_code == 200 and ok.text == "PRIVATE-KEY-TEXT"
-    assert "PRIVATE-KEY-TEXT" not in caplog.text
+        ok = call(site, state, "POST", url, peer=node.address, content=key, headers=token,
+                  register=register)
+    assert ok.status_code == 201 and registered == [(node.fqdn, key)]
+    again = call(site, state, "POST", url, peer=node.address, content=_public_key(),
+                 headers=token, register=register)
+    assert again.status_code == 409 and len(registered) == 1
+    assert site.token("ctl-1") not in caplog.text
+    none = call(site, state, "POST", "/nodes/compute-1/client-key", content=key,
+                peer=site.nodes["compute-1"].address,
+                headers={TOKEN_HEADER: site.token("compute-1")})
+    assert none.status_code == 404  # no Chef server here
 
 
 def test_tokens_depend_on_the_key(answers: Answers) -> None:
@@ -177,5 +371,6 @@ def test_tokens_depend_on_the_key(answers: Answers) -> None:
     two = ProvisionerSite(answers, default_catalog(), b"b" * 32)
     assert one.token("ctl-1") != two.token("ctl-1")
     assert one.token("ctl-1") != one.token("compute-1")
+    assert one.token("ctl-1") != one.token("ctl-1", 1)
     assert one.token("ctl-1") == ProvisionerSite(answers, default_catalog(), b"a" * 32
                                                  ).token("ctl-1")

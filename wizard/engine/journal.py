@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS steps (
     status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
     attempts INTEGER NOT NULL DEFAULT 0, detail TEXT, updated TEXT NOT NULL,
     PRIMARY KEY (node, step));
+CREATE TABLE IF NOT EXISTS claims (
+    node TEXT NOT NULL, what TEXT NOT NULL, epoch INTEGER NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (node, what, epoch));
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
     node TEXT, step TEXT, data TEXT NOT NULL);
@@ -201,7 +204,30 @@ class Journal:
             payload = data | ({"detail": detail} if detail else {})
             return self._event(db, at, kind, node, step, payload)
 
+    def claim(self, node: str, what: str) -> bool:
+        """Use up ``what`` (a one-time install capability) for ``node``'s current install;
+        False when it was used already. Claiming ``installed`` ends the install: the next
+        one starts a new epoch (see :mod:`wizard.provisioner.state`)."""
+        at = filelock.now()
+        with self._transaction() as db:
+            epoch = self._epoch(db, node)
+            made = db.execute("INSERT OR IGNORE INTO claims (node, what, epoch, at) "
+                              "VALUES (?,?,?,?)", (node, what, epoch, at)).rowcount
+            if made:
+                self._event(db, at, "claimed", node, None, {"what": what, "epoch": epoch})
+            return bool(made)
+
     # --- reading -------------------------------------------------------------------------
+
+    def epoch(self, node: str) -> int:
+        """How many installs of ``node`` have ended (its ``installed`` claims)."""
+        return self._epoch(self._db, node)
+
+    @staticmethod
+    def _epoch(db: sqlite3.Connection, node: str) -> int:
+        row = db.execute("SELECT COUNT(*) FROM claims WHERE node = ? AND what = 'installed'",
+                         (node,)).fetchone()
+        return int(row[0])
 
     def state(self, node: str) -> str | None:
         row = self._db.execute("SELECT state FROM nodes WHERE name = ?", (node,)).fetchone()

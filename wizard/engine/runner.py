@@ -29,6 +29,7 @@ from typing import Any
 
 from wizard.answers import Answers
 from wizard.catalog import Catalog
+from wizard.chef_node import register_client
 from wizard.chef_objects import ChefObjects, export_repo, render
 from wizard.chef_push import Target, targets
 from wizard.drivers.chef import ChefAuthError, ChefError, ChefServer
@@ -69,7 +70,8 @@ class StepFailed(Exception):
 
 
 class JournalStates:
-    """The HTTP service's view of node states, kept in the journal."""
+    """The HTTP service's view of node states, install claims and discoveries, kept in the
+    journal (the inventory as reports were accepted, so a resumed apply knows them)."""
 
     def __init__(self, journal: Journal, installed: Callable[[str], None],
                  transition: Callable[[str, str], None]):
@@ -77,9 +79,18 @@ class JournalStates:
         self._installed = installed
         self._transition = transition
         self.inventory = Inventory()
+        for event in journal.events(kind="inventory"):
+            with contextlib.suppress(ValueError):
+                self.inventory.add_report(InventoryReport.model_validate(event.data))
 
     def state(self, node: str) -> str | None:
         return self.journal.state(node)
+
+    def epoch(self, node: str) -> int:
+        return self.journal.epoch(node)
+
+    def claim(self, node: str, what: str) -> bool:
+        return self.journal.claim(node, what)
 
     def set_state(self, node: str, state: str) -> None:
         if self.journal.state(node) not in ("installed", "readying", "ready"):
@@ -98,7 +109,10 @@ class Runner:
     def __init__(self, answers: Answers, catalog: Catalog, journal: Journal, *,
                  directory: Path, ipmi: IpmiDriver, chef: ChefServer | None,
                  serve_dhcp: bool, options: Options | None = None,
-                 emit: Emit | None = None, provisioner_url_file: Path | None = None):
+                 emit: Emit | None = None, provisioner_url_file: Path | None = None,
+                 peers: dict[str, str] | None = None):
+        """``peers``: where each node's requests come from, when not its reserved admin
+        address (the lab's simulated servers, which have no DHCP)."""
         self.answers = answers
         self.catalog = catalog
         self.journal = journal
@@ -110,8 +124,10 @@ class Runner:
         self._emit = emit or (lambda event: None)
         self._url_file = provisioner_url_file
         key = directory / "token.key"  # made by run(); a dry run changes nothing
+        self._peers = peers
         self.site = ProvisionerSite(answers, catalog,
-                                    bytes.fromhex(key.read_text()) if key.exists() else b"")
+                                    bytes.fromhex(key.read_text()) if key.exists() else b"",
+                                    peers)
         self.objects: ChefObjects = render(answers, catalog)
         self.nodes = {node.name: node for node in answers.nodes}
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
@@ -191,7 +207,8 @@ class Runner:
 
     async def _run(self) -> Outcome:
         prepare(self.directory)
-        self.site = ProvisionerSite(self.answers, self.catalog, token_key(self.directory))
+        self.site = ProvisionerSite(self.answers, self.catalog, token_key(self.directory),
+                                    self._peers)
         plan = self.plan()
         self._emit({"event": "plan", "nodes": len(plan.nodes), "chef": len(plan.chef),
                     "dhcp": dict(plan.dhcp_changes)})
@@ -246,7 +263,12 @@ class Runner:
 
         states = JournalStates(self.journal, lambda node: self._installed[node].set()
                                if node in self._installed else None, self._transition)
-        app = create_app(self.site, states, media=self.directory / "media")
+        chef = self.chef
+        app = create_app(
+            self.site, states, media=self.directory / "media",
+            register_client=(lambda name, key: register_client(chef, name, key))
+            if chef is not None else None,
+            leases=self.directory / "dnsmasq" / "leases" if self.serve_dhcp else None)
         host, port = self.answers.admin.address, self.site.attributes["web_port"]
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="off",
                                                log_level="warning", access_log=False))

@@ -6,13 +6,16 @@ the script decides. A lab server does the same over real HTTP, minus the firmwar
 * discovery script: post the server's inventory to ``/inventory`` with the script's token;
 * install script: fetch the installer's answer file the script points at, "install" (a
   short wait), then run the answer file's post-install step as a real installer would:
-  fetch the Chef validator key with the node's token, register with the Chef server
-  through the real Chef API (:func:`wizard.chef_node.register_node`), and call back
+  send the public half of the node's own key with the node's token (the admin node
+  registers it as the node's Chef client), run chef-client's first contact with that key
+  through the real Chef API (:func:`wizard.chef_node.first_run`), and call back
   ``installed``;
 * local disk or unknown: nothing to do.
 
 The provisioner's URL stands in for DHCP: the engine writes it to ``provisioner.url`` in
-the lab directory while it serves. Agents run on a thread pool beside the fleet's IPMI loop.
+the lab directory while it serves. A server's address on the admin network is its BMC's
+loopback address: its requests come from there, as a real node's come from its lease.
+Agents run on a thread pool beside the fleet's IPMI loop.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from wizard.chef_node import register_node
+from wizard.chef_node import first_run, public_pem
 from wizard.drivers.chef import ChefError
 
 log = logging.getLogger("wizard.lab.agent")
@@ -37,10 +40,9 @@ INSTALL_SECONDS = 0.5
 """How long a lab server "installs" its OS."""
 _TOKEN = re.compile(r"X-Crowbar-Token: ([0-9a-f]{32})")
 _INSTALLED = re.compile(r"(https?://[^\s\"']+/nodes/[^\s\"'/]+/installed)")
-_VALIDATION = re.compile(r"(https?://[^\s\"']+/nodes/[^\s\"'/]+/validation\.pem)")
+_CLIENT_KEY = re.compile(r"(https?://[^\s\"']+/nodes/[^\s\"'/]+/client-key)")
 _CHEF_URL = re.compile(r"chef_server_url\s+\\?\"([^\"\\]+)")
 _NODE_NAME = re.compile(r"node_name\s+\\?\"([^\"\\]+)")
-_VALIDATOR = re.compile(r"validation_client_name\s+\\?\"([^\"\\]+)")
 _ANSWER_URL = re.compile(r"(?:s=|inst\.ks=|url=)(https?://\S+/install/[^\s/]+/\S*)")
 
 
@@ -52,9 +54,6 @@ class NodeAgents:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agent")
         self._key: str | None = None
         self._key_lock = threading.Lock()
-        # one client for every agent (thread-safe; the provisioner is plain HTTP)
-        self._http = httpx.Client(timeout=10, verify=False,
-                                  limits=httpx.Limits(max_connections=workers))
 
     def node_key(self) -> str:
         """The lab's node key pair (PEM), made once: every simulated node registers with
@@ -67,14 +66,14 @@ class NodeAgents:
                     serialization.NoEncryption()).decode()
             return self._key
 
-    def booted(self, mac: str, device: str, hardware: dict) -> None:
-        """A server booted from ``device``; act on a network boot (never blocks)."""
+    def booted(self, mac: str, device: str, hardware: dict, address: str) -> None:
+        """A server booted from ``device``; act on a network boot (never blocks). Its
+        requests come from ``address``."""
         if device == "network":
-            self._pool.submit(self._network_boot, mac, hardware)
+            self._pool.submit(self._network_boot, mac, hardware, address)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._http.close()
 
     def _provisioner(self) -> str | None:
         try:
@@ -82,20 +81,21 @@ class NodeAgents:
         except FileNotFoundError:
             return None
 
-    def _network_boot(self, mac: str, hardware: dict) -> None:
+    def _network_boot(self, mac: str, hardware: dict, address: str) -> None:
         url = self._provisioner()
         if url is None:
             log.info("%s: network boot, but no provisioner answers (no DHCP)", mac)
             return
-        http = self._http
-        try:
-            script = _retrying(lambda: http.get(f"{url}/boot/{mac}")).text
-            if "crowbar.inventory=" in script:
-                self._discover(http, url, mac, script, hardware)
-            elif "/install/" in script:
-                self._install(http, mac, script)
-        except (httpx.HTTPError, ChefError, ValueError) as exc:
-            log.warning("%s: network boot failed: %s", mac, exc)
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(timeout=10, transport=transport) as http:
+            try:
+                script = _retrying(lambda: http.get(f"{url}/boot/{mac}")).text
+                if "crowbar.inventory=" in script:
+                    self._discover(http, url, mac, script, hardware)
+                elif "/install/" in script:
+                    self._install(http, mac, script)
+            except (httpx.HTTPError, ChefError, ValueError) as exc:
+                log.warning("%s: network boot failed: %s", mac, exc)
 
     def _discover(self, http: httpx.Client, url: str, mac: str, script: str,
                   hardware: dict) -> None:
@@ -123,15 +123,12 @@ class NodeAgents:
         headers = {"X-Crowbar-Token": token.group(1)}
         time.sleep(INSTALL_SECONDS)
         chef_url, node_name = _CHEF_URL.search(answers), _NODE_NAME.search(answers)
-        if chef_url and node_name:
-            validation = _VALIDATION.search(answers)
-            key = (_retrying(lambda: http.get(validation.group(1), headers=headers)).text
-                   if validation else None)
-            validator = _VALIDATOR.search(answers)
-            asyncio.run(register_node(
-                chef_url.group(1), node_name.group(1), validator_key=key,
-                own_key=self.node_key(),
-                validator_name=validator.group(1) if validator else "chef-validator"))
+        client_key = _CLIENT_KEY.search(answers)
+        if chef_url and node_name and client_key:
+            own = self.node_key()
+            _retrying(lambda: http.post(client_key.group(1), headers=headers,
+                                        content=public_pem(own)))
+            asyncio.run(first_run(chef_url.group(1), node_name.group(1), own))
         _retrying(lambda: http.post(installed.group(1), headers=headers))
         log.info("%s: installed", mac)
 

@@ -29,11 +29,10 @@ START_TIMEOUT = 20.0
 
 @dataclass(frozen=True)
 class LabChef:
-    """The lab's Chef server: its URL, and the admin's and validator's keys (PEM)."""
+    """The lab's Chef server: its URL, and the admin's key (PEM)."""
 
     url: str
     admin_key: str = field(repr=False)
-    validator_key: str = field(repr=False)
 
 
 class LabError(Exception):
@@ -116,8 +115,7 @@ class Lab:
             os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return LabChef(url, (self.chef_directory / "admin.pem").read_text(),
-                       (self.chef_directory / "chef-validator.pem").read_text())
+        return LabChef(url, (self.chef_directory / "admin.pem").read_text())
 
     def _start(self) -> None:
         (self.directory / "ready").unlink(missing_ok=True)

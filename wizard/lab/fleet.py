@@ -182,7 +182,8 @@ def serve(directory: Path) -> None:
                       password=spec.password, mac=item.mac, hardware=item.hardware,
                       state=ServerState(**saved) if saved else None, faults=item.faults,
                       on_change=record, on_boot=lambda bmc, device: boots.put(
-                          (bmc.hardware.nic_macs[0], device, asdict(bmc.hardware))))
+                          (bmc.hardware.nic_macs[0], device, asdict(bmc.hardware),
+                           bmc.address)))
         record(bmc)
         bmcs.append(bmc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -192,7 +193,7 @@ def serve(directory: Path) -> None:
 
 def _start_agents(directory: Path) -> multiprocessing.Queue:
     """The node agents in a process of their own (they must not slow the BMCs' loop); the
-    queue takes (MAC, boot device, hardware) for every boot."""
+    queue takes (MAC, boot device, hardware, the server's address) for every boot."""
     context = multiprocessing.get_context("spawn")
     boots: multiprocessing.Queue = context.Queue()
     context.Process(target=_agents_main, args=(directory, boots), daemon=True,

@@ -2,8 +2,8 @@
 
 The lab's simulated servers stand in for the answers' nodes, in order: node *i* gets lab
 server *i*'s NIC MACs and BMC (address, port, credentials). The provisioner listens on
-loopback, and Chef objects go to the lab's goiardi (as its admin user; nodes register with
-its validator key), or, without goiardi, into a chef-repo export in the lab directory.
+loopback, and Chef objects go to the lab's goiardi (as its admin user, which also registers
+the nodes' own client keys), or, without goiardi, into a chef-repo export in the lab directory.
 Networks, roles and proposals stay as the answers say. Nothing is written back.
 """
 
@@ -50,8 +50,7 @@ def lab_answers(answers: Answers, lab: Lab, http_port: int,
     if chef is not None:
         chef_section = answers.chef.model_copy(update={
             "server_url": chef.url, "client_name": "admin", "organization": None,
-            "key": Secret(chef.admin_key), "validator_name": "chef-validator",
-            "validator_key": Secret(chef.validator_key), "export_path": None})
+            "key": Secret(chef.admin_key), "export_path": None})
     else:
         chef_section = answers.chef.model_copy(update={
             "server_url": None, "export_path": str(Path(lab.directory) / "chef-repo")})

@@ -97,8 +97,9 @@ def boot_kind(site: ProvisionerSite, mac: str, state: str | None) -> BootKind:
 
 
 def boot_script(site: ProvisionerSite, mac: str, state: str | None,
-                form: BootForm = "ipxe") -> str:
-    """The boot script (iPXE, or a pxelinux config) for ``mac`` in node state ``state``."""
+                form: BootForm = "ipxe", *, peer: str = "") -> str:
+    """The boot script (iPXE, or a pxelinux config) for ``mac`` in node state ``state``,
+    asked for from address ``peer`` (a discovery token is good from there only)."""
     kind = boot_kind(site, mac, state)
     node = site.by_mac.get(mac)
     context: dict[str, Any] = {"mac": mac, "http_url": site.http_url, "node": None}
@@ -114,16 +115,16 @@ def boot_script(site: ProvisionerSite, mac: str, state: str | None,
         context |= {
             "kernel": f"{site.http_url}/media/discovery/linux",
             "initrd": f"{site.http_url}/media/discovery/initrd",
-            "args": site.discovery_args(mac),
+            "args": site.discovery_args(mac, peer),
         }
     elif kind == "local" and node is not None:
         context["node"] = {"name": node.name, "fqdn": node.fqdn}
     return _template(f"boot/{kind}.{form}.j2").render(context)
 
 
-def install_files(site: ProvisionerSite, node: PxeNode) -> dict[str, str]:
-    """``{file name: text}``: the answer files of ``node``'s OS installer."""
-    context = site.install_context(node)
+def install_files(site: ProvisionerSite, node: PxeNode, epoch: int = 0) -> dict[str, str]:
+    """``{file name: text}``: the answer files of ``node``'s install number ``epoch``."""
+    context = site.install_context(node, epoch)
     return {
         name: _template(f"install/{site.os_family}/{name}.j2").render(context)
         for name in INSTALL_FILES[site.os_family]

@@ -3,8 +3,11 @@
 Built once from a valid answers file; the dnsmasq config, boot scripts and install files
 are all rendered from it (``wizard.provisioner.render``), so they always agree.
 
-Callback tokens are HMAC-SHA256 of the node name (or, for discovery, the booting MAC)
-under a key kept beside the rendered tree: stable across renders, unguessable without it.
+Callback tokens are HMAC-SHA256 under a key kept beside the rendered tree, unguessable
+without it: a node's of its name and install epoch (so each install has its own, useless
+once that install is over: :mod:`wizard.provisioner.state`), a discovery image's of the
+booting MAC and the address that asked for its boot script (so a token given to one
+machine is no good from another).
 """
 
 from __future__ import annotations
@@ -48,9 +51,14 @@ class PxeNode:
 class ProvisionerSite:
     """Everything PXE serves for one answers file."""
 
-    def __init__(self, answers: Answers, catalog: Catalog, token_key: bytes):
+    def __init__(self, answers: Answers, catalog: Catalog, token_key: bytes,
+                 peers: dict[str, str] | None = None):
+        """``peers`` overrides where a node's requests come from (by node name); by
+        default its reserved admin address. The lab, which has no DHCP, gives each node its
+        simulated server's loopback address."""
         self.answers = answers
         self._key = token_key
+        self._peers = peers or {}
         proposal = answers.barclamps.get("provisioner")
         self.attributes = attribute_values(
             catalog["provisioner"], proposal.attributes if proposal else {}
@@ -85,13 +93,18 @@ class ProvisionerSite:
 
     # --- tokens ------------------------------------------------------------------------
 
-    def token(self, node: str) -> str:
-        """The token a node's install files carry for its callbacks."""
-        return self._mac_of(b"node:" + node.encode())
+    def token(self, node: str, epoch: int = 0) -> str:
+        """The token the install files of ``node``'s install number ``epoch`` carry."""
+        return self._mac_of(f"node:{node}:{epoch}".encode())
 
-    def discovery_token(self, mac: str) -> str:
-        """The token the discovery script given to ``mac`` posts its inventory with."""
-        return self._mac_of(b"discover:" + mac.encode())
+    def discovery_token(self, mac: str, peer: str) -> str:
+        """The token the discovery script given to ``mac``, asked for from ``peer``, posts
+        its inventory with (from that same address)."""
+        return self._mac_of(f"discover:{mac}:{peer}".encode())
+
+    def peer(self, node: PxeNode) -> str:
+        """The address ``node``'s requests must come from."""
+        return self._peers.get(node.name, node.address)
 
     def _mac_of(self, message: bytes) -> str:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:32]
@@ -132,16 +145,17 @@ class ProvisionerSite:
             args.append(self.attributes["kernel_params"])
         return args
 
-    def discovery_args(self, mac: str) -> str:
+    def discovery_args(self, mac: str, peer: str) -> str:
         """The discovery image's kernel command line: where to post, with which token."""
         return " ".join([
             f"crowbar.inventory={self.http_url}/inventory", f"crowbar.mac={mac}",
-            f"crowbar.token={self.discovery_token(mac)}", "ip=dhcp", *self._console_args(),
+            f"crowbar.token={self.discovery_token(mac, peer)}", "ip=dhcp",
+            *self._console_args(),
         ])
 
     # --- template contexts -------------------------------------------------------------
 
-    def install_context(self, node: PxeNode) -> dict[str, Any]:
+    def install_context(self, node: PxeNode, epoch: int = 0) -> dict[str, Any]:
         """What a node's install templates see (secrets revealed: render to 0600 files).
 
         Raises :class:`SecretError` when ``root_password_hash`` cannot be resolved.
@@ -151,11 +165,11 @@ class ProvisionerSite:
             "node": self._node_fields | {
                 "name": node.name, "fqdn": node.fqdn, "mac": node.macs[0],
                 "macs": list(node.macs), "address": node.address,
-                "token": self.token(node.name),
+                "token": self.token(node.name, epoch),
             },
             "callbacks": {
                 "installed": f"{url}/nodes/{node.name}/installed",
-                "validation_key": f"{url}/nodes/{node.name}/validation.pem",
+                "client_key": f"{url}/nodes/{node.name}/client-key",
                 "token_header": "X-Crowbar-Token",
             },
         }
@@ -184,8 +198,6 @@ class ProvisionerSite:
             "root_password_hash": self._root_password_hash(),
             "chef": {
                 "server_url": chef.server_url, "organization": chef.organization,
-                "validator_name": chef.validator_name,
-                "has_validator_key": chef.validator_key is not None,
             },
             "serial_console": self.attributes["serial_console"],
         }

@@ -1,45 +1,128 @@
-"""What the provisioner remembers between requests: node states and discovered machines.
+"""What the provisioner remembers between requests: node states, install claims, discoveries.
 
-A JSON file in the provisioner's directory, rewritten atomically on every change. The
-deployment engine's journal takes over node states when it drives the nodes; the HTTP
-service only reads a node's state (for its boot script) and records ``installed`` callbacks
-and inventory reports.
+:class:`NodeStates` is what the HTTP service needs of a store; ``pxe serve`` keeps one in
+SQLite in its directory (:class:`ProvisionerState`), ``apply`` in its journal.
+
+An install's secrets are usable once. A node's callback token is derived from its install
+*epoch*, the number of installs it has finished: each one-time capability of an install
+(registering its Chef client key, saying it is installed) is *claimed* in the current
+epoch and refused after, and claiming ``installed`` starts the next epoch, so the token
+in the finished install's files (and logs) opens nothing any more.
+
+Inventory reports are appended, one row each, never a rewrite of everything known.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
+from wizard import filelock
 from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
-from wizard.yamlfile import write_atomic
+
+INSTALLED = "installed"
+"""The claim that ends an install (and its token)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    node TEXT NOT NULL, what TEXT NOT NULL, epoch INTEGER NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (node, what, epoch));
+CREATE TABLE IF NOT EXISTS reports (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
+"""
+
+
+class NodeStates(Protocol):
+    """A store of node states, install claims and discovered machines."""
+
+    inventory: Inventory
+
+    def state(self, node: str) -> str | None: ...
+
+    def set_state(self, node: str, state: str) -> None: ...
+
+    def epoch(self, node: str) -> int: ...
+
+    def claim(self, node: str, what: str) -> bool: ...
+
+    def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]: ...
 
 
 class ProvisionerState:
-    """Node lifecycle states by name, and the inventory of PXE-discovered machines."""
+    """``pxe serve``'s store: a SQLite file (0600) in the provisioner's directory."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.states: dict[str, str] = {}
         self.inventory = Inventory()
+        self._db: sqlite3.Connection | None = None
         if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.states = dict(data.get("states", {}))
-            self.inventory.nodes = [DiscoveredNode.from_dict(n) for n in data.get("discovered", [])]
+            for (data,) in self._connect().execute("SELECT data FROM reports ORDER BY seq"):
+                with contextlib.suppress(ValueError):  # a report rejected since: left out
+                    self.inventory.add_report(InventoryReport.model_validate_json(data))
+
+    def _connect(self) -> sqlite3.Connection:
+        """The database, made (0600) on the first write: a refused request writes nothing."""
+        if self._db is None:
+            self.path.touch(mode=0o600, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.executescript(_SCHEMA)
+        return self._db
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def state(self, node: str) -> str | None:
-        return self.states.get(node)
+        if self._db is None and not self.path.exists():
+            return None
+        row = self._connect().execute("SELECT state FROM nodes WHERE name = ?",
+                                      (node,)).fetchone()
+        return row[0] if row else None
 
     def set_state(self, node: str, state: str) -> None:
-        self.states[node] = state
-        self._save()
+        with self._transaction() as db:
+            db.execute("INSERT INTO nodes (name, state) VALUES (?, ?) ON CONFLICT (name) "
+                       "DO UPDATE SET state = excluded.state", (node, state))
+
+    def epoch(self, node: str) -> int:
+        if self._db is None and not self.path.exists():
+            return 0
+        return _epoch(self._connect(), node)
+
+    def claim(self, node: str, what: str) -> bool:
+        with self._transaction() as db:
+            return bool(db.execute(
+                "INSERT OR IGNORE INTO claims (node, what, epoch, at) VALUES (?,?,?,?)",
+                (node, what, _epoch(db, node), filelock.now())).rowcount)
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
-        node, new = self.inventory.add_report(report)
-        self._save()
+        node, new = self.inventory.add_report(report)  # a conflict raises: nothing stored
+        with self._transaction() as db:
+            db.execute("INSERT INTO reports (data) VALUES (?)",
+                       (json.dumps(report.model_dump(mode="json"), sort_keys=True),))
         return node, new
 
-    def _save(self) -> None:
-        data = {"states": self.states,
-                "discovered": [node.to_dict() for node in self.inventory.nodes]}
-        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode=0o600)
+
+def _epoch(db: sqlite3.Connection, node: str) -> int:
+    row = db.execute("SELECT COUNT(*) FROM claims WHERE node = ? AND what = ?",
+                     (node, INSTALLED)).fetchone()
+    return int(row[0])
