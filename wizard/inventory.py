@@ -68,13 +68,6 @@ class DiscoveredNode:
         ident = self.macs[0] if self.macs else self.bmc_mac or self.serial or "unknown"
         return "d" + ident.lower().replace(":", "-").replace(" ", "-")
 
-    def same_server(self, serial: str | None, macs: list[str], bmc_mac: str | None) -> bool:
-        return bool(
-            (serial and serial == self.serial)
-            or set(macs) & set(self.macs)
-            or (bmc_mac and bmc_mac == self.bmc_mac)
-        )
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"sources": sorted(self.sources)}
 
@@ -115,30 +108,56 @@ def _contradictions(node: DiscoveredNode, report: InventoryReport) -> list[str]:
     return found
 
 
+def _identifiers(serial: str | None, macs: list[str], bmc_mac: str | None
+                 ) -> list[tuple[str, str]]:
+    return ([("serial", serial)] if serial else []) + [("mac", mac) for mac in macs] + (
+        [("bmc", bmc_mac)] if bmc_mac else [])
+
+
 class Inventory:
-    """Every discovered node, merged across sweeps and PXE reports."""
+    """Every discovered node, merged across sweeps and PXE reports.
+
+    Nodes are indexed by their identifiers, so a report costs the same with ten thousand
+    machines known as with none.
+    """
 
     def __init__(self) -> None:
         self.nodes: list[DiscoveredNode] = []
+        self._index: dict[tuple[str, str], int] = {}
+        """Identifier -> position in ``nodes`` of the first node that holds it."""
 
     def find(self, serial: str | None, macs: list[str],
              bmc_mac: str | None) -> DiscoveredNode | None:
-        return next((n for n in self.nodes if n.same_server(serial, macs, bmc_mac)), None)
+        """The first node (in discovery order) sharing any of these identifiers."""
+        position = self._locate(serial, macs, bmc_mac)
+        return None if position is None else self.nodes[position]
+
+    def _locate(self, serial: str | None, macs: list[str], bmc_mac: str | None) -> int | None:
+        positions = [self._index[key] for key in _identifiers(serial, macs, bmc_mac)
+                     if key in self._index]
+        return min(positions) if positions else None
 
     def _node_for(self, source: str, serial: str | None, macs: list[str],
-                  bmc_mac: str | None) -> tuple[DiscoveredNode, bool]:
-        """The node these identifiers belong to, made if there is none; whether it is new."""
-        node = self.find(serial, macs, bmc_mac)
-        new = node is None
-        if node is None:
-            node = DiscoveredNode()
-            self.nodes.append(node)
+                  bmc_mac: str | None) -> tuple[DiscoveredNode, bool, int]:
+        """The node these identifiers belong to, made if there is none; whether it is new;
+        its position."""
+        position = self._locate(serial, macs, bmc_mac)
+        new = position is None
+        if position is None:
+            self.nodes.append(DiscoveredNode())
+            position = len(self.nodes) - 1
+        node = self.nodes[position]
         node.sources.add(source)
-        return node, new
+        return node, new, position
+
+    def _indexed(self, node: DiscoveredNode, position: int) -> None:
+        """Index what ``node`` holds now (identifiers only grow as reports merge)."""
+        for key in _identifiers(node.serial, node.macs, node.bmc_mac):
+            self._index.setdefault(key, position)
 
     def add_bmc(self, info: BmcInventory) -> tuple[DiscoveredNode, bool]:
         """Record a BMC's inventory; returns the node and whether it is new."""
-        node, new = self._node_for("ipmi", info.serial, info.nic_macs, info.mac)
+        node, new, position = self._node_for("ipmi", info.serial, info.nic_macs, info.mac)
         node.bmc_address, node.bmc_port = info.address, info.port
         node.bmc_mac = info.mac or node.bmc_mac
         node.serial = info.serial or node.serial
@@ -149,6 +168,7 @@ class Inventory:
             value = getattr(info, attr)
             if value is not None:
                 setattr(node, attr, value)
+        self._indexed(node, position)
         return node, new
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
@@ -163,7 +183,8 @@ class Inventory:
             if contradictions:
                 raise InventoryConflict(f"report from {report.mac} contradicts {known.name}: "
                                         + "; ".join(contradictions))
-        node, new = self._node_for("pxe", report.serial, report.macs, report.bmc_mac)
+        node, new, position = self._node_for("pxe", report.serial, report.macs,
+                                             report.bmc_mac)
         ordered = [report.mac, *report.macs] if new else [*node.macs, *report.macs]
         node.macs = list(dict.fromkeys(ordered))
         node.serial = report.serial or node.serial
@@ -173,4 +194,5 @@ class Inventory:
         node.bmc_address = report.bmc_address or node.bmc_address
         node.cpu_cores, node.memory_gb = report.cpu_cores, report.memory_gb
         node.disks, node.virtualization = report.disks, report.virtualization
+        self._indexed(node, position)
         return node, new
