@@ -27,6 +27,7 @@ from wizard.lab.goiardi import free_port
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path("answers/examples/lab-small.yaml").resolve()
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -55,7 +56,8 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
     (home / "answers").mkdir(parents=True)
     (home / "answers" / "lab.yaml").write_text(EXAMPLE.read_text())
     wizard = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
-    command = ["env", f"CROWBAR_STATE_DIR={tmp_path / 'state'}",
+    command = ["env", f"PYTHONPATH={CHECKOUT}",  # this checkout's code, whatever is installed
+               f"CROWBAR_STATE_DIR={tmp_path / 'state'}",
                f"CROWBAR_LAB_DIR={tmp_path / 'lab'}", str(wizard)]
     port = free_port()
     config = tmp_path / "sshd_config"
