@@ -148,12 +148,17 @@ class WizardApp(App[None]):
             hold(self.screen, True)  # fields mounted since stay disabled
 
     def show_control(self) -> None:
-        """The banner and the editing widgets of the step shown, as control says."""
+        """The banner, the editing widgets and what else of the step shown depends on
+        control (:meth:`~screens.steps.StepScreen.follow_control`), as control says."""
+        from screens.steps import StepScreen  # it imports this module
+
         for banner in self.screen.query("#banner").results(Static):
             banner.update(banner_text(self.control.controller()) if self.observing else "")
             banner.display = self.observing
         if isinstance(self.screen, Screen):
             hold(self.screen, self.observing)
+        if isinstance(self.screen, StepScreen):
+            self.screen.follow_control()
         self.refresh_bindings()
         self.refresh_header()
 

@@ -2,7 +2,8 @@
 
 One session controls (:mod:`wizard.sessions`); the others observe: a banner names the
 controller, the steps' fields and buttons are disabled, keys that would edit say why, and
-the answers on screen follow what the controller saves (or keeps in its draft). F2 takes
+the answers on screen follow what the controller saves (or keeps in its draft), inline
+secrets masked (a read-only browser tab is no place for the BMC password). F2 takes
 control over, after a confirmation; when the controller's process ends, the next observer
 gets control by itself.
 """
@@ -10,17 +11,21 @@ gets control by itself.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Select, TextArea
 
 from screens.confirm import Confirm
+from wizard.answers import Answers, to_data
 from wizard.sessions import describe
 
 EDITING = (Input, Button, Checkbox, Select, TextArea)
 """Widgets an observer may look at but not use."""
 HELD = "observer-held"
 """Class of the widgets disabled because this session observes."""
+MASK = "********"
+"""What an observer sees of an inline secret."""
 
 
 def banner_text(controller: dict | None) -> str:
@@ -40,6 +45,20 @@ def hold(screen: Screen, observing: bool) -> None:
         for widget in screen.query(f".{HELD}").results():
             widget.disabled = False
             widget.remove_class(HELD)
+
+
+def observed_data(answers: Answers) -> dict[str, Any]:
+    """The answers as an observer may see them: as they will be saved, but each inline
+    secret masked (a reference, ``env:``/``file:``, is no secret and stays)."""
+    data = to_data(answers)
+    for loc, secret in answers.secrets():
+        if secret.is_inline:
+            *parents, key = loc
+            section = data
+            for part in parents:
+                section = section[part]
+            section[key] = MASK
+    return data
 
 
 def answers_stamp(path: Path | None, draft: Path) -> tuple[float, float]:

@@ -1,4 +1,7 @@
-"""Review & save: the YAML that will be written, what is still wrong, and saving it."""
+"""Review & save: the YAML that will be written, what is still wrong, and saving it.
+
+An observer sees the YAML with inline secrets masked (:func:`screens.control.observed_data`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Static, TextArea
 
+from screens.control import observed_data
 from screens.drafts import difference
 from screens.steps import StepScreen
 from wizard.answers import load, save, to_data
@@ -33,8 +37,16 @@ class ReviewScreen(StepScreen):
             yield Input(placeholder="save to, e.g. answers/site.yaml", id="save-path")
             yield Button("Save", id="save", variant="primary")
 
+    def follow_control(self) -> None:
+        """The YAML: as it will be written, or as an observer may see it."""
+        answers = self.app.answers  # type: ignore[attr-defined]
+        if answers is not None:
+            observing = self.app.observing  # type: ignore[attr-defined]
+            data = observed_data(answers) if observing else to_data(answers)
+            self.query_one("#yaml", TextArea).text = dump(data)
+
     def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+        super().on_screen_resume()  # the YAML too, through follow_control
         app = self.app
         answers = app.answers  # type: ignore[attr-defined]
         if answers is None:
@@ -48,7 +60,6 @@ class ReviewScreen(StepScreen):
         else:
             verdict.update("The answers are valid.")
             verdict.set_classes("ok")
-        self.query_one("#yaml", TextArea).text = dump(to_data(answers))
         self.query_one("#diff", Static).update(self._diff())
         path = app.path or Path("answers") / f"{answers.site.name}.yaml"  # type: ignore[attr-defined]
         field = self.query_one("#save-path", Input)

@@ -85,5 +85,9 @@ class StepScreen(Screen[None]):
         """After fields are mounted: an observer's stay disabled."""
         self.call_after_refresh(hold, self, self.app.observing)  # type: ignore[attr-defined]
 
+    def follow_control(self) -> None:
+        """Redraw what this step shows an observer differently (called by the app when
+        control changes, and as the step is shown); most steps only disable fields."""
+
     def on_screen_resume(self) -> None:
         self.app.show_control()  # type: ignore[attr-defined]

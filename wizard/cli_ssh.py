@@ -5,6 +5,12 @@ by key only, a terminal is given, and nothing is forwarded but the one local por
 browser view (``serve-web``) listens on. With ``--write`` it goes into a file of its own
 under ``/etc/ssh/sshd_config.d/`` (Debian's sshd_config includes them), checked by
 ``sshd -t`` first; sshd itself is not reloaded.
+
+Every value that reaches the block is checked and quoted here, never pasted: sshd_config
+is line-based and keeps the first value of a directive, so a newline in ``--directory``
+would add directives ahead of the real ones. Control characters are refused; the forced
+command is built from words, each quoted for the shell sshd runs it with and for
+sshd_config's own tokenizer (:func:`sshd_word`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +49,9 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     setup.add_argument("--directory", type=Path,
                        help="where the wizard starts (its answers/); default the user's home")
     setup.add_argument("--command", dest="forced_command",
-                       help="the wizard's command (default: this crowbar-wizard)")
+                       help="the wizard's command line, split into words as the shell "
+                       "does (quotes group words; no variables or operators) "
+                       "(default: this crowbar-wizard)")
     setup.add_argument("--write", action="store_true", help="install the block as --path")
     setup.add_argument("--path", type=Path, default=DROP_IN, help=f"default {DROP_IN}")
     setup.set_defaults(handler=_setup)
@@ -52,10 +62,59 @@ def wizard_command() -> str:
     return found or shutil.which("crowbar-wizard") or "crowbar-wizard"
 
 
-def match_block(user: str, command: str, directory: Path | None = None) -> str:
-    """The ``Match User`` block for ``user``."""
-    forced = command if directory is None else (
-        f"cd {shlex.quote(str(directory))} && exec {command}")
+class SetupError(ValueError):
+    """An option that cannot go into sshd_config; the message names the option."""
+
+
+def check_value(option: str, value: str) -> None:
+    """:class:`SetupError` if ``value`` (given as ``option``) holds a control character."""
+    for index, char in enumerate(value, 1):
+        if unicodedata.category(char) == "Cc":
+            raise SetupError(f"{option} holds a control character (U+{ord(char):04X} at "
+                             f"character {index}); sshd_config is one directive a line")
+
+
+def sshd_word(value: str) -> str:
+    r"""``value`` as one word for the shell that runs ForceCommand (``$SHELL -c``), written
+    so sshd_config's tokenizer also finds its quotes balanced.
+
+    sshd keeps the rest of a ForceCommand line as it is, but first splits the line by its
+    own rules, where a backslash escapes a quote even inside single quotes: ``'a\'``
+    (:func:`shlex.quote` of ``a\``) is an unterminated quote to sshd. So runs of other
+    characters go in single quotes, and each quote or backslash is double-quoted on its
+    own (``"'"``, ``"\\"``), which the shell and sshd both read as balanced.
+    """
+    quoted = {"'": "\"'\"", "\\": '"\\\\"'}
+    return "".join(quoted.get(piece, f"'{piece}'")
+                   for piece in re.split(r"(['\\])", value) if piece) or "''"
+
+
+def command_words(command: str) -> list[str]:
+    """``--command`` split into words as a POSIX shell would; :class:`SetupError` if not."""
+    check_value("--command", command)  # before splitting, which takes a newline for a space
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise SetupError(f"--command {command!r} is not a command line: {exc}") from None
+    if not words:
+        raise SetupError("--command is empty")
+    return words
+
+
+def match_block(user: str, command: Sequence[str], directory: Path | None = None) -> str:
+    """The ``Match User`` block for ``user``: ``command`` (its words) is the forced command,
+    started in ``directory`` when given. Raises :class:`SetupError` for a control character
+    in any value (checked here, so no caller can skip it)."""
+    values = [("--user", user), ("--directory", str(directory or "")),
+              *(("--command", word) for word in command)]
+    for option, value in values:
+        check_value(option, value)
+    if not USER_NAME.fullmatch(user):
+        raise SetupError(f"--user {user!r} is not a user name (lowercase letters, digits, "
+                         "_ and -)")
+    run = " ".join(sshd_word(word) for word in command)
+    forced = f"exec {run}" if directory is None else (
+        f"cd {sshd_word(str(directory))} && exec {run}")
     return "\n".join([
         "# Crowbar Wizard: the wizard is what sshd runs for this user "
         "(crowbar-wizard ssh-setup)",
@@ -77,11 +136,13 @@ def match_block(user: str, command: str, directory: Path | None = None) -> str:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    if not USER_NAME.fullmatch(args.user):
-        print(f"ssh-setup: --user {args.user!r} is not a user name (lowercase letters, "
-              "digits, _ and -)", file=sys.stderr)
+    try:
+        command = (command_words(args.forced_command) if args.forced_command is not None
+                   else [wizard_command()])
+        block = match_block(args.user, command, args.directory)
+    except SetupError as exc:
+        print(f"ssh-setup: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    block = match_block(args.user, args.forced_command or wizard_command(), args.directory)
     if not args.write:
         print(block, end="")
         return EXIT_OK

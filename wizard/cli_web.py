@@ -2,7 +2,9 @@
 
 Every browser tab gets its own wizard process. They observe unless the server was started
 with ``--control``; then a tab takes part in control like any other session (one at a
-time). Listen on loopback and reach it through ``ssh -L``.
+time). Listen on loopback and reach it through ``ssh -L``. Only the URL printed at start
+(it holds a random token) opens the wizard; other hosts' pages are refused and sessions are
+capped (:mod:`wizard.webserver`).
 """
 
 from __future__ import annotations
@@ -15,20 +17,35 @@ from typing import Any
 
 from wizard.exits import EXIT_INVALID, EXIT_OK
 
+DEFAULT_MAX_SESSIONS = 4
+"""Each session is a wizard process (about 100 MB): a handful of people watching a deploy."""
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
 
 def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
     web = commands.add_parser(
         "serve-web", help="serve the wizard to a browser (textual-serve)",
         description="Serve the wizard over HTTP and websockets: each browser tab runs its "
         "own wizard, read-only unless --control is given. Keep it on loopback and reach it "
-        "through SSH: `ssh -L 8000:127.0.0.1:8000 crowbar@ADMIN`, then open "
-        "http://127.0.0.1:8000/.", formatter_class=formatter)
+        "through SSH: `ssh -L 8000:127.0.0.1:8000 crowbar@ADMIN`, then open the URL it "
+        "prints (http://127.0.0.1:8000/?token=...): without its token nothing is served. "
+        "Pages of other sites (another Origin) and other host names are refused.",
+        formatter_class=formatter)
     web.add_argument("file", type=Path, nargs="?", metavar="FILE",
                      help="the answers file the wizard opens")
     web.add_argument("--listen", default="127.0.0.1:8000", metavar="HOST:PORT",
                      help="where to listen (default 127.0.0.1:8000)")
     web.add_argument("--control", action="store_true",
                      help="let browser sessions take control (else they only observe)")
+    web.add_argument("--max-sessions", type=positive, default=DEFAULT_MAX_SESSIONS,
+                     metavar="N", help="browser sessions at once, each a wizard process "
+                     f"(default {DEFAULT_MAX_SESSIONS}); more are refused")
     web.set_defaults(handler=_serve_web)
 
 
@@ -47,11 +64,14 @@ def _serve_web(args: argparse.Namespace) -> int:
     if not host or not port.isdigit():
         print(f"serve-web: --listen {args.listen!r} is not HOST:PORT", file=sys.stderr)
         return EXIT_INVALID
-    from textual_serve.server import Server
+    from wizard.webserver import GuardedServer
 
-    print(f"serving the wizard on http://{args.listen}/ ("
-          f"{'sessions may take control' if args.control else 'read-only'}); Ctrl-C stops",
+    server = GuardedServer(wizard_command(args.file, args.control), host=host.strip("[]"),
+                           port=int(port), title="Crowbar Wizard",
+                           max_sessions=args.max_sessions)
+    print(f"serving the wizard on {server.url} ("
+          f"{'sessions may take control' if args.control else 'read-only'}, at most "
+          f"{args.max_sessions} at once); open that URL, keep it to yourself; Ctrl-C stops",
           flush=True)
-    Server(wizard_command(args.file, args.control), host=host, port=int(port),
-           title="Crowbar Wizard").serve()
+    server.serve()
     return EXIT_OK

@@ -8,7 +8,6 @@ killing the controller's ssh client mid-deploy leaves the deploy running to the 
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from wizard.lab.goiardi import free_port
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path("answers/examples/lab-small.yaml").resolve()
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -41,7 +41,8 @@ class Sshd:
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[Sshd]:
     """sshd -D on 127.0.0.1:PORT with its own host key and authorized keys; the wizard is
-    root's forced command, started in ``tmp_path/home`` with state and lab kept there."""
+    root's forced command, started in ``tmp_path/the home`` (a space to quote) with state
+    and lab kept there."""
     binary = shutil.which("sshd") or "/usr/sbin/sshd"
     if not Path(binary).exists():
         if os.environ.get("CI"):
@@ -51,12 +52,13 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                         str(tmp_path / name)], check=True)
     (tmp_path / "authorized_keys").write_text((tmp_path / "client.pub").read_text())
-    home = tmp_path / "home"
+    home = tmp_path / "the home"
     (home / "answers").mkdir(parents=True)
     (home / "answers" / "lab.yaml").write_text(EXAMPLE.read_text())
     wizard = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
-    command = (f"env CROWBAR_STATE_DIR={shlex.quote(str(tmp_path / 'state'))} "
-               f"CROWBAR_LAB_DIR={shlex.quote(str(tmp_path / 'lab'))} {wizard}")
+    command = ["env", f"PYTHONPATH={CHECKOUT}",  # this checkout's code, whatever is installed
+               f"CROWBAR_STATE_DIR={tmp_path / 'state'}",
+               f"CROWBAR_LAB_DIR={tmp_path / 'lab'}", str(wizard)]
     port = free_port()
     config = tmp_path / "sshd_config"
     config.write_text("\n".join([

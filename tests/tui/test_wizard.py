@@ -667,6 +667,42 @@ def test_a_second_session_observes_read_only_then_gets_control() -> None:
         other.release()
 
 
+def test_an_observer_sees_no_inline_secret_on_review() -> None:
+    """Review shows the YAML to be saved; to an observer (a read-only browser tab, another
+    login) inline secrets are masked and references shown; the session that has control
+    sees the file as it will be written."""
+    inline = {"bmc-password-inline": "env:CROWBAR_BMC_PASSWORD",
+              "chef-key-inline": "file:/etc/crowbar/chef/crowbar.pem"}
+    text = Path("lab.yaml").read_text()
+    for secret, reference in inline.items():
+        assert reference in text
+        text = text.replace(reference, secret)
+    Path("secret.yaml").write_text(text)
+    other = Control({"user": "alice", "tty": "/dev/pts/7", "from": "10.1.2.3"})
+    assert other.try_take()
+
+    async def walk() -> None:
+        app = WizardApp(Path("secret.yaml"), load("secret.yaml", complete=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert app.observing and app.screen.step == "review"
+            shown = app.screen.query_one("#yaml").text
+            assert "client_name: crowbar" in shown
+            assert "admin_password: env:CROWBAR_KEYSTONE_PASSWORD" in shown, "a reference"
+            for secret in inline:
+                assert secret not in shown
+            assert shown.count("********") == len(inline)
+            other.release()
+            await pilot.pause(1.5)
+            assert not app.observing
+            shown = app.screen.query_one("#yaml").text
+            assert all(secret in shown for secret in inline), "the controller sees them"
+    try:
+        asyncio.run(walk())
+    finally:
+        other.release()
+
+
 def test_quitting_with_unsaved_changes_asks_first() -> None:
     async def walk() -> None:
         app = WizardApp()
