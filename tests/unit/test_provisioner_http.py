@@ -374,3 +374,32 @@ def test_tokens_depend_on_the_key(answers: Answers) -> None:
     assert one.token("ctl-1") != one.token("ctl-1", 1)
     assert one.token("ctl-1") == ProvisionerSite(answers, default_catalog(), b"a" * 32
                                                  ).token("ctl-1")
+
+
+def test_booting_the_installer_again_starts_a_new_attempt(site: ProvisionerSite,
+                                                          state: ProvisionerState) -> None:
+    """An install that stopped after its one-time key registration can be tried again: the
+    node PXE-booting its installer from its own address gets a new token, with its claims
+    still to make. A boot script asked for elsewhere changes nothing."""
+    async def register(name: str, key: str) -> None:
+        pass
+
+    node = site.nodes["ctl-1"]
+    first = site.token("ctl-1", 0)
+    assert call(site, state, "POST", "/nodes/ctl-1/client-key", peer=node.address,
+                content=_public_key(), headers={TOKEN_HEADER: first},
+                register=register).status_code == 201
+    call(site, state, "GET", f"/boot/{node.macs[0]}")  # from a stranger: no new attempt
+    assert state.epoch("ctl-1") == 0
+    assert call(site, state, "GET", f"/boot/{node.macs[0]}", peer=node.address
+                ).status_code == 200
+    assert state.epoch("ctl-1") == 1
+    files = call(site, state, "GET", "/install/ctl-1/user-data", peer=node.address).text
+    second = site.token("ctl-1", 1)
+    assert second in files and first not in files
+    stale = call(site, state, "POST", "/nodes/ctl-1/client-key", peer=node.address,
+                 content=_public_key(), headers={TOKEN_HEADER: first}, register=register)
+    assert stale.status_code == 403
+    assert call(site, state, "POST", "/nodes/ctl-1/client-key", peer=node.address,
+                content=_public_key(), headers={TOKEN_HEADER: second},
+                register=register).status_code == 201

@@ -54,7 +54,7 @@ from wizard.drivers.chef import ChefError
 from wizard.inventory import InventoryConflict, InventoryReport
 from wizard.provisioner.render import boot_kind, boot_script, install_files
 from wizard.provisioner.site import INSTALL_FILES, ProvisionerSite, PxeNode
-from wizard.provisioner.state import INSTALLED, NodeStates
+from wizard.provisioner.state import INSTALL_BOOT, INSTALLED, NodeStates
 
 TOKEN_HEADER = "X-Crowbar-Token"
 MAX_INVENTORY_BYTES = 64 * 1024
@@ -131,6 +131,8 @@ class _Service:
         peer = _peer(request)
         if kind == "discovery" and not await self._holds_lease(peer, mac):
             raise ClientError(403, f"{peer} does not hold a DHCP lease for {mac}")
+        if kind == "install" and node is not None and peer == self.site.peer(node):
+            self.state.claim(node.name, INSTALL_BOOT)  # a new attempt: a new token
         log.info("boot script %s for %s%s", kind, mac, f" ({node.name})" if node else "")
         return PlainTextResponse(boot_script(self.site, mac, state, peer=peer))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard import filelock
+from wizard.provisioner.state import epoch_of
 
 LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
              "readying", "ready", "problem")
@@ -207,10 +208,10 @@ class Journal:
     def claim(self, node: str, what: str) -> bool:
         """Use up ``what`` (a one-time install capability) for ``node``'s current install;
         False when it was used already. Claiming ``installed`` ends the install: the next
-        one starts a new epoch (see :mod:`wizard.provisioner.state`)."""
+        one starts a new epoch, as does ``install-boot`` (see :mod:`wizard.provisioner.state`)."""
         at = filelock.now()
         with self._transaction() as db:
-            epoch = self._epoch(db, node)
+            epoch = epoch_of(db, node)
             made = db.execute("INSERT OR IGNORE INTO claims (node, what, epoch, at) "
                               "VALUES (?,?,?,?)", (node, what, epoch, at)).rowcount
             if made:
@@ -220,14 +221,8 @@ class Journal:
     # --- reading -------------------------------------------------------------------------
 
     def epoch(self, node: str) -> int:
-        """How many installs of ``node`` have ended (its ``installed`` claims)."""
-        return self._epoch(self._db, node)
-
-    @staticmethod
-    def _epoch(db: sqlite3.Connection, node: str) -> int:
-        row = db.execute("SELECT COUNT(*) FROM claims WHERE node = ? AND what = 'installed'",
-                         (node,)).fetchone()
-        return int(row[0])
+        """``node``'s install epoch (see :mod:`wizard.provisioner.state`)."""
+        return epoch_of(self._db, node)
 
     def state(self, node: str) -> str | None:
         row = self._db.execute("SELECT state FROM nodes WHERE name = ?", (node,)).fetchone()

@@ -4,10 +4,11 @@
 SQLite in its directory (:class:`ProvisionerState`), ``apply`` in its journal.
 
 An install's secrets are usable once. A node's callback token is derived from its install
-*epoch*, the number of installs it has finished: each one-time capability of an install
-(registering its Chef client key, saying it is installed) is *claimed* in the current
-epoch and refused after, and claiming ``installed`` starts the next epoch, so the token
-in the finished install's files (and logs) opens nothing any more.
+*epoch*: each one-time capability of an install (registering its Chef client key, saying
+it is installed) is *claimed* in the current epoch and refused after. Two claims start the
+next epoch: ``installed`` (the install is over: the token in its files and logs opens
+nothing any more) and ``install-boot`` (the node PXE-boots its installer again, from its
+own address: a new attempt, with a new token and its claims still to make).
 
 Inventory reports are appended, one row each, never a rewrite of everything known.
 """
@@ -26,6 +27,10 @@ from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
 
 INSTALLED = "installed"
 """The claim that ends an install (and its token)."""
+INSTALL_BOOT = "install-boot"
+"""The claim that starts a new attempt at an install."""
+EPOCH_CLAIMS = (INSTALLED, INSTALL_BOOT)
+"""The claims that end an epoch: a node's epoch is how many of them it has made."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, state TEXT NOT NULL);
@@ -106,13 +111,13 @@ class ProvisionerState:
     def epoch(self, node: str) -> int:
         if self._db is None and not self.path.exists():
             return 0
-        return _epoch(self._connect(), node)
+        return epoch_of(self._connect(), node)
 
     def claim(self, node: str, what: str) -> bool:
         with self._transaction() as db:
             return bool(db.execute(
                 "INSERT OR IGNORE INTO claims (node, what, epoch, at) VALUES (?,?,?,?)",
-                (node, what, _epoch(db, node), filelock.now())).rowcount)
+                (node, what, epoch_of(db, node), filelock.now())).rowcount)
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
         node, new = self.inventory.add_report(report)  # a conflict raises: nothing stored
@@ -122,7 +127,8 @@ class ProvisionerState:
         return node, new
 
 
-def _epoch(db: sqlite3.Connection, node: str) -> int:
-    row = db.execute("SELECT COUNT(*) FROM claims WHERE node = ? AND what = ?",
-                     (node, INSTALLED)).fetchone()
+def epoch_of(db: sqlite3.Connection, node: str) -> int:
+    """``node``'s epoch in a database with a ``claims`` table (this store's or the journal's)."""
+    row = db.execute("SELECT COUNT(*) FROM claims WHERE node = ? AND what IN (?, ?)",
+                     (node, *EPOCH_CLAIMS)).fetchone()
     return int(row[0])
