@@ -278,8 +278,8 @@ class Runner:
     async def _chef_site(self, plan: Plan) -> None:
         if self.chef is None:
             export = Path(self.answers.chef.export_path or self.directory / "chef-repo")
-            count = await asyncio.to_thread(export_repo, self.objects, export, force=False)
-            self._emit({"event": "chef-export", "path": str(export), "files": count})
+            result = await asyncio.to_thread(export_repo, self.objects, export, force=False)
+            self._emit({"event": "chef-export", "path": str(export), "files": result.files})
             return
         chef = self.chef
         bags = {c.target.bag for c in plan.chef if c.target.bag}
