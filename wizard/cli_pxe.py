@@ -14,6 +14,7 @@ from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
 from wizard.exits import EXIT_FAILED, EXIT_OK
+from wizard.ownedfs import real_dir
 from wizard.problems import InputError
 from wizard.provisioner.preflight import PROBE_TIMEOUT, PreflightError, run_preflight
 from wizard.provisioner.site import ProvisionerSite
@@ -101,7 +102,7 @@ def _write(answers: Answers, directory: Path, dnsmasq: Dnsmasq | None
         dnsmasq.install(*dnsmasq_files(site, directory))
     else:
         config, hosts = dnsmasq_files(site, directory)
-        (directory / "dnsmasq" / "hosts").mkdir(parents=True, exist_ok=True)
+        real_dir(directory / "dnsmasq" / "hosts", directory)
         write_atomic(directory / "dnsmasq" / "dnsmasq.conf", config, mode=0o644)
         write_atomic(directory / "dnsmasq" / "hosts" / "nodes", hosts, mode=0o644)
     return site, summary

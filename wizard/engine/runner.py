@@ -42,6 +42,7 @@ from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
 from wizard.provisioner.render import reservations
 from wizard.provisioner.site import ProvisionerSite
 from wizard.provisioner.tree import dnsmasq_files, prepare, render_tree, token_key
+from wizard.yamlfile import write_atomic
 
 STEP_STATE = dict(NODE_STEPS)
 Emit = Callable[[dict[str, Any]], None]
@@ -258,7 +259,7 @@ class Runner:
                 raise OSError(f"the provisioner could not listen on {host}:{port}")
             await asyncio.sleep(0.02)
         if self._url_file is not None:
-            self._url_file.write_text(self.site.http_url + "\n")
+            write_atomic(self._url_file, self.site.http_url + "\n", mode=0o644, sync=False)
         self._emit({"event": "serving", "url": self.site.http_url})
         try:
             yield
