@@ -180,10 +180,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq) -> int:
-    import uvicorn
-
     from wizard.drivers.http import create_app
     from wizard.provisioner.state import ProvisionerState
+    from wizard.serving import provisioner_server
 
     state = ProvisionerState(args.directory / "state.json")
     app = create_app(site, state, media=args.directory / "media")
@@ -200,10 +199,7 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
         log.info("reloaded %s: %d nodes", args.answers, len(new_site.nodes))
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    config = uvicorn.Config(app, host=site.answers.admin.address,
-                            port=site.attributes["web_port"], log_level="info",
-                            access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+    server = provisioner_server(app, site.answers.admin.address, site.attributes["web_port"])
     print(f"serving {site.http_url} and DHCP/TFTP on {site.answers.admin.interface} "
           f"(dnsmasq pid {dnsmasq.pid()})", flush=True)
     await server.serve()

@@ -241,16 +241,14 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _http(self):
-        import uvicorn
-
         from wizard.drivers.http import create_app
+        from wizard.serving import provisioner_server
 
         states = JournalStates(self.journal, lambda node: self._installed[node].set()
                                if node in self._installed else None, self._transition)
         app = create_app(self.site, states, media=self.directory / "media")
         host, port = self.answers.admin.address, self.site.attributes["web_port"]
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="off",
-                                               log_level="warning", access_log=False))
+        server = provisioner_server(app, host, port, log_level="warning")
         server.install_signal_handlers = lambda: None  # the CLI owns signals
         task = asyncio.create_task(server.serve())
         while not server.started:
