@@ -35,6 +35,7 @@ from wizard.cli_apply import site_state
 from wizard.engine.journal import Journal, holder
 from wizard.engine.pause import is_paused, set_paused
 from wizard.lab.control import Lab, lab_directory
+from wizard.ownedfs import open_append
 
 PHASES = (("hardware", "Boot device, power"), ("install", "OS install"),
           ("chef", "Chef, ready"))
@@ -358,7 +359,7 @@ class DeployScreen(StepScreen):
                 return
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.with_name("apply.log").open("ab") as output:
+        with open_append(self.path.with_name("apply.log")) as output:
             process = await asyncio.create_subprocess_exec(
                 *command, "apply", str(path.resolve()), "--json", *(["--lab"] if lab else []),
                 stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,

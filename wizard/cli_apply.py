@@ -25,6 +25,7 @@ from wizard.lab.control import Lab, LabError, lab_directory
 from wizard.lab.goiardi import free_port
 from wizard.lab.overlay import lab_answers
 from wizard.secrets import SecretError
+from wizard.yamlfile import write_atomic
 
 PHASE_REACHED = {"installing": 1, "installed": 2, "readying": 2, "ready": 3}
 """How many of the progress view's phases a node in this state has finished."""
@@ -241,7 +242,7 @@ def _lab_port() -> int:
         return int(path.read_text())
     except (OSError, ValueError):
         port = free_port()
-        path.write_text(f"{port}\n")
+        write_atomic(path, f"{port}\n", mode=0o644, sync=False)
         return port
 
 

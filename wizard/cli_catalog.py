@@ -59,12 +59,14 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "export", help="write a knife-compatible chef-repo",
         description="Write environments/, roles/, data_bags/crowbar/ and nodes/ as JSON into "
         "DIR, all at once (a failure leaves an earlier export as it was). Secret references "
-        "are resolved; files holding a secret are mode 0600.",
+        "are resolved; files holding a secret are mode 0600. DIR must be new, empty or an "
+        "earlier export: files of the earlier export that are no longer produced are removed "
+        "and listed; anything else in DIR is refused, unless --force.",
     )
     export.add_argument("answers", type=Path, metavar="ANSWERS")
     export.add_argument("directory", type=Path, metavar="DIR")
     export.add_argument("--force", action="store_true",
-                        help="replace DIR even if it is not an earlier export")
+                        help="also remove, and list, what no export wrote in DIR")
     export.set_defaults(handler=_export)
     cli_chef.add_push(chef_actions, formatter)
 
@@ -173,11 +175,15 @@ def _export(args: argparse.Namespace) -> int:
     answers = load(args.answers)
     try:
         objects = render(answers, default_catalog())
-        count = export_repo(objects, args.directory, force=args.force)
+        result = export_repo(objects, args.directory, force=args.force)
     except (SecretError, ExportError) as exc:
         print(f"cannot export: {exc}", file=sys.stderr)
         return EXIT_FAILED
     items = sum(len(items) for items in objects.data_bags.values())
-    print(f"wrote {count} files to {args.directory}: 1 environment, {len(objects.roles)} "
-          f"roles, {items} data bag items, {len(objects.nodes)} nodes")
+    print(f"wrote {result.files} files to {args.directory}: 1 environment, "
+          f"{len(objects.roles)} roles, {items} data bag items, {len(objects.nodes)} nodes")
+    for why, paths in (("no crowbar-wizard export wrote it (--force)", result.foreign),
+                       ("the earlier export's, no longer produced", result.stale)):
+        for path in paths:
+            print(f"removed {path}: {why}")
     return EXIT_OK

@@ -14,6 +14,7 @@ from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
 from wizard.exits import EXIT_FAILED, EXIT_OK
+from wizard.ownedfs import real_dir
 from wizard.problems import InputError
 from wizard.provisioner.preflight import PROBE_TIMEOUT, PreflightError, run_preflight
 from wizard.provisioner.site import ProvisionerSite
@@ -101,7 +102,7 @@ def _write(answers: Answers, directory: Path, dnsmasq: Dnsmasq | None
         dnsmasq.install(*dnsmasq_files(site, directory))
     else:
         config, hosts = dnsmasq_files(site, directory)
-        (directory / "dnsmasq" / "hosts").mkdir(parents=True, exist_ok=True)
+        real_dir(directory / "dnsmasq" / "hosts", directory)
         write_atomic(directory / "dnsmasq" / "dnsmasq.conf", config, mode=0o644)
         write_atomic(directory / "dnsmasq" / "hosts" / "nodes", hosts, mode=0o644)
     return site, summary
@@ -179,12 +180,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq) -> int:
-    import uvicorn
-
     from wizard.chef_node import register_client
     from wizard.drivers.chef import ChefServer
     from wizard.drivers.http import create_app
     from wizard.provisioner.state import ProvisionerState
+    from wizard.serving import provisioner_server
 
     state = ProvisionerState(args.directory / "state.db")
     chef_config = site.answers.chef
@@ -214,10 +214,7 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
         log.info("reloaded %s: %d nodes", args.answers, len(new_site.nodes))
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    config = uvicorn.Config(app, host=site.answers.admin.address,
-                            port=site.attributes["web_port"], log_level="info",
-                            access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+    server = provisioner_server(app, site.answers.admin.address, site.attributes["web_port"])
     print(f"serving {site.http_url} and DHCP/TFTP on {site.answers.admin.interface} "
           f"(dnsmasq pid {dnsmasq.pid()})", flush=True)
     try:

@@ -34,7 +34,7 @@ def now() -> str:
 
 def take(path: Path, info: dict[str, Any], patience: float = PATIENCE) -> int:
     """Take the lock on ``path`` (made if missing); the open descriptor that holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     deadline = time.monotonic() + patience
     while True:
         try:

@@ -12,7 +12,8 @@ from tests.unit.small_catalog import catalog_files, write_catalog
 from tests.unit.test_proposals import VALID, answers_with
 from wizard.addressing import node_addresses
 from wizard.catalog import Catalog, load_catalog
-from wizard.chef_objects import ExportError, export_repo, render, repo_files
+from wizard.chef_objects import EXPORT_MARKER, ExportError, export_repo, render, repo_files
+from wizard.cli import main
 from wizard.secrets import SecretError
 
 
@@ -60,7 +61,8 @@ def test_render_environment_roles_data_bags_and_nodes(catalog: Catalog, secret_e
     assert objects.nodes["compute-1.lab.crowbar.test"]["normal"]["crowbar"]["network"] == {
         "admin": "192.168.124.90", "bmc": "192.168.124.163"
     }
-    assert objects.secrets == [secret_env]
+    assert objects.secret_items == {("crowbar", "bc-beta-default")}
+    assert not objects.secret_environment  # beta's template leaves the password out
 
 
 def test_render_names_the_unresolvable_secret(catalog: Catalog, monkeypatch) -> None:
@@ -75,7 +77,7 @@ def test_render_names_the_unresolvable_secret(catalog: Catalog, monkeypatch) -> 
 def test_export_writes_a_knife_repo(tmp_path: Path, catalog: Catalog, secret_env: str) -> None:
     objects = render(answers_with(VALID), catalog)
     out = tmp_path / "repo"
-    count = export_repo(objects, out)
+    count = export_repo(objects, out).files
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.json"))
     assert count == len(written) == len(repo_files(objects))
     assert written == [
@@ -95,25 +97,120 @@ def test_export_writes_a_knife_repo(tmp_path: Path, catalog: Catalog, secret_env
 
 def test_export_replaces_an_earlier_export_whole(tmp_path: Path, catalog: Catalog,
                                                   secret_env: str) -> None:
+    """What an earlier export wrote and this one does not is removed, and said."""
+    out = tmp_path / "repo"
+    objects = render(answers_with(VALID), catalog)
+    earlier = render(answers_with(VALID), catalog)
+    earlier.roles["gone"] = {"name": "gone"}
+    export_repo(earlier, out)
+    result = export_repo(objects, out)
+    assert not (out / "roles" / "gone.json").exists()
+    assert result.stale == ["roles/gone.json"] and result.foreign == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no staging left behind
+
+
+def test_export_refuses_what_no_export_wrote(tmp_path: Path, catalog: Catalog,
+                                             secret_env: str) -> None:
+    """A file the operator put in an export is not removed without --force, which lists it."""
     out = tmp_path / "repo"
     objects = render(answers_with(VALID), catalog)
     export_repo(objects, out)
-    (out / "roles" / "stale.json").write_text("{}")
-    export_repo(objects, out)
-    assert not (out / "roles" / "stale.json").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no staging left behind
+    (out / "roles" / "mine.json").write_text("{}")
+    with pytest.raises(ExportError, match=r"holds files no crowbar-wizard export wrote "
+                       r"\(roles/mine.json\)"):
+        export_repo(objects, out)
+    assert (out / "roles" / "mine.json").exists()
+    result = export_repo(objects, out, force=True)
+    assert result.foreign == ["roles/mine.json"] and result.stale == []
+    assert not (out / "roles" / "mine.json").exists()
+
+
+def test_export_of_an_older_marker_takes_the_repo_layout_as_its_own(
+        tmp_path: Path, catalog: Catalog, secret_env: str) -> None:
+    out = tmp_path / "repo"
+    (out / "roles").mkdir(parents=True)
+    (out / "roles" / "old.json").write_text("{}")
+    (out / EXPORT_MARKER).write_text("written by crowbar-wizard chef export\n")
+    result = export_repo(render(answers_with(VALID), catalog), out)
+    assert result.stale == ["roles/old.json"]
 
 
 def test_export_refuses_a_directory_it_did_not_write(tmp_path: Path, catalog: Catalog,
                                                      secret_env: str) -> None:
     out = tmp_path / "chef-repo"
     (out / "cookbooks").mkdir(parents=True)
+    (out / "cookbooks" / "README").write_text("mine")
     objects = render(answers_with(VALID), catalog)
-    with pytest.raises(ExportError, match="not empty and not a crowbar-wizard export"):
+    with pytest.raises(ExportError, match=r"not empty and not a crowbar-wizard export "
+                       r"\(cookbooks/README\)"):
         export_repo(objects, out)
     assert [p.name for p in out.iterdir()] == ["cookbooks"]
-    export_repo(objects, out, force=True)
+    assert export_repo(objects, out, force=True).foreign == ["cookbooks/README"]
     assert (out / "environments" / "lab.json").exists()
+
+
+def test_export_force_says_what_it_removes(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "pw")
+    out = tmp_path / "chef-repo"
+    (out / "cookbooks").mkdir(parents=True)
+    (out / "cookbooks" / "README").write_text("mine")
+    example = str(Path("answers/examples/lab-small.yaml"))
+    assert main(["chef", "export", example, str(out)]) == 1
+    assert "cannot export:" in capsys.readouterr().err
+    assert main(["chef", "export", example, str(out), "--force"]) == 0
+    assert ("removed cookbooks/README: no crowbar-wizard export wrote it (--force)"
+            in capsys.readouterr().out.splitlines())
+
+
+ODD_SECRETS = ['pa"ss"word', "back\\slash\\", "pässwörd-✓-密码", "</x>&'<!-- ${x} %s {{x}}",
+               "0000", " lead and trail "]
+
+
+def _holds(value: object, secret: str) -> bool:
+    if isinstance(value, dict):
+        return any(_holds(v, secret) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds(v, secret) for v in value)
+    return isinstance(value, str) and secret in value
+
+
+@pytest.mark.parametrize("secret", ODD_SECRETS)
+def test_every_file_holding_a_secret_is_private_whatever_its_characters(
+        tmp_path: Path, monkeypatch, secret: str) -> None:
+    """The shipped catalog and example: each file whose JSON holds the secret is 0600, the
+    others 0644 (roles and nodes never hold one)."""
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", secret)
+    out = tmp_path / "repo"
+    assert main(["chef", "export", "answers/examples/lab-small.yaml", str(out)]) == 0
+    holding = []
+    for path in sorted(out.rglob("*.json")):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if _holds(json.loads(path.read_text()), secret):
+            holding.append(path.relative_to(out).as_posix())
+            assert mode == 0o600, path
+        elif path.parts[-2] in ("roles", "nodes"):
+            assert mode == 0o644, path
+    assert "data_bags/crowbar/bc-keystone-default.json" in holding
+
+
+def test_a_template_that_transforms_a_secret_marks_its_object(
+        tmp_path: Path, secret_env: str) -> None:
+    """Found by how the object is built, not by the secret's text: a template that puts the
+    password in the environment upper-cased makes the environment private; a data bag
+    template that leaves it out makes a public item."""
+    files = catalog_files() | {
+        "beta/templates/environment.yaml.j2": "shout: {{ attributes.password | upper }}\n",
+        "beta/templates/data_bag.yaml.j2": "mode: {{ attributes.mode }}\n",
+    }
+    catalog = load_catalog(write_catalog(tmp_path / "catalog", files))
+    objects = render(answers_with(VALID), catalog)
+    assert objects.environment["default_attributes"]["beta"] == {"shout": "B3TA-PASS"}
+    assert objects.secret_environment
+    assert objects.secret_items == set()
+    out = tmp_path / "repo"
+    export_repo(objects, out)
+    assert stat.S_IMODE((out / "environments/lab.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((out / "data_bags/crowbar/bc-beta-default.json").stat().st_mode) == 0o644
 
 
 def test_failed_export_leaves_the_earlier_one(tmp_path: Path, catalog: Catalog,

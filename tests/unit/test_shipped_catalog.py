@@ -114,4 +114,5 @@ def test_chef_export_needs_its_secrets(tmp_path: Path, monkeypatch, capsys) -> N
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "keep.txt").write_text("mine")
     assert main(["chef", "export", str(example), str(tmp_path / "repo")]) == 1
-    assert "not empty and not a crowbar-wizard export; pass --force" in capsys.readouterr().err
+    assert ("not empty and not a crowbar-wizard export (keep.txt); move them away, or pass "
+            "--force to remove them") in capsys.readouterr().err

@@ -11,7 +11,9 @@ reservations are first run through ``dnsmasq --test`` together, and only then sw
 (atomic rename, the previous files kept as ``.last-good``). Reservations live in a
 ``dhcp-hostsdir``, so a change there is a SIGHUP (dnsmasq re-reads them); a changed main
 config restarts dnsmasq. Neither drops a lease: leases live in the lease file, which
-dnsmasq reads back on start.
+dnsmasq reads back on start. Nothing here writes through a symbolic link in the directory
+(see :mod:`wizard.ownedfs`): dnsmasq runs as root, and a planted link must not aim its
+writes elsewhere.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from wizard.ownedfs import open_append, real_dir, touch
 from wizard.yamlfile import write_atomic
 
 Change = Literal["unchanged", "reservations", "config"]
@@ -69,11 +73,13 @@ class Dnsmasq:
         """Run ``dnsmasq --test`` on the config with the reservations inlined; raise
         :class:`DnsmasqError` with dnsmasq's own message when it refuses them."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        trial = self.directory / f".trial-{os.getpid()}.conf"
         hosts = "".join(f"dhcp-host={line}\n" for line in reservations.splitlines()
                         if line.strip() and not line.startswith("#"))
-        trial.write_text(config + "\n" + hosts, encoding="utf-8")
+        fd, name = tempfile.mkstemp(prefix=".trial-", suffix=".conf", dir=self.directory)
+        trial = Path(name)
         try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(config + "\n" + hosts)
             result = subprocess.run([*self.prefix, self.binary, "--test", "-C", str(trial)],
                                     capture_output=True, text=True, timeout=30)
         finally:
@@ -92,7 +98,7 @@ class Dnsmasq:
         if config == old_config and reservations == old_hosts:
             return "unchanged"
         self.check(config, reservations)
-        self.hosts_dir.mkdir(parents=True, exist_ok=True)
+        real_dir(self.hosts_dir, self.directory)
         change: Change = "config" if config != old_config else "reservations"
         for path, old, new in ((self.config, old_config, config),
                                (self.hosts, old_hosts, reservations)):
@@ -115,9 +121,9 @@ class Dnsmasq:
         """Start dnsmasq in the foreground of a child process; wait until it has its pid."""
         if self.running():
             return
-        self.pid_file.unlink(missing_ok=True)
-        self.leases.touch()
-        with open(self.log, "ab") as log:
+        self.pid_file.unlink(missing_ok=True)  # a link there goes too: dnsmasq makes it anew
+        touch(self.leases)  # dnsmasq (as root) writes it: a link there is refused
+        with open_append(self.log) as log:
             self._process = subprocess.Popen(
                 [*self.prefix, self.binary, "--keep-in-foreground", "--log-facility=-",
                  f"--conf-file={self.config}", f"--pid-file={self.pid_file}",

@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from wizard.ownedfs import touch
+
 POLL = 0.25
 """Seconds between the runner's looks at the pause file."""
 
@@ -24,7 +26,7 @@ def set_paused(journal: Path, paused: bool) -> None:
     """Pause (or resume) the apply writing ``journal``."""
     path = pause_file(journal)
     if paused:
-        path.touch()
+        touch(path)
     else:
         path.unlink(missing_ok=True)
 

@@ -43,6 +43,7 @@ from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
 from wizard.provisioner.render import reservations
 from wizard.provisioner.site import ProvisionerSite
 from wizard.provisioner.tree import dnsmasq_files, prepare, render_tree, token_key
+from wizard.yamlfile import write_atomic
 
 STEP_STATE = dict(NODE_STEPS)
 Emit = Callable[[dict[str, Any]], None]
@@ -257,9 +258,8 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _http(self):
-        import uvicorn
-
         from wizard.drivers.http import create_app
+        from wizard.serving import provisioner_server
 
         states = JournalStates(self.journal, lambda node: self._installed[node].set()
                                if node in self._installed else None, self._transition)
@@ -270,8 +270,7 @@ class Runner:
             if chef is not None else None,
             leases=self.directory / "dnsmasq" / "leases" if self.serve_dhcp else None)
         host, port = self.answers.admin.address, self.site.attributes["web_port"]
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="off",
-                                               log_level="warning", access_log=False))
+        server = provisioner_server(app, host, port, log_level="warning")
         server.install_signal_handlers = lambda: None  # the CLI owns signals
         task = asyncio.create_task(server.serve())
         while not server.started:
@@ -280,7 +279,7 @@ class Runner:
                 raise OSError(f"the provisioner could not listen on {host}:{port}")
             await asyncio.sleep(0.02)
         if self._url_file is not None:
-            self._url_file.write_text(self.site.http_url + "\n")
+            write_atomic(self._url_file, self.site.http_url + "\n", mode=0o644, sync=False)
         self._emit({"event": "serving", "url": self.site.http_url})
         try:
             yield
@@ -300,8 +299,8 @@ class Runner:
     async def _chef_site(self, plan: Plan) -> None:
         if self.chef is None:
             export = Path(self.answers.chef.export_path or self.directory / "chef-repo")
-            count = await asyncio.to_thread(export_repo, self.objects, export, force=False)
-            self._emit({"event": "chef-export", "path": str(export), "files": count})
+            result = await asyncio.to_thread(export_repo, self.objects, export, force=False)
+            self._emit({"event": "chef-export", "path": str(export), "files": result.files})
             return
         chef = self.chef
         bags = {c.target.bag for c in plan.chef if c.target.bag}

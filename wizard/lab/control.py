@@ -23,6 +23,8 @@ from wizard.drivers.ipmi import IpmiDriver
 from wizard.lab.bmc import Faults
 from wizard.lab.fleet import DEFAULT_NETWORK, FleetSpec, plan_fleet, read_states
 from wizard.lab.goiardi import Goiardi, GoiardiError, find_goiardi
+from wizard.ownedfs import open_append
+from wizard.yamlfile import write_atomic
 
 START_TIMEOUT = 20.0
 
@@ -87,7 +89,7 @@ class Lab:
             raise LabError(f"{self.directory} is not empty and holds no lab: give the lab a "
                            "directory of its own (CROWBAR_LAB_DIR)")
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "fleet.json").write_text(spec.to_json())
+        write_atomic(self.directory / "fleet.json", spec.to_json(), mode=0o644)
         self._start()
         if find_goiardi() is not None:
             self._start_chef()
@@ -104,8 +106,8 @@ class Lab:
         except GoiardiError as exc:
             self.down()
             raise LabError(f"the lab's Chef server did not start: {exc}") from None
-        (self.chef_directory / "goiardi.pid").write_text(f"{server.pid}\n")
-        (self.chef_directory / "url").write_text(server.url + "\n")
+        write_atomic(self.chef_directory / "goiardi.pid", f"{server.pid}\n", mode=0o644)
+        write_atomic(self.chef_directory / "url", server.url + "\n", mode=0o644)
 
     def chef(self) -> LabChef | None:
         """The lab's Chef server while it runs (None without goiardi)."""
@@ -119,12 +121,12 @@ class Lab:
 
     def _start(self) -> None:
         (self.directory / "ready").unlink(missing_ok=True)
-        log = (self.directory / "fleet.log").open("ab")
+        log = open_append(self.directory / "fleet.log")
         process = subprocess.Popen(
             [sys.executable, "-m", "wizard.lab.fleet", str(self.directory)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
-        self.pidfile.write_text(f"{process.pid}\n")
+        write_atomic(self.pidfile, f"{process.pid}\n", mode=0o644)
         deadline = time.monotonic() + START_TIMEOUT
         while not (self.directory / "ready").exists():
             if process.poll() is not None or time.monotonic() > deadline:

@@ -187,7 +187,7 @@ def serve(directory: Path) -> None:
         record(bmc)
         bmcs.append(bmc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    (directory / "ready").write_text(f"{len(bmcs)}\n")
+    write_atomic(directory / "ready", f"{len(bmcs)}\n", mode=0o644, sync=False)
     FakeBmc.listen(timeout=30)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from wizard.ownedfs import open_append
+
 
 class GoiardiError(RuntimeError):
     """goiardi is missing, or would not start."""
@@ -60,7 +62,7 @@ class Goiardi:
         self.directory.mkdir(parents=True, exist_ok=True)
         for key in (self.admin_key, self.validator_key):
             key.unlink(missing_ok=True)
-        with open(self.directory / "goiardi.log", "ab") as log:
+        with open_append(self.directory / "goiardi.log") as log:
             self._process = subprocess.Popen(
                 [self.binary, "-A", "-g", "info", "-I", self.host, "-H", self.host,
                  "-P", str(self.port), f"--conf-root={self.directory}"],

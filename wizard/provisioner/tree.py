@@ -16,6 +16,9 @@
 Generated parts (``tftp/pxelinux.cfg``, ``http``) are written beside the old ones and swapped
 in by rename, so a failure leaves the previous render whole. The dnsmasq config goes through
 :meth:`wizard.drivers.dnsmasq.Dnsmasq.install` (checked by dnsmasq first) when dnsmasq is here.
+Nothing is written through a symbolic link inside DIR (see :mod:`wizard.ownedfs`): a link
+where a directory is written into is refused, one where a generated part or a boot loader
+goes is replaced.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wizard.ownedfs import copy_file, read_text, real_dir, touch, write_new
 from wizard.provisioner.render import (
     boot_loaders,
     boot_script,
@@ -65,25 +70,27 @@ def token_key(directory: Path) -> bytes:
     """The directory's token key, made (0600) on first use."""
     path = directory / "token.key"
     try:
-        return bytes.fromhex(path.read_text().strip())
+        return bytes.fromhex(read_text(path).strip())
     except FileNotFoundError:
         pass
     directory.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(key.hex() + "\n")
+    write_new(path, key.hex() + "\n", 0o600)
     return key
 
 
 def prepare(directory: Path) -> None:
     """Refuse a non-empty directory that this tool did not write; mark it as ours."""
-    if directory.exists() and any(directory.iterdir()) and not (directory / MARKER).exists():
+    marker = directory / MARKER
+    if directory.exists() and any(directory.iterdir()) and not os.path.lexists(marker):
         raise TreeError(f"{directory} holds files crowbar-wizard did not write; "
                         "give an empty or new directory")
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / MARKER).touch()
-    (directory / "media").mkdir(exist_ok=True)
+    touch(marker)  # a link there is refused
+    for part in ("dnsmasq/hosts", "tftp"):
+        real_dir(directory / part, directory)
+    if not os.path.lexists(directory / "media"):  # a link to the images elsewhere is fine:
+        (directory / "media").mkdir()              # media is only read
 
 
 def render_tree(site: ProvisionerSite, directory: Path) -> RenderSummary:
@@ -92,8 +99,9 @@ def render_tree(site: ProvisionerSite, directory: Path) -> RenderSummary:
     The dnsmasq config is not written here (see :func:`dnsmasq_files`).
     """
     summary = RenderSummary(nodes=len(site.nodes))
+    tftp = real_dir(directory / "tftp", directory)
     http = _fresh(directory / "http")
-    pxelinux = _fresh(directory / "tftp" / "pxelinux.cfg")
+    pxelinux = _fresh(tftp / "pxelinux.cfg")
     try:
         _render_into(site, http, pxelinux, summary)
     except BaseException:
@@ -102,7 +110,7 @@ def render_tree(site: ProvisionerSite, directory: Path) -> RenderSummary:
         raise
     _swap(http, directory / "http")
     _swap(pxelinux, directory / "tftp" / "pxelinux.cfg")
-    summary.loaders, summary.missing_loaders = _copy_loaders(site, directory / "tftp")
+    summary.loaders, summary.missing_loaders = _copy_loaders(site, tftp)
     return summary
 
 
@@ -145,29 +153,26 @@ def dnsmasq_files(site: ProvisionerSite, directory: Path) -> tuple[str, str]:
 
 
 def _fresh(target: Path) -> Path:
-    staging = target.with_name(f".{target.name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    """A new, unpredictably named directory beside ``target`` to build its next version in."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new.", dir=target.parent))
+    os.chmod(staging, 0o755)
     return staging
 
 
 def _swap(staging: Path, target: Path) -> None:
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    """Put ``staging`` in place of ``target``: whatever is there, a link too, is moved aside
+    (never followed) and removed."""
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    try:
+        if os.path.lexists(target):
+            target.rename(old / target.name)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)  # removes a link, not what it points to
 
 
 def _write(path: str, text: str, *, private: bool = False) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
-    try:
-        data = memoryview(text.encode())
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
+    write_new(Path(path), text, 0o600 if private else 0o644)
 
 
 def _copy_loaders(site: ProvisionerSite, tftp: Path) -> tuple[list[str], list[str]]:
@@ -177,11 +182,11 @@ def _copy_loaders(site: ProvisionerSite, tftp: Path) -> tuple[list[str], list[st
     copied, missing = [], []
     for name in sorted(wanted):
         source, package = LOADER_SOURCES[name]
-        if (tftp / name).exists():
+        target = tftp / name
+        if target.is_file() and not target.is_symlink():  # the operator's own build stays
             copied.append(name)
         elif Path(source).exists():
-            shutil.copyfile(source, tftp / name)
-            os.chmod(tftp / name, 0o644)
+            copy_file(Path(source), target, 0o644)  # a link there is replaced, not followed
             copied.append(name)
         else:
             missing.append(f"{name} (Debian package {package})")
