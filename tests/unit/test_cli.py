@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -189,3 +190,34 @@ def test_unwritable_output_is_one_clear_line(capsys) -> None:
     assert capsys.readouterr().err == (
         "crowbar-wizard: /proc/a.yaml: cannot write there: No such file or directory\n"
     )
+
+
+def test_secret_files_that_are_no_text_secret_are_one_warning(tmp_path: Path) -> None:
+    """A ``file:`` secret is read bounded: a device, a FIFO, binary data or a huge file is
+    one clear warning, never a hang, a MemoryError or a UnicodeDecodeError."""
+    binary, nul, big, fifo = (tmp_path / name for name in ("bin", "nul", "big", "fifo"))
+    binary.write_bytes(b"\xca\xfe\xba\xbe secret")
+    nul.write_bytes(b"secret\0more")
+    big.write_text("x" * (64 * 1024 + 1))
+    os.mkfifo(fifo)
+    cases = {"/dev/zero": "/dev/zero is not a regular file",
+             str(fifo): f"{fifo} is not a regular file",
+             str(binary): f"{binary} is not UTF-8 text",
+             str(nul): f"{nul} holds binary data (NUL bytes), not a secret",
+             str(big): f"{big} is larger than 64 KiB: not a secret"}
+    path = tmp_path / "a.yaml"
+    for target, message in cases.items():
+        path.write_text(BASE.replace("env:CROWBAR_BMC_PASSWORD", f"file:{target}"))
+        result = run("validate", str(path))
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[0].endswith(
+            f"bmc.password: warning: {message} (needed to deploy)"), result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_chef_push_key_that_is_a_device_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(BASE)
+    assert main(["chef", "push", str(path), "--server", "http://127.0.0.1:9", "--client", "c",
+                 "--key", "/dev/zero"]) == 1
+    assert capsys.readouterr().err == "cannot push: /dev/zero is not a regular file\n"
