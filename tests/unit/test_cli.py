@@ -107,6 +107,10 @@ def test_new_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
     [
         (["--supernet", "10.20.0.0/24", "--nodes", "500"], "cannot plan: 10.20.0.0/24 holds 256"),
         (["--supernet", "banana", "--nodes", "5"], "cannot plan: supernet: 'banana' is not"),
+        (["--supernet", "0.0.0.0/0", "--nodes", "5"],
+         "cannot plan: supernet: 0.0.0.0/0 is wider than /8"),
+        (["--supernet", "224.0.0.0/8", "--nodes", "5"],
+         "cannot plan: supernet: 224.0.0.0/8 is in 224.0.0.0/4, the multicast block"),
         (["--supernet", "10.0.0.0/16", "--nodes", "5", "--domain", "Bad Domain"],
          "invalid option:"),
     ],
