@@ -158,6 +158,10 @@ CASES = [
     ("schema-version-newer", "schema_version: 1\n", "schema_version: 2  #<\n", "schema_version",
      "this crowbar-wizard reads version 1; the file is version 2, written by a newer "
      "crowbar-wizard"),
+    ("schema-version-true", "schema_version: 1\n", "schema_version: true  #<\n",
+     "schema_version", "write the number 1, not true"),
+    ("schema-version-float", "schema_version: 1\n", "schema_version: 1.0  #<\n",
+     "schema_version", "write the number 1, not 1.0"),
     ("schema-version-missing", "schema_version: 1\n", "#<\n", "schema_version",
      "required key 'schema_version' is missing"),
     ("unknown-os", "os: ubuntu-24.04\n", "os: windows-11  #<\n", "provisioning.os",
@@ -171,6 +175,10 @@ CASES = [
      "unknown time zone 'Mars/Olympus' (e.g. UTC, Europe/Berlin)"),
     ("misspelt-timezone", "timezone: UTC\n", "timezone: Europe/Berln  #<\n", "site.timezone",
      "unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)"),
+    ("timezone-region", "timezone: UTC\n", "timezone: America  #<\n", "site.timezone",
+     "'America' is a region, not a time zone: name one of its zones, such as 'America/Adak'"),
+    ("timezone-too-long", "timezone: UTC\n", f"timezone: {'x' * 300}  #<\n", "site.timezone",
+     f"unknown time zone '{'x' * 300}' (e.g. UTC, Europe/Berlin)"),
     ("bad-domain", "domain: lab.crowbar.test\n", "domain: lab..test  #<\n", "site.domain",
      "'lab..test' is not a valid DNS domain: dot-separated labels of lowercase letters, digits "
      "and '-'"),
