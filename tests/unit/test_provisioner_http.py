@@ -179,3 +179,13 @@ def test_tokens_depend_on_the_key(answers: Answers) -> None:
     assert one.token("ctl-1") != one.token("compute-1")
     assert one.token("ctl-1") == ProvisionerSite(answers, default_catalog(), b"a" * 32
                                                  ).token("ctl-1")
+
+
+def test_a_token_with_non_ascii_characters_is_a_403(site: ProvisionerSite,
+                                                    state: ProvisionerState) -> None:
+    """Header bytes reach the app as latin-1 text: comparing it as str raised TypeError."""
+    token = {TOKEN_HEADER: "tökén-ü".encode()}
+    installed = call(site, state, "POST", "/nodes/compute-1/installed", headers=token)
+    assert installed.status_code == 403 and state.state("compute-1") is None
+    inventory = call(site, state, "POST", "/inventory", json=report(), headers=token)
+    assert inventory.status_code == 403 and state.inventory.nodes == []

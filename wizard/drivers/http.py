@@ -120,7 +120,7 @@ class _Service:
             raise ClientError(422, "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
                 for e in exc.errors())) from None
-        if not hmac.compare_digest(token, self.site.discovery_token(report.mac)):
+        if not _token_matches(token, self.site.discovery_token(report.mac)):
             raise ClientError(403, f"wrong token for {report.mac}")
         if report.mac in self.site.by_mac:
             raise ClientError(409, f"{report.mac} is node {self.site.by_mac[report.mac].name}"
@@ -161,8 +161,14 @@ class _Service:
 
     def _authorize(self, request: Request, node: str) -> None:
         token = request.headers.get(TOKEN_HEADER, "")
-        if not hmac.compare_digest(token, self.site.token(node)):
+        if not _token_matches(token, self.site.token(node)):
             raise ClientError(403, f"missing or wrong token for {node}")
+
+
+def _token_matches(given: str, expected: str) -> bool:
+    """Compare in constant time, as bytes: ``hmac.compare_digest`` raises TypeError for a
+    str holding non-ASCII characters, which a client puts in a header at will (a 500)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
 
 
 def _mac(text: str) -> str:
