@@ -15,15 +15,17 @@ from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.cli_pxe import preflight_options, run_preflight_checks
 from wizard.drivers.chef import ChefError, ChefServer
+from wizard.drivers.dnsmasq import DnsmasqError
 from wizard.drivers.ipmi import IpmiDriver
-from wizard.engine.journal import Journal, JournalLocked, holder, state_root
+from wizard.engine.journal import Journal, JournalError, JournalLocked, holder, state_root
 from wizard.engine.pause import set_paused
 from wizard.engine.plan import describe
-from wizard.engine.runner import Options, Runner
+from wizard.engine.runner import Options, Runner, StepFailed
 from wizard.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from wizard.lab.control import Lab, LabError, lab_directory
 from wizard.lab.goiardi import free_port
 from wizard.lab.overlay import lab_answers
+from wizard.provisioner.tree import TreeError
 from wizard.secrets import SecretError
 
 PHASE_REACHED = {"installing": 1, "installed": 2, "readying": 2, "ready": 3}
@@ -206,6 +208,9 @@ def _apply(args: argparse.Namespace) -> int:
     except JournalLocked as exc:
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except JournalError as exc:
+        print(f"apply: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if not args.lab and not run_preflight_checks(answers, args):
         journal.close()
         print("apply: not serving DHCP on this network: fix the problems above", file=sys.stderr)
@@ -218,7 +223,8 @@ def _apply(args: argparse.Namespace) -> int:
                 outcome = asyncio.run(_run(runner))
         else:
             outcome = asyncio.run(_run(runner))
-    except (SecretError, ChefError, LabError) as exc:
+    except (SecretError, ChefError, LabError, JournalError, StepFailed, TreeError,
+            DnsmasqError) as exc:  # StepFailed: a site step (DHCP config, Chef objects)
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
