@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from wizard.answers import Answers, load
@@ -129,8 +130,8 @@ class ProgressView:
         elif kind == "state":
             self.states[event["node"]] = event["state"]
             if event["state"] == "problem":
-                self.progress.console.print(f"[red]{event['node']}: problem[/red]: "
-                                            f"{event['reason']}")
+                self.progress.console.print(f"[red]{escape(event['node'])}: problem[/red]: "
+                                            f"{escape(str(event['reason']))}")
             self._redraw()
         elif kind in ("serving", "chef-export", "paused", "resumed"):
             Printer(False)(event)

@@ -7,12 +7,18 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.unit.base_answers import BASE
 from wizard.cli import main, schema_text
+from wizard.cli_apply import ProgressView
+from wizard.cli_hardware import _table
+from wizard.discovery import SweepResult
+from wizard.drivers.ipmi import BmcInventory
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "answers" / "examples").glob("*.yaml"))
@@ -225,3 +231,22 @@ def test_chef_push_key_that_is_a_device_is_one_clear_line(tmp_path: Path, capsys
     assert main(["chef", "push", str(path), "--server", "http://127.0.0.1:9", "--client", "c",
                  "--key", "/dev/zero"]) == 1
     assert capsys.readouterr().err == "cannot push: /dev/zero is not a regular file\n"
+
+
+HOSTILE = "[bold]Evil[/] [/] [ctl-1]"
+
+
+def test_text_from_bmcs_and_problem_reasons_prints_as_written(capsys) -> None:
+    """The discover table (a terminal's live view) and apply's problem lines put FRU text
+    and reasons into rich markup: shown literally, never a MarkupError."""
+    bmc = BmcInventory("10.0.1.9", 623, manufacturer="Acme", model=HOSTILE, serial=HOSTILE)
+    console = Console(width=300, record=True, file=sys.stdout)
+    console.print(_table([SweepResult(bmc.address, 623, "found", bmc=bmc),
+                          SweepResult("10.0.1.8", 623, "bmc_error", HOSTILE)],
+                         Counter(found=1, bmc_error=1), 2))
+    table = console.export_text()
+    assert f"Acme {HOSTILE}" in table and table.count(HOSTILE) == 3
+    view = ProgressView()
+    view.progress.console.file = sys.stdout
+    view({"event": "state", "node": "ctl-1", "state": "problem", "reason": HOSTILE})
+    assert f"ctl-1: problem: {HOSTILE}" in capsys.readouterr().out
