@@ -175,7 +175,7 @@ class WizardApp(App[None]):
         if self.observing:
             who = self.control.controller()
             self.notify(f"Read-only: {describe(who) if who else 'another session'} has "
-                        "control (F2 takes it over)", severity="warning")
+                        "control (F2 takes it over)", severity="warning", markup=False)
         return not self.observing
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -72,7 +72,7 @@ class BarclampsScreen(StepScreen):
                     yield Button("Auto-allocate", id="allocate", variant="primary")
                 matrix: DataTable[Text] = DataTable(id="matrix", cursor_type="cell")
                 yield matrix
-                yield Static("", id="violations", classes="problems")
+                yield Static("", id="violations", classes="problems", markup=False)
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -161,7 +161,7 @@ class BarclampsScreen(StepScreen):
             fields.mount(Horizontal(
                 Label(key, classes="field"),
                 Input(text, id=f"attr-{key}", password=attribute.type == "secret"),
-                Label("", id=f"msg-{key}", classes="problems"), classes="attr"))
+                Label("", id=f"msg-{key}", classes="problems", markup=False), classes="attr"))
         self.hold_if_observing()
         self._matrix(name)
 
@@ -263,7 +263,7 @@ class BarclampsScreen(StepScreen):
         try:
             placed, placements = allocate(answers, self.catalog)
         except AllocationError as exc:
-            self.notify(f"cannot place: {exc}", severity="error", timeout=10)
+            self.notify(f"cannot place: {exc}", severity="error", timeout=10, markup=False)
             return
         self._update(placed)
         self.notify(f"placed {len(placements)} roles")

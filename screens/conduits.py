@@ -45,12 +45,12 @@ class ConduitsPane(Vertical):
         with Horizontal(classes="attr"):
             yield Label("interfaces", classes="field")
             yield Input(id="conduit-interfaces", placeholder="?1g1, ?1g2 or eth0, eth1")
-            yield Label("", id="conduitmsg-interfaces", classes="problems")
+            yield Label("", id="conduitmsg-interfaces", classes="problems", markup=False)
         with Horizontal(classes="attr"):
             yield Label("teaming mode", classes="field")
             yield Select([(f"{mode} {name}", mode) for mode, name in TEAMING.items()],
                          id="conduit-teaming", allow_blank=False, value=1, compact=True)
-        yield Static("", id="conduit-problems", classes="problems")
+        yield Static("", id="conduit-problems", classes="problems", markup=False)
 
     @property
     def answers(self) -> Answers | None:

@@ -23,9 +23,9 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="modal"):
-            yield Static(self.question)
+            yield Static(self.question, markup=False)  # names paths, users: literal
             if self.detail is not None:
-                yield Static(self.detail, id="changes")
+                yield Static(self.detail, id="changes", markup=False)  # YAML: [a, b]
             with Horizontal(classes="row"):
                 for ident, label, variant in (self.YES, self.NO):
                     yield Button(label, id=ident, variant=variant)

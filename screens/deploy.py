@@ -20,7 +20,6 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,6 +27,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
 from screens.deploy_progress import STEP_NAMES, DeployProgress
+from screens.markup import literal
 from screens.steps import StepScreen
 from screens.welcome import lab_up_process
 from wizard.answers import Answers
@@ -178,7 +178,8 @@ class DeployScreen(StepScreen):
             except FileNotFoundError:  # the apply is making it: next time
                 return
             except (OSError, sqlite3.Error) as exc:  # shown; tried again next time
-                self.query_one("#deploy-status", Static).update(f"cannot read {path}: {exc}")
+                self.query_one("#deploy-status", Static).update(
+                    literal(f"cannot read {path}: {exc}"))
                 return
         changed, lines = self.progress.apply(self.journal.events(self.progress.seq, 5000))
         log = self.query_one("#log", RichLog)
@@ -206,13 +207,13 @@ class DeployScreen(StepScreen):
             try:
                 event = json.loads(raw)
             except ValueError:
-                log.write(escape(raw))
+                log.write(literal(raw))
                 continue
             if event.get("event") == "serving":
-                log.write(f"provisioner serving {escape(event['url'])}")
+                log.write(f"provisioner serving {literal(event['url'])}")
             elif event.get("event") == "chef-export":
                 log.write(f"no Chef server: wrote {event['files']} files to "
-                          f"{escape(event['path'])}")
+                          f"{literal(event['path'])}")
 
     def _ended(self) -> None:
         self.progress.paused = False
@@ -317,7 +318,7 @@ class DeployScreen(StepScreen):
             mark = "·" if status is None else marks.get(status, "[$warning]…[/]")
             steps.append(f" {mark} {step}" + (f" {status}" if status not in (None, "done")
                                               else ""))
-        reason = f"\n[$error]{escape(node.reason)}[/]" if node.reason else ""
+        reason = f"\n[$error]{literal(node.reason)}[/]" if node.reason else ""
         self.query_one("#node-detail", Static).update(
             "\n".join([f"[b]{name}[/b] [{color}]■[/] {node.state}{reason}", *steps, "",
                        *node.log]))
@@ -353,7 +354,7 @@ class DeployScreen(StepScreen):
             log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
             started, lines = await lab_up_process(nodes)
             for line in lines:
-                log.write(escape(line))
+                log.write(literal(line))
             if not started:
                 self.notify("the lab did not start (see the log)", severity="error")
                 return
@@ -398,7 +399,7 @@ class DeployScreen(StepScreen):
         try:  # the apply lifts its own pause as it ends
             os.kill(int(who["pid"]), signal.SIGINT)
         except (ProcessLookupError, PermissionError, KeyError, ValueError) as exc:
-            self.notify(f"cannot cancel: {exc}", severity="error")
+            self.notify(f"cannot cancel: {exc}", severity="error", markup=False)
 
 
 def _mtime(path: Path) -> float:

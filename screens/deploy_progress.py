@@ -11,8 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from rich.markup import escape
-
+from screens.markup import literal
 from wizard.cli_apply import PHASE_REACHED
 from wizard.engine.journal import SITE, Event
 from wizard.engine.plan import NODE_STEPS
@@ -94,7 +93,7 @@ class DeployProgress:
             return None
         if name == SITE:
             if kind == "step-failed":
-                return f"[red]site: {step} failed: {escape(data.get('detail', ''))}[/]"
+                return f"[red]site: {step} failed: {literal(data.get('detail', ''))}[/]"
             return None
         if kind == "inventory":
             return f"discovered {name} ({data.get('mac', '?')}) by PXE"
@@ -105,8 +104,8 @@ class DeployProgress:
             if node.state == "ready":
                 self.done.update((name, s) for s in STEP_NAMES)
             if node.state == "problem":
-                node.log.append(f"[red]problem: {escape(node.reason or '')}[/]")
-                return f"[red]{name}: {escape(node.reason or '')}[/]"
+                node.log.append(f"[red]problem: {literal(node.reason or '')}[/]")
+                return f"[red]{name}: {literal(node.reason or '')}[/]"
             node.log.append(f"→ {node.state}")
             return None
         if step is None or step not in STEP_NAMES:
@@ -120,11 +119,11 @@ class DeployProgress:
         elif kind == "step-finished":
             self.done.add((name, step))
             node.steps[step] = "done"
-            detail = escape(str(data.get("detail") or ""))[:60]
+            detail = literal(str(data.get("detail") or "")[:60])
             node.log.append(f"{step} done" + (f": {detail}" if detail else ""))
         elif kind == "step-failed":
             node.steps[step] = "failed"
-            error = escape(str(data.get("detail", "")).removeprefix(f"{step}: "))
+            error = literal(str(data.get("detail", "")).removeprefix(f"{step}: "))
             node.log.append(f"[red]{step} failed: {error}[/]")
             changed.add(name)
             return f"{name}: {step} failed: {error}"

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from screens.deploy import journal_paths
+from screens.markup import literal
 from screens.steps import StepScreen
 from wizard.discovery import SweepResult, expand, sweep
 from wizard.drivers.ipmi import IpmiDriver
@@ -95,7 +96,7 @@ class DiscoveryScreen(StepScreen):
         for column in COLUMNS:
             table.add_column(column, key=column)
         yield table
-        yield Static("", id="detail")
+        yield Static("", id="detail", markup=False)  # FRU text from the BMC
 
     def on_mount(self) -> None:
         self.set_interval(JOURNAL_POLL, self.pxe_reports)
@@ -166,7 +167,7 @@ class DiscoveryScreen(StepScreen):
             addresses = [a for block in self.query_one("#range", Input).value.split(",")
                          if block.strip() for a in expand(block.strip())]
         except ValueError as exc:
-            self.notify(f"BMC range: {exc}", severity="error")
+            self.notify(f"BMC range: {exc}", severity="error", markup=False)
             return
         answers = self.app.answers  # type: ignore[attr-defined]
         port = answers.bmc.port if answers is not None else 623
@@ -233,11 +234,12 @@ class DiscoveryScreen(StepScreen):
     def _upsert(self, key: str, row: list[str]) -> None:
         """Update the table's row ``key``, or add it."""
         table = self.query_one("#found", DataTable)
+        cells = [literal(value) for value in row]  # a str cell is markup; FRU text is not
         if key in table.rows:
-            for column, value in zip(COLUMNS, row, strict=True):
-                table.update_cell(key, column, value)
+            for column, cell in zip(COLUMNS, cells, strict=True):
+                table.update_cell(key, column, cell)
         else:
-            table.add_row(*row, key=key)
+            table.add_row(*cells, key=key)
 
     def _filter_text(self) -> str:
         return self.query_one("#filter", Input).value.strip().lower()

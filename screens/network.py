@@ -75,7 +75,8 @@ class NetworkScreen(StepScreen):
                 with VerticalScroll(id="editor"):
                     yield Static("", id="editing", classes="title")
                     yield Vertical(id="fields")
-                    yield Static("", id="network-problems", classes="problems")
+                    yield Static("", id="network-problems", classes="problems",
+                                 markup=False)  # messages quote what was typed
                 yield Static("  ".join(f"[{c}]█[/] {n}" for n, c in RANGE_COLORS.items()),
                              id="legend")
             with TabPane("Conduits", id="conduits-tab"):
@@ -125,13 +126,15 @@ class NetworkScreen(StepScreen):
             ident = key.replace(" ", "-")
             fields.mount(Horizontal(Label(key, classes="field"),
                                     Input(str(value), id=f"net-{ident}"),
-                                    Label("", id=f"netmsg-{ident}", classes="problems"),
+                                    Label("", id=f"netmsg-{ident}", classes="problems",
+                                          markup=False),
                                     classes="attr"))
             if key == "vlan":
                 fields.mount(Horizontal(Label("vlan tagged", classes="field"),
                                         Checkbox("frames carry the VLAN tag", net.use_vlan,
                                                  id="net-use_vlan", compact=True),
-                                        Label("", id="netmsg-use_vlan", classes="problems"),
+                                        Label("", id="netmsg-use_vlan", classes="problems",
+                                              markup=False),
                                         classes="attr"))
         self.hold_if_observing()
 

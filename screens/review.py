@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -15,6 +14,7 @@ from textual.widgets import Button, Input, Static, TextArea
 
 from screens.control import observed_data
 from screens.drafts import difference
+from screens.markup import literal
 from screens.steps import StepScreen
 from wizard.answers import load, save, to_data
 from wizard.problems import InputError
@@ -30,7 +30,7 @@ class ReviewScreen(StepScreen):
             "references) and reads it back to check it.")
 
     def body(self) -> ComposeResult:
-        yield Static("", id="verdict")
+        yield Static("", id="verdict", markup=False)  # problems quote what was written
         yield Static("", id="diff")
         yield TextArea("", id="yaml", read_only=True, language=None)
         with Horizontal(classes="row"):
@@ -79,8 +79,8 @@ class ReviewScreen(StepScreen):
         lines = difference(on_disk, app.answers)  # type: ignore[attr-defined]
         if not lines:
             return ""
-        marked = [f"[green]{escape(line)}[/]" if line.startswith("+") else
-                  f"[red]{escape(line)}[/]" for line in lines]
+        marked = [f"[green]{literal(line)}[/]" if line.startswith("+") else
+                  f"[red]{literal(line)}[/]" for line in lines]
         return "\n".join([f"Saving changes {path}:", *marked])
 
     @on(Button.Pressed, "#save")
@@ -93,7 +93,7 @@ class ReviewScreen(StepScreen):
             save(app.answers, path)  # type: ignore[attr-defined]
             load(path)  # what was written must read back valid
         except (InputError, OSError) as exc:
-            self.notify(f"not saved: {exc}", severity="error", timeout=10)
+            self.notify(f"not saved: {exc}", severity="error", timeout=10, markup=False)
             return
         app.use(app.answers, path, saved=True)  # type: ignore[attr-defined]
         self.notify(f"saved {path}; it validates")

@@ -74,7 +74,7 @@ class StepScreen(Screen[None]):
         with Horizontal():
             yield StepList(self.step)
             with Vertical(id="body"):
-                yield Static("", id="banner")
+                yield Static("", id="banner", markup=False)  # names a user, a tty
                 yield from self.body()
         yield Footer()
 

@@ -67,7 +67,7 @@ class WelcomeScreen(StepScreen):
         try:
             answers = starter_answers(supernet, int(count or 0))
         except (PlanError, ValueError) as exc:
-            self.notify(f"cannot plan: {exc}", severity="error")
+            self.notify(f"cannot plan: {exc}", severity="error", markup=False)
             return
         self.app.use(answers, None, saved=False)  # type: ignore[attr-defined]
         self.notify(f"planned networks for {count} nodes from {supernet}")
@@ -98,16 +98,16 @@ class WelcomeScreen(StepScreen):
         started, lines = await lab_up_process(6)
         self.query_one("#lab-up", Button).disabled = False
         if started:
-            self.notify(lines[0] if lines else "the lab is up", timeout=8)
+            self.notify(lines[0] if lines else "the lab is up", timeout=8, markup=False)
         else:
             self.notify("the lab did not start: " + " ".join(lines[-3:]), severity="error",
-                        timeout=15)
+                        timeout=15, markup=False)
 
     def _open(self, path: Path, *, example: bool = False) -> None:
         try:
             answers = load(path)
         except (InputError, OSError) as exc:
-            self.notify(str(exc), severity="error", timeout=10)
+            self.notify(str(exc), severity="error", timeout=10, markup=False)
             return
         # the example is a starting point: saving it goes to answers/, not over it
         self.app.use(answers, None if example else path,  # type: ignore[attr-defined]

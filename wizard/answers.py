@@ -79,8 +79,13 @@ class Site(Model):
     def _known_zone(cls, value: str) -> str:
         try:
             zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a tzdata directory (IsADirectoryError) or a name too long for a path
             zones = zoneinfo.available_timezones()
+            region = sorted(zone for zone in zones if zone.startswith(f"{value}/"))
+            if region:
+                raise ValueError(f"{value!r} is a region, not a time zone: name one of its "
+                                 f"zones, such as {region[0]!r}") from None
             if zones:
                 hint = did_you_mean(value, zones) or " (e.g. UTC, Europe/Berlin)"
                 raise ValueError(f"unknown time zone {value!r}{hint}") from None
@@ -197,6 +202,14 @@ class Answers(Model):
     nodes: list[Node] = Field(default_factory=list)
 
     _document: Document | None = PrivateAttr(default=None)
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version_is_an_integer(cls, value: Any) -> Any:
+        """``Literal[1]`` alone takes ``true`` and ``1.0`` for 1."""
+        if isinstance(value, bool | float):
+            raise ValueError(f"write the number {SCHEMA_VERSION}, not {str(value).lower()}")
+        return value
 
     def secrets(self) -> list[tuple[Loc, Secret]]:
         """Every secret set in the answers, with where it sits."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -73,6 +74,9 @@ class Attribute(Model):
         expected = _PYTHON_TYPES[self.type]
         if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
             return f"expected {'a' if self.type[0] not in 'ai' else 'an'} {self.type}"
+        if not _finite(value):  # NaN passes every bound below, and neither is JSON
+            return "must be a finite number" if self.type == "float" else \
+                "holds a number that is not finite (NaN or infinity)"
         if self.enum is not None and value not in self.enum:
             return f"must be one of {', '.join(map(str, self.enum))}"
         if self.min is not None and value < self.min:
@@ -80,6 +84,17 @@ class Attribute(Model):
         if self.max is not None and value > self.max:
             return f"must be at most {format_number(self.max)}"
         return None
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity in ``value``, however deep in lists and mappings."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(map(_finite, value))
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    return True
 
 
 def format_number(value: float) -> str:

@@ -9,21 +9,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.cli_pxe import preflight_options, run_preflight_checks
 from wizard.drivers.chef import ChefError, ChefServer
+from wizard.drivers.dnsmasq import DnsmasqError
 from wizard.drivers.ipmi import IpmiDriver
-from wizard.engine.journal import Journal, JournalLocked, holder, state_root
+from wizard.engine.journal import Journal, JournalError, JournalLocked, holder, state_root
 from wizard.engine.pause import set_paused
 from wizard.engine.plan import describe
-from wizard.engine.runner import Options, Runner
+from wizard.engine.runner import Options, Runner, StepFailed
 from wizard.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from wizard.lab.control import Lab, LabError, lab_directory
 from wizard.lab.goiardi import free_port
 from wizard.lab.overlay import lab_answers
+from wizard.provisioner.tree import TreeError
 from wizard.secrets import SecretError
 from wizard.yamlfile import write_atomic
 
@@ -128,8 +131,8 @@ class ProgressView:
         elif kind == "state":
             self.states[event["node"]] = event["state"]
             if event["state"] == "problem":
-                self.progress.console.print(f"[red]{event['node']}: problem[/red]: "
-                                            f"{event['reason']}")
+                self.progress.console.print(f"[red]{escape(event['node'])}: problem[/red]: "
+                                            f"{escape(str(event['reason']))}")
             self._redraw()
         elif kind in ("serving", "chef-export", "paused", "resumed"):
             Printer(False)(event)
@@ -207,6 +210,9 @@ def _apply(args: argparse.Namespace) -> int:
     except JournalLocked as exc:
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except JournalError as exc:
+        print(f"apply: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if not args.lab and not run_preflight_checks(answers, args):
         journal.close()
         print("apply: not serving DHCP on this network: fix the problems above", file=sys.stderr)
@@ -219,7 +225,8 @@ def _apply(args: argparse.Namespace) -> int:
                 outcome = asyncio.run(_run(runner))
         else:
             outcome = asyncio.run(_run(runner))
-    except (SecretError, ChefError, LabError) as exc:
+    except (SecretError, ChefError, LabError, JournalError, StepFailed, TreeError,
+            DnsmasqError) as exc:  # StepFailed: a site step (DHCP config, Chef objects)
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:

@@ -16,7 +16,7 @@ from wizard.chef_push import PushError, PushReport, push, targets
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.chef_signing import SIGN_VERSIONS, ChefKeyError
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
-from wizard.secrets import SecretError
+from wizard.secrets import SecretError, read_secret_file
 
 
 def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -57,10 +57,7 @@ def _connection(args: argparse.Namespace, answers: Answers) -> ChefServer:
         raise ValueError("no Chef server: give --server and --client, or set chef.server_url "
                          "and chef.client_name")
     if args.key is not None:
-        try:
-            pem = args.key.read_text()
-        except OSError as exc:
-            raise ValueError(f"cannot read the key {args.key}: {exc.strerror}") from None
+        pem = read_secret_file(args.key)
     elif chef.key is not None:
         pem = chef.key.reveal()
     else:

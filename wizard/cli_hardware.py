@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from wizard import terminal
 from wizard.answers import load
@@ -193,13 +194,14 @@ def _table(rows: list[SweepResult], counts: Counter[str], total: int) -> Table:
         table.add_column(column)
     for r in rows[-40:]:
         b = r.bmc
-        table.add_row(r.address, r.outcome.replace("_", " "),
-                      f"{b.manufacturer} {b.model}" if b else r.message,
-                      (b.serial or "") if b else "", (b.mac or "") if b else "",
-                      str(b.cpu_cores or "") if b else "",
-                      f"{b.memory_gb} GB" if b and b.memory_gb else "",
-                      str(b.disks if b and b.disks is not None else ""),
-                      "\n".join(b.nic_macs) if b else "")
+        cells = [r.address, r.outcome.replace("_", " "),
+                 f"{b.manufacturer} {b.model}" if b else r.message,
+                 (b.serial or "") if b else "", (b.mac or "") if b else "",
+                 str(b.cpu_cores or "") if b else "",
+                 f"{b.memory_gb} GB" if b and b.memory_gb else "",
+                 str(b.disks if b and b.disks is not None else ""),
+                 "\n".join(b.nic_macs) if b else ""]
+        table.add_row(*map(Text, cells))  # a str cell is markup; what a BMC says is not
     return table
 
 

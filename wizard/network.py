@@ -99,6 +99,9 @@ class Network(Model):
             net = netaddr.IPNetwork(f"{address}/{self.netmask}")
         except (netaddr.AddrFormatError, ValueError):
             raise ValueError(f"netmask {self.netmask} is not a valid netmask") from None
+        if str(net.netmask) != self.netmask:  # netaddr takes 0.0.0.255 as a hostmask: /24
+            raise ValueError(f"netmask {self.netmask} is not a netmask: its one bits come first "
+                             f"(such as {net.netmask})")
         if net.ip != net.network:
             raise ValueError(f"subnet {self.subnet} has host bits set for netmask {self.netmask}")
         return net
@@ -111,6 +114,30 @@ class Network(Model):
     def tag(self) -> int | None:
         """The VLAN the network's frames carry on its conduit (None when untagged)."""
         return self.vlan if self.use_vlan else None
+
+
+SPECIAL_BLOCKS = {
+    "0.0.0.0/8": "'this network' block (RFC 1122)",
+    "127.0.0.0/8": "loopback block",
+    "169.254.0.0/16": "link-local block (RFC 3927: never configured by DHCP)",
+    "224.0.0.0/4": "multicast block",
+    "240.0.0.0/4": "reserved block (and the broadcast address 255.255.255.255)",
+}
+"""IPv4 blocks no host of a site network takes an address from."""
+
+
+def unusable(cidr: netaddr.IPNetwork, *, loopback_ok: bool = False) -> str | None:
+    """Why no site network can be ``cidr`` (it validates, but DHCP ranges and routes made
+    from it make no sense), or None. ``loopback_ok`` lets a dedicated BMC port's network be
+    on loopback, where the lab's BMCs listen."""
+    if cidr.prefixlen < 8:
+        return f"{cidr} is wider than /8: no site network spans {cidr.size:,} addresses"
+    for block, what in SPECIAL_BLOCKS.items():
+        special = netaddr.IPNetwork(block)
+        overlaps = cidr.first <= special.last and special.first <= cidr.last
+        if overlaps and not (loopback_ok and block == "127.0.0.0/8"):
+            return f"{cidr} {'is in' if cidr in special else 'overlaps'} {block}, the {what}"
+    return None
 
 
 def _overlap(a: netaddr.IPRange, b: netaddr.IPRange) -> netaddr.IPRange | None:
@@ -155,6 +182,10 @@ def _check_network(
         return
     if cidr.prefixlen > 30:
         yield Finding((*at, "subnet"), f"subnet {cidr} leaves no room for hosts (use /30 or wider)")
+        return
+    reason = unusable(cidr, loopback_ok=net.conduit == BMC_CONDUIT)
+    if reason is not None:
+        yield Finding((*at, "subnet"), f"subnet {reason}")
         return
     if net.broadcast is not None and net.broadcast != str(cidr.broadcast):
         yield Finding(
@@ -335,6 +366,9 @@ def auto_plan(supernet: str, node_count: int) -> dict[str, Network]:
         block = parse_cidr(supernet.strip())
     except ValueError as exc:
         raise PlanError(f"supernet: {exc}") from None
+    reason = unusable(block)
+    if reason is not None:
+        raise PlanError(f"supernet: {reason}")
     if node_count < 1:
         raise PlanError("the plan needs at least 1 node")
     hosts = node_count + max(8, math.ceil(node_count / 10))

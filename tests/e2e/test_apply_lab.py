@@ -5,6 +5,7 @@ CLI as a user runs it; crashes, a refused BMC password and the journal lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tmpfs import small_disk
 from wizard.engine.journal import Journal, holder
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
@@ -181,3 +183,28 @@ def test_killed_apply_resumes_to_ready(tmp_path: Path, kill_after: int) -> None:
         assert all(n <= 1 for n in boots(fleet).values()), boots(fleet)
     finally:
         fleet.down()
+
+
+@pytest.mark.parametrize(("where", "network"), [("journal", "127.79.200.0/24"),
+                                                ("state", "127.79.201.0/24")])
+def test_a_full_disk_ends_apply_with_one_line_naming_the_path(tmp_path: Path, where: str,
+                                                              network: str) -> None:
+    """A real full disk (a 256 KiB tmpfs) under the journal alone (the PXE tree has a disk
+    of its own) or under the whole state directory: exit 1, one line, no traceback."""
+    fleet, env = start_lab(tmp_path, network)
+    try:
+        with small_disk(tmp_path / "state", "256k") as state, contextlib.ExitStack() as more:
+            if where == "journal":
+                more.enter_context(small_disk(state / "pxe", "64m"))
+            done = apply(env, "--state", str(state))
+    finally:
+        fleet.down()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    if where == "journal":
+        assert last == (f"apply: cannot write the journal {state / 'journal.db'}: database "
+                        "or disk is full")
+    else:
+        assert last.startswith("apply: ") and str(state) in last, done.stderr
+        assert "No space left on device" in last or "disk is full" in last, last

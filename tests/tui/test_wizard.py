@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Tree
+from textual.widgets._data_table import default_cell_formatter
 
 from screens.app import DRAFT_DELAY, WizardApp, starting_answers
 from screens.deploy import DeployScreen
@@ -961,3 +962,43 @@ def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path) -> No
         running.kill()
         running.wait()
         lab.down()
+
+
+HOSTILE = "[bold]Evil[/] [/] [$error]x[/] [ctl-1]"
+"""Markup in text from outside: styles, a stray close tag (MarkupError), Textual's
+``$variable`` style, a word in brackets (a YAML list) that markup would swallow."""
+
+
+def test_text_from_bmcs_and_problem_reasons_shows_as_written(tmp_path: Path) -> None:
+    """A BMC's FRU fields in the discovery table and its detail line, and a problem reason
+    in Deploy's log and node detail, are shown literally: never styled, never a crash."""
+    path = tmp_path / "journal.db"
+    with Journal.open(path) as journal:
+        journal.transition("ctl-1", "allocated")
+        journal.step_started("ctl-1", "bmc-boot-network", attempt=1)
+        journal.step_failed("ctl-1", "bmc-boot-network", f"bmc-boot-network: {HOSTILE}")
+        journal.transition("ctl-1", "problem", f"bmc-boot-network: {HOSTILE}")
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=(160, 40)) as pilot:
+            app.go("discovery")
+            await pilot.pause()
+            screen = app.screen
+            bmc = BmcInventory("10.0.1.9", 623, manufacturer=HOSTILE, model=HOSTILE,
+                               serial=HOSTILE, nic_macs=["52:54:00:00:01:09"], power="on")
+            screen.show(SweepResult(bmc.address, 623, "found", bmc=bmc))
+            await pilot.pause()
+            table = screen.query_one("#found")
+            cells = [default_cell_formatter(cell).plain for cell in table.get_row("10.0.1.9")]
+            assert cells[3] == cells[4] == HOSTILE
+            table.focus()
+            table.move_cursor(row=0)
+            await pilot.pause()
+            assert f"serial: {HOSTILE}" in str(screen.query_one("#detail").render())
+            deploy = await show_deploy(pilot, path, "ctl-1")
+            assert app.is_running
+            assert HOSTILE in str(deploy.query_one("#node-detail").render())
+            log = "\n".join(strip.text for strip in deploy.query_one("#log").lines)
+            assert f"ctl-1: bmc-boot-network: {HOSTILE}" in log
+    asyncio.run(walk())

@@ -1,8 +1,9 @@
-"""Retries of the Chef driver on server errors (5xx).
+"""Retries of the Chef driver on server errors (5xx), and a URL that is no Chef server.
 
 A stand-in HTTP server (stdlib ``http.server`` on loopback) plays the Chef server here: a
 fake, because goiardi, the real server the other Chef tests use, cannot be made to answer
 503 on demand. It answers each path from a script of statuses and records what it got.
+Another, a plain web server answering HTML, is what a wrong ``chef.server_url`` reaches.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.unit.base_answers import BASE
+from wizard.cli import main
 from wizard.drivers.chef import ChefError, ChefServer, Retry
 
 
@@ -96,3 +100,49 @@ def test_4xx_other_than_404_is_not_retried(stand_in: tuple[str, Script], key_pem
     with pytest.raises(ChefError, match="400 busy"):
         get(url, key_pem, attempts=5)
     assert len(script.seen) == 1
+
+
+@pytest.fixture
+def web_server() -> Iterator[str]:
+    """A plain web server (not a Chef server) that answers 200 with HTML to everything."""
+    class Handler(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            body = b"<!doctype html><title>Welcome</title><p>It works!"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_web_server_answering_html_is_not_a_chef_server(web_server: str, key_pem: str,
+                                                          tmp_path: Path, capsys) -> None:
+    with pytest.raises(ChefError) as caught:
+        get(web_server, key_pem, attempts=3)
+    assert str(caught.value) == (f"not a Chef server: GET {web_server}/roles/x answered 200 "
+                                 "text/html, not JSON")
+    answers, key = tmp_path / "a.yaml", tmp_path / "key.pem"
+    answers.write_text(BASE)
+    key.write_text(key_pem)
+    assert main(["chef", "push", str(answers), "--server", web_server, "--client", "crowbar",
+                 "--key", str(key)]) == 1
+    err = capsys.readouterr().err
+    assert (f"push failed: the environment could not be pushed: not a Chef server: GET "
+            f"{web_server}/environments/lab answered 200 text/html, not JSON") in err
+    assert "Traceback" not in err

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.unit.base_answers import BASE
 from wizard.cli import main, schema_text
+from wizard.cli_apply import ProgressView
+from wizard.cli_hardware import _table
+from wizard.discovery import SweepResult
+from wizard.drivers.ipmi import BmcInventory
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "answers" / "examples").glob("*.yaml"))
@@ -106,6 +113,10 @@ def test_new_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
     [
         (["--supernet", "10.20.0.0/24", "--nodes", "500"], "cannot plan: 10.20.0.0/24 holds 256"),
         (["--supernet", "banana", "--nodes", "5"], "cannot plan: supernet: 'banana' is not"),
+        (["--supernet", "0.0.0.0/0", "--nodes", "5"],
+         "cannot plan: supernet: 0.0.0.0/0 is wider than /8"),
+        (["--supernet", "224.0.0.0/8", "--nodes", "5"],
+         "cannot plan: supernet: 224.0.0.0/8 is in 224.0.0.0/4, the multicast block"),
         (["--supernet", "10.0.0.0/16", "--nodes", "5", "--domain", "Bad Domain"],
          "invalid option:"),
     ],
@@ -189,3 +200,53 @@ def test_unwritable_output_is_one_clear_line(capsys) -> None:
     assert capsys.readouterr().err == (
         "crowbar-wizard: /proc/a.yaml: cannot write there: No such file or directory\n"
     )
+
+
+def test_secret_files_that_are_no_text_secret_are_one_warning(tmp_path: Path) -> None:
+    """A ``file:`` secret is read bounded: a device, a FIFO, binary data or a huge file is
+    one clear warning, never a hang, a MemoryError or a UnicodeDecodeError."""
+    binary, nul, big, fifo = (tmp_path / name for name in ("bin", "nul", "big", "fifo"))
+    binary.write_bytes(b"\xca\xfe\xba\xbe secret")
+    nul.write_bytes(b"secret\0more")
+    big.write_text("x" * (64 * 1024 + 1))
+    os.mkfifo(fifo)
+    cases = {"/dev/zero": "/dev/zero is not a regular file",
+             str(fifo): f"{fifo} is not a regular file",
+             str(binary): f"{binary} is not UTF-8 text",
+             str(nul): f"{nul} holds binary data (NUL bytes), not a secret",
+             str(big): f"{big} is larger than 64 KiB: not a secret"}
+    path = tmp_path / "a.yaml"
+    for target, message in cases.items():
+        path.write_text(BASE.replace("env:CROWBAR_BMC_PASSWORD", f"file:{target}"))
+        result = run("validate", str(path))
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[0].endswith(
+            f"bmc.password: warning: {message} (needed to deploy)"), result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_chef_push_key_that_is_a_device_is_one_clear_line(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(BASE)
+    assert main(["chef", "push", str(path), "--server", "http://127.0.0.1:9", "--client", "c",
+                 "--key", "/dev/zero"]) == 1
+    assert capsys.readouterr().err == "cannot push: /dev/zero is not a regular file\n"
+
+
+HOSTILE = "[bold]Evil[/] [/] [ctl-1]"
+
+
+def test_text_from_bmcs_and_problem_reasons_prints_as_written(capsys) -> None:
+    """The discover table (a terminal's live view) and apply's problem lines put FRU text
+    and reasons into rich markup: shown literally, never a MarkupError."""
+    bmc = BmcInventory("10.0.1.9", 623, manufacturer="Acme", model=HOSTILE, serial=HOSTILE)
+    console = Console(width=300, record=True, file=sys.stdout)
+    console.print(_table([SweepResult(bmc.address, 623, "found", bmc=bmc),
+                          SweepResult("10.0.1.8", 623, "bmc_error", HOSTILE)],
+                         Counter(found=1, bmc_error=1), 2))
+    table = console.export_text()
+    assert f"Acme {HOSTILE}" in table and table.count(HOSTILE) == 3
+    view = ProgressView()
+    view.progress.console.file = sys.stdout
+    view({"event": "state", "node": "ctl-1", "state": "problem", "reason": HOSTILE})
+    assert f"ctl-1: problem: {HOSTILE}" in capsys.readouterr().out

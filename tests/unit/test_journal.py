@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from wizard.engine.journal import SITE, Journal, JournalLocked, holder
+from tests.tmpfs import small_disk
+from wizard.engine.journal import SITE, Journal, JournalError, JournalLocked, holder
 
 WRITER = """
 import sys, time
@@ -178,3 +179,34 @@ def test_status_follow_prints_events_until_apply_ends(tmp_path: Path) -> None:
         [sys.executable, "-m", "wizard.cli", "status", "answers/examples/lab-small.yaml",
          "--state", str(tmp_path)], capture_output=True, text=True, timeout=30)
     assert table.stdout.split() == ["ctl-1", "problem:", "BMC", "refused", "the", "password"]
+
+
+@pytest.mark.parametrize("name", ["a#b", "what?", "100%41", "two words"])
+def test_a_state_path_with_uri_characters_reads_back(tmp_path: Path, name: str) -> None:
+    """Readers open the journal by a SQLite URI, where '#' and '?' would end the path."""
+    path = tmp_path / name / "journal.db"
+    with Journal.open(path) as journal:
+        journal.transition("ctl-1", "allocated")
+    with Journal.open(path, lock=False) as reader:
+        assert reader.states() == {"ctl-1": ("allocated", None)}
+
+
+def test_a_full_disk_is_one_error_naming_the_journal_and_nothing_half_written(
+        tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "256k") as disk:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * 96 * 1024)
+        path = disk / "journal.db"
+        with Journal.open(path) as journal:
+            with pytest.raises(JournalError) as caught:
+                for written in range(100_000):
+                    journal.transition(f"node-{written}", "allocated")
+            assert str(caught.value) == (f"cannot write the journal {path}: database or "
+                                         "disk is full")
+            states = journal.states()
+            assert len(states) == written and f"node-{written}" not in states
+            events = journal.events()
+            assert [e.seq for e in events] == list(range(1, written + 1))
+            filler.unlink()  # room again: the same journal goes on
+            journal.transition(f"node-{written}", "allocated")
+            assert journal.state(f"node-{written}") == "allocated"

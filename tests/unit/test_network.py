@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import netaddr
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from wizard.network import (
     check_networks,
     default_conduits,
     default_networks,
+    unusable,
 )
 
 
@@ -104,6 +107,9 @@ def test_auto_plan_explains_a_supernet_too_small() -> None:
         ("10.20.0.0", 5, "supernet: '10.20.0.0' is not a CIDR block such as 10.20.0.0/16"),
         ("fd00::/48", 5, "supernet: 'fd00::/48' is not a CIDR block such as 10.20.0.0/16"),
         ("10.20.0.0/16", 0, "the plan needs at least 1 node"),
+        ("0.0.0.0/0", 5, "supernet: 0.0.0.0/0 is wider than /8: no site network spans "
+         "4,294,967,296 addresses"),
+        ("127.0.0.0/16", 5, "supernet: 127.0.0.0/16 is in 127.0.0.0/8, the loopback block"),
     ],
 )
 def test_auto_plan_rejects_bad_input(supernet: str, nodes: int, message: str) -> None:
@@ -120,6 +126,11 @@ def test_auto_plan_rejects_bad_input(supernet: str, nodes: int, message: str) ->
 )
 def test_auto_plan_is_valid_or_explains(prefix: int, seed: int, nodes: int) -> None:
     supernet = netaddr.IPNetwork(f"{netaddr.IPAddress(seed << 8)}/{prefix}").cidr
+    reason = unusable(supernet)
+    if reason is not None:  # loopback, multicast, ...: no plan
+        with pytest.raises(PlanError, match=f"^supernet: {re.escape(reason)}$"):
+            auto_plan(str(supernet), nodes)
+        return
     try:
         plan = auto_plan(str(supernet), nodes)
     except PlanError as exc:
@@ -132,3 +143,43 @@ def test_auto_plan_is_valid_or_explains(prefix: int, seed: int, nodes: int) -> N
     subnets = [netaddr.IPNetwork(plan[n].subnet) for n in ("admin", "bmc", "storage", "public",
                                                            "nova_fixed")]
     assert sum(s.size for s in subnets) == sum(s.size for s in netaddr.cidr_merge(subnets))
+
+
+@pytest.mark.parametrize(
+    ("subnet", "conduit", "message"),
+    [
+        ("0.0.0.0/0", "intf0", "subnet 0.0.0.0/0 is wider than /8: no site network spans "
+         "4,294,967,296 addresses"),
+        ("8.0.0.0/7", "intf0", "subnet 8.0.0.0/7 is wider than /8: no site network spans "
+         "33,554,432 addresses"),
+        ("0.0.0.0/24", "intf0",
+         "subnet 0.0.0.0/24 is in 0.0.0.0/8, the 'this network' block (RFC 1122)"),
+        ("127.0.0.0/24", "intf0", "subnet 127.0.0.0/24 is in 127.0.0.0/8, the loopback block"),
+        ("169.254.0.0/24", "bmc", "subnet 169.254.0.0/24 is in 169.254.0.0/16, the link-local "
+         "block (RFC 3927: never configured by DHCP)"),
+        ("169.0.0.0/8", "intf0", "subnet 169.0.0.0/8 overlaps 169.254.0.0/16, the link-local "
+         "block (RFC 3927: never configured by DHCP)"),
+        ("224.0.0.0/24", "intf0", "subnet 224.0.0.0/24 is in 224.0.0.0/4, the multicast block"),
+        ("255.255.255.0/24", "intf0", "subnet 255.255.255.0/24 is in 240.0.0.0/4, the reserved "
+         "block (and the broadcast address 255.255.255.255)"),
+    ],
+)
+def test_networks_no_host_can_use_are_refused(subnet: str, conduit: str, message: str) -> None:
+    net = Network(conduit=conduit, subnet=subnet)
+    assert _findings({"admin": net}) == [("networks.admin.subnet", message)]
+
+
+def test_a_dedicated_bmc_port_may_be_on_loopback_as_the_labs_bmcs_are() -> None:
+    assert _findings({"bmc": Network(conduit="bmc", subnet="127.78.0.0/22")}) == []
+    assert unusable(netaddr.IPNetwork("10.0.0.0/8")) is None
+
+
+def test_a_hostmask_is_not_taken_for_a_netmask() -> None:
+    """netaddr reads 10.1.0.0/0.0.0.255 as the hostmask of a /24: it must be refused."""
+    net = Network(conduit="intf0", subnet="10.1.0.0", netmask="0.0.0.255")
+    with pytest.raises(ValueError, match="^netmask 0.0.0.255 is not a netmask: its one bits "
+                       r"come first \(such as 255.255.255.0\)$"):
+        net.cidr()
+    assert _findings({"admin": net}) == [
+        ("networks.admin.netmask",
+         "netmask 0.0.0.255 is not a netmask: its one bits come first (such as 255.255.255.0)")]

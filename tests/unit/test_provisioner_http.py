@@ -403,3 +403,14 @@ def test_booting_the_installer_again_starts_a_new_attempt(site: ProvisionerSite,
     assert call(site, state, "POST", "/nodes/ctl-1/client-key", peer=node.address,
                 content=_public_key(), headers={TOKEN_HEADER: second},
                 register=register).status_code == 201
+
+
+def test_a_token_with_non_ascii_characters_is_a_403(site: ProvisionerSite,
+                                                    state: ProvisionerState) -> None:
+    """Header bytes reach the app as latin-1 text: comparing it as str raised TypeError."""
+    token = {TOKEN_HEADER: "tökén-ü".encode()}
+    installed = call(site, state, "POST", "/nodes/compute-1/installed", headers=token,
+                     peer=site.nodes["compute-1"].address)
+    assert installed.status_code == 403 and state.state("compute-1") is None
+    inventory = call(site, state, "POST", "/inventory", json=report(), headers=token)
+    assert inventory.status_code == 403 and state.inventory.nodes == []

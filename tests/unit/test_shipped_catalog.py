@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.unit.base_answers import BASE
-from wizard.answers import load
+from wizard.answers import AnswersError, load
 from wizard.catalog import default_catalog
 from wizard.cli import main
 
@@ -116,3 +118,30 @@ def test_chef_export_needs_its_secrets(tmp_path: Path, monkeypatch, capsys) -> N
     assert main(["chef", "export", str(example), str(tmp_path / "repo")]) == 1
     assert ("not empty and not a crowbar-wizard export (keep.txt); move them away, or pass "
             "--force to remove them") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        ("cpu_allocation_ratio: 4.0", "cpu_allocation_ratio: .nan",
+         "barclamps.nova.attributes.cpu_allocation_ratio",
+         "nova attribute cpu_allocation_ratio: must be a finite number"),
+        ("cpu_allocation_ratio: 4.0", "cpu_allocation_ratio: -.inf",
+         "barclamps.nova.attributes.cpu_allocation_ratio",
+         "nova attribute cpu_allocation_ratio: must be a finite number"),
+        ("  cinder:\n", "  cinder:\n    attributes: {nfs_shares: [.nan]}\n",
+         "barclamps.cinder.attributes.nfs_shares",
+         "cinder attribute nfs_shares: holds a number that is not finite (NaN or infinity)"),
+    ],
+    ids=["nan", "minus-infinity", "nan-in-list"],
+)
+def test_attributes_that_are_not_finite_numbers(tmp_path: Path, old: str, new: str, path: str,
+                                                message: str) -> None:
+    """NaN passes every bound (every comparison with it is false) and is no JSON."""
+    text = (ROOT / "answers" / "examples" / "openstack.yaml").read_text()
+    assert text.count(old) == 1
+    file = tmp_path / "a.yaml"
+    file.write_text(text.replace(old, new))
+    with pytest.raises(AnswersError) as caught:
+        load(file)
+    assert [(p.path, p.message) for p in caught.value.problems] == [(path, message)]

@@ -108,7 +108,7 @@ class ChefServer:
             else:
                 status = response.status_code
                 if status < 300:
-                    return response.json() if response.content else {}
+                    return self._json(response, method, full)
                 if status == 404 and missing_ok:
                     return None
                 message = _server_message(response)
@@ -126,6 +126,18 @@ class ChefServer:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry.max_backoff)
         raise AssertionError("unreachable")
+
+    def _json(self, response: httpx.Response, method: str, path: str) -> Any:
+        """A 2xx answer's JSON. A Chef server answers JSON; anything else at the URL (a web
+        server, a login page) is not one, and asking again does not make it one."""
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
+            kind = response.headers.get("content-type", "no content type").split(";")[0]
+            raise ChefError(f"not a Chef server: {method} {self.base}{path} answered "
+                            f"{response.status_code} {kind}, not JSON") from None
 
     # --- objects -------------------------------------------------------------------------
 

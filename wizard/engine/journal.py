@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from wizard import filelock
 from wizard.provisioner.state import epoch_of
@@ -64,6 +65,11 @@ class JournalLocked(RuntimeError):
     """Another process holds the journal."""
 
 
+class JournalError(RuntimeError):
+    """The journal cannot be opened or written (a full disk, an I/O error); the message
+    names its path. Nothing half-written stays: the transaction is rolled back."""
+
+
 @dataclass(frozen=True)
 class Event:
     seq: int
@@ -101,8 +107,9 @@ class Journal:
         if not lock:
             if not path.exists():
                 raise FileNotFoundError(f"no journal at {path}")
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                 check_same_thread=False)
+            # quoted: in a URI, '#' and '?' in a directory name would end the path
+            uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+            db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout = 5000")
             # a writer makes the file, then its tables (events last): until then, no journal
             if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone() \
@@ -118,6 +125,9 @@ class Journal:
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA busy_timeout = 5000")
             db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            os.close(fd)
+            raise JournalError(f"cannot open the journal {path}: {exc}") from None
         except BaseException:
             os.close(fd)
             raise
@@ -141,13 +151,18 @@ class Journal:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         if self._lock_fd is None:
             raise PermissionError("the journal was opened read-only")
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back by itself
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:  # e.g. "database or disk is full"
+            raise JournalError(f"cannot write the journal {self.path}: {exc}") from None
 
     def _event(self, db: sqlite3.Connection, at: str, kind: str, node: str | None,
                step: str | None, data: dict[str, Any]) -> int:

@@ -288,8 +288,12 @@ class Runner:
             await task
 
     async def _dhcp(self, plan: Plan, dnsmasq: Dnsmasq | None) -> str:
-        render_tree(self.site, self.directory)
-        config, hosts = dnsmasq_files(self.site, self.directory)
+        try:
+            render_tree(self.site, self.directory)
+            config, hosts = dnsmasq_files(self.site, self.directory)
+        except OSError as exc:  # a write error (a full disk) often names no file: say where
+            raise OSError(exc.errno, f"writing {exc.filename or self.directory}: "
+                          f"{exc.strerror}") from None
         if dnsmasq is not None:
             dnsmasq.install(config, hosts)  # checked by dnsmasq first; reloads a running one
         elif find_dnsmasq() is not None:
