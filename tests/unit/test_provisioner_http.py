@@ -7,6 +7,7 @@ The real-network path (uvicorn in a namespace, curl from a PXE client's namespac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -19,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.tmpfs import small_disk
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.drivers.http import (
@@ -414,3 +416,26 @@ def test_a_token_with_non_ascii_characters_is_a_403(site: ProvisionerSite,
     assert installed.status_code == 403 and state.state("compute-1") is None
     inventory = call(site, state, "POST", "/inventory", json=report(), headers=token)
     assert inventory.status_code == 403 and state.inventory.nodes == []
+
+
+def test_a_full_disk_under_the_store_is_a_503_and_one_log_line(
+        site: ProvisionerSite, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A callback the store cannot record (a real full tmpfs) gets 503, which the node's
+    curl retries; the log says why in one line, no traceback; nothing is recorded."""
+    with small_disk(tmp_path / "disk", "256k") as disk:
+        state = ProvisionerState(disk / "state.db")
+        state.set_state("ctl-1", "installing")
+        filler = disk / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as out:  # fill it up
+            while True:
+                out.write(b"\0" * 4096)
+                out.flush()
+        here = site.nodes["compute-1"].address
+        with caplog.at_level(logging.INFO, "wizard.provisioner.http"):
+            response = call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
+                            headers={TOKEN_HEADER: site.token("compute-1")})
+        assert response.status_code == 503
+        assert state.state("compute-1") is None and state.epoch("compute-1") == 0
+        [line] = [r for r in caplog.records if "not recorded" in r.getMessage()]
+        assert "state.db" in line.getMessage() and line.exc_info is None
+        state.close()

@@ -54,7 +54,7 @@ from wizard.drivers.chef import ChefError
 from wizard.inventory import InventoryConflict, InventoryReport
 from wizard.provisioner.render import boot_kind, boot_script, install_files
 from wizard.provisioner.site import INSTALL_FILES, ProvisionerSite, PxeNode
-from wizard.provisioner.state import INSTALL_BOOT, INSTALLED, NodeStates
+from wizard.provisioner.state import INSTALL_BOOT, INSTALLED, NodeStates, StoreError
 
 TOKEN_HEADER = "X-Crowbar-Token"
 MAX_INVENTORY_BYTES = 64 * 1024
@@ -99,7 +99,8 @@ def create_app(site: ProvisionerSite, state: NodeStates, media: Path | None = No
     ]
     if media is not None:
         routes.append(Mount("/media", StaticFiles(directory=media)))
-    app = Starlette(routes=routes, exception_handlers={ClientError: _refused})
+    app = Starlette(routes=routes, exception_handlers={ClientError: _refused,
+                                                       StoreError: _unrecorded})
     app.state.service = service  # ``service.site`` is swapped when the answers are reloaded
     return app
 
@@ -109,6 +110,14 @@ async def _refused(request: Request, exc: Exception) -> Response:
     log.warning("%s %s from %s refused (%d): %s", request.method, request.url.path,
                 _peer(request), exc.status, exc.reason)
     return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+
+async def _unrecorded(request: Request, exc: Exception) -> Response:
+    """The store could not record the request (a full disk): one log line, a 503 the
+    node's client retries, nothing changed."""
+    log.error("%s %s from %s not recorded: %s", request.method, request.url.path,
+              _peer(request), exc)
+    return JSONResponse({"error": "the admin node cannot record this now"}, status_code=503)
 
 
 class _Service:

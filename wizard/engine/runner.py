@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +36,13 @@ from wizard.drivers.chef import ChefAuthError, ChefError, ChefServer
 from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
 from wizard.drivers.ipmi import IpmiDriver, IpmiError
 from wizard.drivers.ipmi import Target as BmcTarget
-from wizard.engine.journal import LIFECYCLE, SITE, Journal
+from wizard.engine.journal import LIFECYCLE, SITE, Journal, JournalError
 from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, Plan, build
 from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
 from wizard.provisioner.render import reservations
 from wizard.provisioner.site import ProvisionerSite
+from wizard.provisioner.state import StoreError
 from wizard.provisioner.tree import dnsmasq_files, prepare, render_tree, token_key
 from wizard.yamlfile import write_atomic
 
@@ -91,17 +92,29 @@ class JournalStates:
         return self.journal.epoch(node)
 
     def claim(self, node: str, what: str) -> bool:
-        return self.journal.claim(node, what)
+        with _store_errors():
+            return self.journal.claim(node, what)
 
     def set_state(self, node: str, state: str) -> None:
-        if self.journal.state(node) not in ("installed", "readying", "ready"):
-            self._transition(node, state)
+        with _store_errors():
+            if self.journal.state(node) not in ("installed", "readying", "ready"):
+                self._transition(node, state)
         self._installed(node)
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
         node, new = self.inventory.add_report(report)
-        self.journal.record("inventory", node.name, None, **report.model_dump())
+        with _store_errors():
+            self.journal.record("inventory", node.name, None, **report.model_dump())
         return node, new
+
+
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """A journal that cannot be written is, to the HTTP service, a store that cannot."""
+    try:
+        yield
+    except JournalError as exc:
+        raise StoreError(str(exc)) from None
 
 
 class Runner:

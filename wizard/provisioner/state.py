@@ -41,8 +41,13 @@ CREATE TABLE IF NOT EXISTS reports (seq INTEGER PRIMARY KEY AUTOINCREMENT, data 
 """
 
 
+class StoreError(RuntimeError):
+    """The store cannot be written (a full disk, an I/O error); the message names its path."""
+
+
 class NodeStates(Protocol):
-    """A store of node states, install claims and discovered machines."""
+    """A store of node states, install claims and discovered machines; a write that
+    fails raises :class:`StoreError`."""
 
     inventory: Inventory
 
@@ -82,14 +87,18 @@ class ProvisionerState:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
         try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db = self._connect()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot write {self.path}: {exc}") from None
 
     def close(self) -> None:
         if self._db is not None:
