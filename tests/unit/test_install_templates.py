@@ -27,8 +27,10 @@ from wizard.secrets import Secret
 
 EXAMPLES = Path(__file__).parents[2] / "answers" / "examples"
 OSES = list(OS_FAMILIES)
-KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyOne admin@crowbar",
-        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQKeyTwo ops@laptop"]
+KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTnhKF4dXG8xSatgZHn28pPMKhbLeZn60JyXL2ZKZke "
+        "admin@crowbar",
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBNi9tWb9zDCWWbI"
+        "/fi+laNA6AR60LzX1/goTaQ8sCfsyaLUJtZ7ideAMAFfJt5B9RSiG75b0RPU+4tfB7//AWb8= ops@laptop"]
 HASH = "$6$crowbarsalt$Zx8bq5V0Jc2M9c1nTQb8p1X3tWkqf7o8cQ4bqkVhYJ0sY1b6uKzqjM0jM1wK6m4v0"
 VARIANTS: dict[str, dict[str, Any]] = {
     "example": {},
