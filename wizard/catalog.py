@@ -24,6 +24,7 @@ import jinja2.meta
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from wizard.escaping import one_line
 from wizard.fields import FORMATS, Identifier, Tag, control_character
 from wizard.model import Model
 from wizard.problems import CatalogError, Problem, did_you_mean
@@ -305,6 +306,7 @@ def _jinja() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=one_line,  # a value cannot add YAML lines of its own
     )
     environment.filters["address"] = _address
     environment.filters["fqdn"] = _fqdn

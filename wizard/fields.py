@@ -305,7 +305,8 @@ def _interface(text: str) -> str:
     )
 
 
-def _printable(value: object) -> object:
+def printable(value: object) -> object:
+    """``value``, or ``ValueError`` when it is a string holding a control character."""
     if isinstance(value, str):
         problem = control_character(value)
         if problem:
@@ -317,7 +318,9 @@ def _stripped(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-_Str = Annotated[str, BeforeValidator(_printable), BeforeValidator(_stripped)]
+_Str = Annotated[str, BeforeValidator(_stripped), BeforeValidator(printable)]
+"""A string with surrounding spaces stripped, after refusing any control character (a
+trailing line break too: the value is not silently a different one)."""
 
 IPv4 = Annotated[_Str, AfterValidator(_ipv4), Field(json_schema_extra={"format": "ipv4"})]
 """A dotted-quad IPv4 address."""
