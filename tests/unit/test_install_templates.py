@@ -302,3 +302,15 @@ def test_every_node_of_every_example_renders(example: str, os_id: str) -> None:
             files.get("ks.cfg", "")
         assert not any(line != line.rstrip() for text in files.values()
                        for line in text.splitlines())
+
+
+@pytest.mark.parametrize("os_id", OSES)
+def test_client_rb_values_are_ruby_strings(os_id: str) -> None:
+    """client.rb is Ruby: its values are double-quoted Ruby strings with #{...} escaped, so
+    even a value validation would refuse (set here without it) cannot run Ruby code."""
+    answers = _answers(os_id)
+    evil = 'http://192.168.124.10:4545/#{system("id")}"'
+    answers = answers.model_copy(update={"chef": answers.chef.model_copy(
+        update={"server_url": evil})})
+    text = "\n".join(_render(answers)[0].values())
+    assert 'chef_server_url "http://192.168.124.10:4545/\\#{system(\\"id\\")}\\""' in text
