@@ -282,6 +282,7 @@ def absolute_path(text: str) -> str:
 
 
 def uuid_text(text: str) -> str:
+    """A UUID, in its canonical lowercase form."""
     try:
         return str(uuid.UUID(text))
     except ValueError:
@@ -289,8 +290,8 @@ def uuid_text(text: str) -> str:
 
 
 FORMATS: dict[str, Callable[[str], str]] = {
-    "ipv4": lambda text: _ipv4(text), "cidr": lambda text: str(parse_cidr(text)),
-    "host": lambda text: _host_or_ip(text), "host_port": host_port, "url": url,
+    "ipv4": _ipv4, "cidr": lambda text: str(parse_cidr(text)), "host": _host_or_ip,
+    "host_port": host_port, "url": url,
     "dns_record": dns_record, "ssh_public_key": ssh_public_key, "console": console,
     "kernel_params": kernel_params, "path": absolute_path, "uuid": uuid_text,
 }

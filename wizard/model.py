@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from wizard.fields import control_character
-
-Where = tuple[str | int, ...]
+from wizard.problems import Loc
 
 
 class Model(BaseModel):
@@ -34,7 +33,7 @@ class Model(BaseModel):
         return value
 
 
-def _control_in(value: Any, at: Where) -> tuple[Where, str] | None:
+def _control_in(value: Any, at: Loc) -> tuple[Loc, str] | None:
     """The first string inside ``value`` (nested models aside) that holds a control character."""
     if isinstance(value, str):
         problem = control_character(value)
