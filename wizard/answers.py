@@ -39,6 +39,7 @@ from wizard.fields import (
     Interface,
     IPv4,
     Mac,
+    SshPublicKey,
     Tag,
     Url,
     parse_block,
@@ -164,16 +165,7 @@ class Provisioning(Model):
     mirror: Url
     kernel_url: Url | None = None
     initrd_url: Url | None = None
-    ssh_authorized_keys: list[str] = Field(default_factory=list)
-
-    @field_validator("ssh_authorized_keys")
-    @classmethod
-    def _ssh_keys(cls, keys: list[str]) -> list[str]:
-        for key in keys:
-            kind = key.split(" ", 1)[0]
-            if not (kind.startswith(("ssh-", "ecdsa-", "sk-")) and len(key.split()) >= 2):
-                raise ValueError(f"{key[:20]!r}... is not an OpenSSH public key line")
-        return keys
+    ssh_authorized_keys: list[SshPublicKey] = Field(default_factory=list)
 
 
 class Chef(Model):

@@ -25,7 +25,8 @@ import jinja2.meta
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from wizard.fields import Identifier, Tag
+from wizard.escaping import one_line
+from wizard.fields import FORMATS, Identifier, Tag, control_character
 from wizard.model import Model
 from wizard.problems import CatalogError, Problem, did_you_mean
 from wizard.yamlfile import CoreSchemaLoader, Document, read_document
@@ -46,7 +47,12 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 class Attribute(Model):
-    """One setting of a barclamp, typed, with a default and help for the operator."""
+    """One setting of a barclamp, typed, with a default and help for the operator.
+
+    A list holds strings. ``format`` types a string (or each item of a list) further with
+    a parser from :data:`wizard.fields.FORMATS` (``ipv4``, ``ssh_public_key``, ``console``,
+    ...); an empty string means "unset" and passes. No string holds a control character.
+    """
 
     type: Literal["string", "integer", "float", "boolean", "list", "secret"]
     help: str = Field(min_length=1)
@@ -55,9 +61,20 @@ class Attribute(Model):
     enum: list[str | int] | None = None
     min: float | None = None
     max: float | None = None
+    format: str | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in FORMATS:
+            raise ValueError(f"unknown format {value!r}" + (
+                did_you_mean(value, FORMATS) or f" (known: {', '.join(FORMATS)})"))
+        return value
 
     @model_validator(mode="after")
     def _default_fits(self) -> Attribute:
+        if self.format is not None and self.type not in ("string", "list"):
+            raise ValueError("a format types a string or the items of a list")
         if self.type == "secret" and self.default is not None:
             raise ValueError("a secret has no default: the operator sets it (env:/file:)")
         if self.default is None:
@@ -77,6 +94,15 @@ class Attribute(Model):
         if not _finite(value):  # NaN passes every bound below, and neither is JSON
             return "must be a finite number" if self.type == "float" else \
                 "holds a number that is not finite (NaN or infinity)"
+        if self.type == "list":
+            for index, item in enumerate(value, 1):
+                problem = self._check_text(item, unset_ok=False)
+                if problem:
+                    return f"item {index}: {problem}"
+        elif isinstance(value, str):
+            problem = self._check_text(value, unset_ok=True)
+            if problem:
+                return problem
         if self.enum is not None and value not in self.enum:
             return f"must be one of {', '.join(map(str, self.enum))}"
         if self.min is not None and value < self.min:
@@ -84,6 +110,19 @@ class Attribute(Model):
         if self.max is not None and value > self.max:
             return f"must be at most {format_number(self.max)}"
         return None
+
+    def _check_text(self, value: Any, *, unset_ok: bool) -> str | None:
+        """Why a string value (or list item) does not fit, or None."""
+        if not isinstance(value, str):
+            return f"expected a string, not {type(value).__name__}"
+        problem = control_character(value)
+        if problem or self.format is None or (unset_ok and value == ""):
+            return problem
+        try:
+            normal = FORMATS[self.format](value)
+        except ValueError as exc:
+            return str(exc)
+        return None if normal == value else f"write it as {normal!r}"
 
 
 def _finite(value: Any) -> bool:
@@ -281,6 +320,7 @@ def _jinja() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=one_line,  # a value cannot add YAML lines of its own
     )
     environment.filters["address"] = _address
     environment.filters["fqdn"] = _fqdn

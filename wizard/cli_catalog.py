@@ -136,6 +136,8 @@ def _show(args: argparse.Namespace) -> int:
             attributes.add_column(column)
         for key, attr in barclamp.attributes.items():
             kind = attr.type + (f" ({', '.join(map(str, attr.enum))})" if attr.enum else "")
+            if attr.format:
+                kind += f" of {attr.format}" if attr.type == "list" else f": {attr.format}"
             if attr.min is not None or attr.max is not None:
                 kind += f" [{_bound(attr.min)}..{_bound(attr.max)}]"
             default = "required" if attr.required else repr(attr.default)

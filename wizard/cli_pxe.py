@@ -13,7 +13,8 @@ from typing import Any
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
-from wizard.exits import EXIT_FAILED, EXIT_OK
+from wizard.escaping import EscapeError, dnsmasq_value
+from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.ownedfs import real_dir
 from wizard.problems import InputError
 from wizard.provisioner.preflight import PROBE_TIMEOUT, PreflightError, run_preflight
@@ -95,6 +96,7 @@ def _site(answers: Answers, directory: Path) -> ProvisionerSite:
 
 def _write(answers: Answers, directory: Path, dnsmasq: Dnsmasq | None
            ) -> tuple[ProvisionerSite, RenderSummary]:
+    dnsmasq_value(directory)  # its paths go into dnsmasq's config: check it first
     prepare(directory)
     site = _site(answers, directory)
     summary = render_tree(site, directory)
@@ -123,6 +125,9 @@ def _render(args: argparse.Namespace) -> int:
     dnsmasq = Dnsmasq(args.directory / "dnsmasq") if find_dnsmasq() else None
     try:
         _, summary = _write(answers, args.directory, dnsmasq)
+    except EscapeError as exc:
+        print(f"cannot render: DIR: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except (TreeError, DnsmasqError, SecretError, OSError) as exc:
         print(f"cannot render: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -164,6 +169,9 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         dnsmasq = Dnsmasq(args.directory / "dnsmasq")
         site, summary = _write(answers, args.directory, dnsmasq)
+    except EscapeError as exc:
+        print(f"cannot serve: DIR: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except (TreeError, DnsmasqError, SecretError, OSError) as exc:
         print(f"cannot serve: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -2,15 +2,26 @@
 
 Each type keeps its value as a plain (normalised) string, so the model dumps back to YAML
 unchanged, and raises a ``ValueError`` whose text is the whole message an operator reads.
+
+Values end up in files that run as root (dnsmasq's config, boot scripts, kickstarts,
+preseeds), so the typed parsers here accept only what their kind of value can hold: a URL
+has no quote, space or ``$``; an SSH key is a key; kernel parameters are plain words.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import struct
+import uuid
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import netaddr
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from pydantic import AfterValidator, BeforeValidator, Field
 
 _HOST_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -18,6 +29,37 @@ _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _TAG = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}$")
 _NIC_SPEC = re.compile(r"^[+?-]?(1g|10g|25g|40g|50g|100g)[1-9][0-9]?$")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""C0 and C1 controls, DEL, and the Unicode line and paragraph separators."""
+_CONTROL_NAMES = {"\t": "a tab", "\n": "a line break", "\r": "a carriage return"}
+_URL_BAD = re.compile(r"[^A-Za-z0-9._~:/?\[\]@!&*+,;=%-]")
+_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_DNS_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_CONSOLE = re.compile(r"^(tty[A-Za-z]{0,8}|hvc|xvc|lp)[0-9]{1,3}(,[0-9]{2,7}([noe]([5-8]r?)?)?)?$")
+_KERNEL_PARAM = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.,:/=+@%~-]*$")
+_PATH = re.compile(r"^(/[A-Za-z0-9._+@-]+)+/?$")
+KERNEL_PARAMS_MAX = 1024
+SSH_KEY_TYPES = {
+    "ssh-ed25519": 2, "ssh-rsa": 3, "ecdsa-sha2-nistp256": 3, "ecdsa-sha2-nistp384": 3,
+    "ecdsa-sha2-nistp521": 3, "sk-ssh-ed25519@openssh.com": 3,
+    "sk-ecdsa-sha2-nistp256@openssh.com": 4,
+}
+"""The public key types OpenSSH accepts, and how many fields each key blob holds."""
+
+
+def control_character(text: str) -> str | None:
+    """Why ``text`` cannot be a value of a one-line-per-directive file, or None when it can.
+
+    C0 and C1 controls (line breaks and tabs among them), DEL and the Unicode line and
+    paragraph separators: each ends or bends a line in some format a value is written to.
+    """
+    match = CONTROL_CHARACTERS.search(text)
+    if match is None:
+        return None
+    char = match.group()
+    what = _CONTROL_NAMES.get(char, "a control character")
+    return (f"holds {what} (U+{ord(char):04X}) at character {match.start() + 1}: a value is "
+            "one line of printable text")
 
 
 def parse_ipv4(text: str) -> netaddr.IPAddress:
@@ -116,11 +158,144 @@ def _host_or_ip(text: str) -> str:
         return _domain(text)
 
 
-def _url(text: str) -> str:
+def url(text: str) -> str:
+    """An http(s) or ftp URL of printable URL characters only, with a real host name.
+
+    Quotes, spaces, ``$``, ``#``, parentheses and backslashes are refused (percent-encode
+    them): the URL is written into iPXE scripts, kickstarts and preseeds as it is.
+    """
+    bad = _URL_BAD.search(text)
+    if bad:
+        raise ValueError(f"{text!r} is not a usable URL: {bad.group()!r} is not allowed in a "
+                         "URL (percent-encode it)")
+    if _PERCENT.search(text):
+        raise ValueError(f"{text!r} is not a usable URL: a '%' starts no %XX escape")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https", "ftp") or not parts.hostname:
         raise ValueError(f"{text!r} is not an http(s) or ftp URL")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked for it
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port") from None
+    host = parts.hostname
+    if not (netaddr.valid_ipv4(host) or netaddr.valid_ipv6(host)
+            or all(_DNS_LABEL.match(label) for label in host.rstrip(".").split("."))):
+        raise ValueError(f"{text!r} does not name a host: {host!r}")
     return text
+
+
+def _ssh_fields(blob: bytes) -> list[bytes]:
+    """An SSH wire-format blob as its length-prefixed fields; ValueError if it is not one."""
+    fields, at = [], 0
+    while at < len(blob):
+        if at + 4 > len(blob):
+            raise ValueError("truncated")
+        (size,) = struct.unpack(">I", blob[at:at + 4])
+        if at + 4 + size > len(blob):
+            raise ValueError("truncated")
+        fields.append(blob[at + 4:at + 4 + size])
+        at += 4 + size
+    return fields
+
+
+def ssh_public_key(text: str) -> str:
+    """An OpenSSH public key line, ``TYPE BASE64 [COMMENT]``, parsed: a known type, a blob
+    that decodes to a key of that type, a comment (if any) on the same line.
+
+    Options in front of the key (``command=...``, ``from=...``) are refused: the keys are
+    written to root's authorized_keys on every node, where an option would change what
+    logging in with the key does.
+    """
+    fields = text.split(None, 2)
+    head = f"{text[:24]!r}..." if len(text) > 24 else repr(text)
+    if not fields or fields[0] not in SSH_KEY_TYPES:
+        first = fields[0] if fields else ""
+        hint = ("options before the key type are not supported" if "=" in first or "," in first
+                else "it does not start with a key type such as ssh-ed25519, ssh-rsa or "
+                "ecdsa-sha2-nistp256")
+        raise ValueError(f"{head} is not an OpenSSH public key line: {hint}")
+    if len(fields) < 2:
+        raise ValueError(f"{head} is not an OpenSSH public key line: the key is missing")
+    kind, blob = fields[0], fields[1]
+    try:
+        parts = _ssh_fields(base64.b64decode(blob, validate=True))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{head}: the key is not valid base64 of an SSH key") from None
+    if not parts or parts[0] != kind.encode():
+        raise ValueError(f"{head}: the key encoded in it is not of type {kind}")
+    if len(parts) != SSH_KEY_TYPES[kind]:
+        raise ValueError(f"{head}: the {kind} key is truncated or has extra data")
+    if not kind.startswith("sk-"):
+        try:
+            load_ssh_public_key(f"{kind} {blob}".encode())
+        except (ValueError, UnsupportedAlgorithm):
+            raise ValueError(f"{head}: the {kind} key does not parse") from None
+    return " ".join(fields)
+
+
+def console(text: str) -> str:
+    """A kernel console, ``DEVICE[,BAUD[PARITY[BITS[r]]]]`` such as ``ttyS1,115200n8``."""
+    if not _CONSOLE.match(text):
+        raise ValueError(f"{text!r} is not a kernel console such as ttyS1,115200 or ttyS0,9600n8")
+    return text
+
+
+def kernel_params(text: str) -> str:
+    """Kernel command-line parameters separated by spaces, each of plain characters.
+
+    No quotes, ``$``, ``;``, ``|``, ``&``, ``#`` or backslashes: the line goes into iPXE
+    scripts and pxelinux configs, and no parameter needs them.
+    """
+    if len(text) > KERNEL_PARAMS_MAX:
+        raise ValueError(f"kernel parameters are at most {KERNEL_PARAMS_MAX} characters")
+    for word in text.split(" "):
+        if word and not _KERNEL_PARAM.match(word):
+            raise ValueError(
+                f"{word!r} is not a kernel parameter: letters, digits and _ . , : / = + @ % ~ -"
+            )
+    return text
+
+
+def host_port(text: str) -> str:
+    """``HOST`` or ``HOST:PORT``."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return _host_or_ip(text)
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} has an invalid port {port!r}")
+    return f"{_host_or_ip(host)}:{int(port)}"
+
+
+def dns_record(text: str) -> str:
+    """``NAME=ADDRESS``: an A record, NAME inside the site's domain."""
+    name, sep, address = text.partition("=")
+    if not sep:
+        raise ValueError(f"{text!r} is not a record: write NAME=ADDRESS")
+    return f"{_domain(name.strip())}={_ipv4(address.strip())}"
+
+
+def absolute_path(text: str) -> str:
+    """An absolute path of plain characters (letters, digits, ``. _ + @ -``)."""
+    if not _PATH.match(text):
+        raise ValueError(f"{text!r} is not an absolute path of letters, digits and . _ + @ -")
+    return text
+
+
+def uuid_text(text: str) -> str:
+    """A UUID, in its canonical lowercase form."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a UUID") from None
+
+
+FORMATS: dict[str, Callable[[str], str]] = {
+    "ipv4": _ipv4, "cidr": lambda text: str(parse_cidr(text)), "host": _host_or_ip,
+    "host_port": host_port, "url": url,
+    "dns_record": dns_record, "ssh_public_key": ssh_public_key, "console": console,
+    "kernel_params": kernel_params, "path": absolute_path, "uuid": uuid_text,
+}
+"""Parsers a barclamp attribute (or each item of a list attribute) can be typed with."""
 
 
 def _interface(text: str) -> str:
@@ -131,11 +306,22 @@ def _interface(text: str) -> str:
     )
 
 
+def printable(value: object) -> object:
+    """``value``, or ``ValueError`` when it is a string holding a control character."""
+    if isinstance(value, str):
+        problem = control_character(value)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
 def _stripped(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-_Str = Annotated[str, BeforeValidator(_stripped)]
+_Str = Annotated[str, BeforeValidator(_stripped), BeforeValidator(printable)]
+"""A string with surrounding spaces stripped, after refusing any control character (a
+trailing line break too: the value is not silently a different one)."""
 
 IPv4 = Annotated[_Str, AfterValidator(_ipv4), Field(json_schema_extra={"format": "ipv4"})]
 """A dotted-quad IPv4 address."""
@@ -163,5 +349,7 @@ valid_tag = _matching(_TAG, "name", "a lowercase letter, then letters, digits, '
 Tag = Annotated[_Str, AfterValidator(valid_tag)]
 Domain = Annotated[_Str, AfterValidator(_domain)]
 HostOrIP = Annotated[_Str, AfterValidator(_host_or_ip)]
-Url = Annotated[_Str, AfterValidator(_url), Field(json_schema_extra={"format": "uri"})]
+Url = Annotated[_Str, AfterValidator(url), Field(json_schema_extra={"format": "uri"})]
 Interface = Annotated[_Str, AfterValidator(_interface)]
+SshPublicKey = Annotated[_Str, AfterValidator(ssh_public_key)]
+"""One OpenSSH public key line, parsed (see :func:`ssh_public_key`)."""

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from wizard.answers import Hardware, Node
 from wizard.drivers.ipmi import BmcInventory
-from wizard.fields import IPv4, Mac
+from wizard.fields import CONTROL_CHARACTERS, IPv4, Mac
 from wizard.model import Model
 
 
@@ -82,7 +82,8 @@ class DiscoveredNode:
         hardware = None
         if self.cpu_cores and self.memory_gb:
             hardware = Hardware(
-                vendor=self.manufacturer, model=self.model, serial=self.serial,
+                vendor=_one_line(self.manufacturer), model=_one_line(self.model),
+                serial=_one_line(self.serial),
                 cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, disks=self.disks or 0,
                 virtualization=self.virtualization if self.virtualization is not None else True,
             )
@@ -112,6 +113,14 @@ def _identifiers(serial: str | None, macs: list[str], bmc_mac: str | None
                  ) -> list[tuple[str, str]]:
     return ([("serial", serial)] if serial else []) + [("mac", mac) for mac in macs] + (
         [("bmc", bmc_mac)] if bmc_mac else [])
+
+
+def _one_line(text: str | None) -> str | None:
+    """A BMC's free text as the answers file can hold it: control characters (NUL padding,
+    line breaks) become spaces, runs of spaces one; None when nothing is left."""
+    if text is None:
+        return None
+    return " ".join(CONTROL_CHARACTERS.sub(" ", text).split()) or None
 
 
 class Inventory:

@@ -25,6 +25,7 @@ from wizard.fields import (
     parse_cidr,
     parse_ipv4,
     parse_range,
+    printable,
     valid_tag,
 )
 from wizard.model import Model
@@ -39,7 +40,7 @@ def _node_selector(value: Any) -> str | list[str]:
     if value in ("all", "none"):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [valid_tag(v.strip()) for v in value]
+        return [valid_tag(str(printable(v)).strip()) for v in value]
     raise ValueError("write 'all', 'none' or a list of node roles such as [controller, network]")
 
 

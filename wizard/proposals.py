@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from wizard.catalog import Barclamp, Catalog, Role
 from wizard.problems import Finding, did_you_mean
+from wizard.secrets import Secret, SecretError
 
 if TYPE_CHECKING:
     from wizard.answers import Answers, Node
@@ -92,16 +93,25 @@ def _check_attributes(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]
                           + did_you_mean(key, barclamp.attributes))
             continue
         problem = attr.check(value)
-        if problem is None and attr.type == "secret" and not str(value).startswith(
-            ("env:", "file:")
-        ):
-            problem = "a secret attribute is a reference: write env:NAME or file:PATH"
+        if problem is None and attr.type == "secret":
+            problem = _secret_reference_problem(value)
         if problem:
             yield Finding((*at, key), f"{barclamp.name} attribute {key}: {problem}")
     for key, attr in barclamp.attributes.items():
         if attr.required and key not in given:
             yield Finding(at if given else at[:-1],
                           f"{barclamp.name} attribute {key} is required: {attr.help}")
+
+
+def _secret_reference_problem(value: str) -> str | None:
+    secret = Secret(value)
+    if secret.is_inline:
+        return "a secret attribute is a reference: write env:NAME or file:PATH"
+    try:
+        secret.check()
+    except SecretError as exc:
+        return str(exc)
+    return None
 
 
 def _check_roles(answers: Answers, barclamp: Barclamp, complete: bool) -> Iterator[Finding]:

@@ -143,6 +143,8 @@ class Document:
             message = "expected a mapping of keys"
         elif kind == "value_error":
             message = message.removeprefix("Value error, ")
+        elif kind == "control_character":  # raised for a field, about an item inside it
+            loc += tuple(error["ctx"]["at"])
         if "[key]" in loc:
             loc = tuple(p for p in loc if p != "[key]")
             at_key, message = True, f"key: {message}"

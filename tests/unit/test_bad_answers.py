@@ -13,6 +13,7 @@ import pytest
 from tests.unit.base_answers import BASE
 from wizard.answers import AnswersError, load
 
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTnhKF4dXG8xSatgZHn28pPMKhbLeZn60JyXL2ZKZke"
 EXTRA_NODE = """\
   - name: extra-1
     macs: [52:54:00:00:12:00]
@@ -195,7 +196,67 @@ CASES = [
      "write 'all', 'none' or a list of node roles such as [controller, network]"),
     ("bad-ssh-key", "  os: ubuntu-24.04\n",
      "  os: ubuntu-24.04\n  ssh_authorized_keys: [not-a-key]  #<\n",
-     "provisioning.ssh_authorized_keys", "'not-a-key'... is not an OpenSSH public key line"),
+     "provisioning.ssh_authorized_keys[0]", "'not-a-key' is not an OpenSSH public key line: it "
+     "does not start with a key type such as ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256"),
+    ("ssh-key-with-options", "  os: ubuntu-24.04\n",
+     f"  os: ubuntu-24.04\n  ssh_authorized_keys: ['command=\"sh\" {KEY}']  #<\n",
+     "provisioning.ssh_authorized_keys[0]", "'command=\"sh\" ssh-ed25519'... is not an OpenSSH "
+     "public key line: options before the key type are not supported"),
+    ("ssh-key-of-another-type", "  os: ubuntu-24.04\n",
+     f"  os: ubuntu-24.04\n  ssh_authorized_keys: [{KEY.replace('ssh-ed25519', 'ssh-rsa')}]  #<\n",
+     "provisioning.ssh_authorized_keys[0]",
+     "'ssh-rsa AAAAC3NzaC1lZDI1'...: the key encoded in it is not of type ssh-rsa"),
+    ("ssh-key-not-base64", "  os: ubuntu-24.04\n",
+     "  os: ubuntu-24.04\n  ssh_authorized_keys: [ssh-ed25519 AAAAkeyOne me]  #<\n",
+     "provisioning.ssh_authorized_keys[0]",
+     "'ssh-ed25519 AAAAkeyOne m'...: the key is not valid base64 of an SSH key"),
+    ("ssh-key-comment-breaks-line", "  os: ubuntu-24.04\n",
+     f"  os: ubuntu-24.04\n  ssh_authorized_keys:\n  - {KEY} me\n  - \"{KEY} x\\rrm -rf /\"  #<\n",
+     "provisioning.ssh_authorized_keys[1]",
+     "holds a carriage return (U+000D) at character 83: a value is one line of printable text"),
+    ("mirror-line-break", "mirror: http://192.168.124.10:8091/ubuntu\n",
+     "mirror: \"http://192.168.124.10:8091/ubuntu\\nchain http://evil/x\"  #<\n",
+     "provisioning.mirror",
+     "holds a line break (U+000A) at character 34: a value is one line of printable text"),
+    ("mirror-with-space", "mirror: http://192.168.124.10:8091/ubuntu\n",
+     "mirror: 'http://192.168.124.10:8091/ubuntu shell'  #<\n", "provisioning.mirror",
+     "'http://192.168.124.10:8091/ubuntu shell' is not a usable URL: ' ' is not allowed in a "
+     "URL (percent-encode it)"),
+    ("mirror-with-ipxe-setting", "mirror: http://192.168.124.10:8091/ubuntu\n",
+     "mirror: http://192.168.124.10:8091/${net0/ip}  #<\n", "provisioning.mirror",
+     "'http://192.168.124.10:8091/${net0/ip}' is not a usable URL: '$' is not allowed in a URL "
+     "(percent-encode it)"),
+    ("mirror-with-quote", "mirror: http://192.168.124.10:8091/ubuntu\n",
+     "mirror: http://192.168.124.10:8091/u'x  #<\n", "provisioning.mirror",
+     "\"http://192.168.124.10:8091/u'x\" is not a usable URL: \"'\" is not allowed in a URL "
+     "(percent-encode it)"),
+    ("mirror-bad-host", "mirror: http://192.168.124.10:8091/ubuntu\n",
+     "mirror: http://ev_il/ubuntu  #<\n", "provisioning.mirror",
+     "'http://ev_il/ubuntu' does not name a host: 'ev_il'"),
+    ("timezone-line-break", "timezone: UTC\n", "timezone: \"UTC\\nx\"  #<\n", "site.timezone",
+     "holds a line break (U+000A) at character 4: a value is one line of printable text"),
+    ("username-tab", "username: root\n", "username: \"ro\\tot\"  #<\n", "bmc.username",
+     "holds a tab (U+0009) at character 3: a value is one line of printable text"),
+    ("vendor-nul", "hardware: {cpu_cores: 8, memory_gb: 32, disks: 2}\n",
+     "hardware: {vendor: \"Dell\\0\", cpu_cores: 8, memory_gb: 32, disks: 2}  #<\n",
+     "nodes[0].hardware.vendor",
+     "holds a control character (U+0000) at character 5: a value is one line of printable text"),
+    ("attribute-item-line-break", "      max_poll: 10\n",
+     "      max_poll: 10\n      upstream_servers:\n      - pool.ntp.org\n"
+     "      - \"10.0.0.1\\ndhcp-script=/tmp/x\"  #<\n", "barclamps.ntp.attributes.upstream_servers[1]",
+     "holds a line break (U+000A) at character 9: a value is one line of printable text"),
+    ("attribute-key-tab", "    attributes:\n      max_poll: 10\n",
+     "    attributes:  #<\n      max_poll: 10\n      \"a\\tb\": 1\n", "barclamps.ntp.attributes",
+     "a key holds a tab (U+0009) at character 2: a value is one line of printable text"),
+    ("attribute-item-format", "      max_poll: 10\n",
+     "      max_poll: 10\n      upstream_servers: [pool.ntp.org, 'pool.ntp.org;reboot']  #<\n",
+     "barclamps.ntp.attributes.upstream_servers", "ntp attribute upstream_servers: item 2: "
+     "'pool.ntp.org;reboot' is not a valid DNS domain: dot-separated labels of lowercase "
+     "letters, digits and '-'"),
+    ("attribute-item-not-a-string", "      max_poll: 10\n",
+     "      max_poll: 10\n      upstream_servers: [{a: 1}]  #<\n",
+     "barclamps.ntp.attributes.upstream_servers",
+     "ntp attribute upstream_servers: item 1: expected a string, not dict"),
     ("negative-memory", "memory_gb: 32", "memory_gb: -1}  #<\n#", "nodes[0].hardware.memory_gb",
      "Input should be greater than or equal to 1"),
     ("duplicate-yaml-key", "    router_pref: 10\n", "    router_pref: 10\n    router_pref: 11  #<\n",

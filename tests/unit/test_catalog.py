@@ -61,6 +61,20 @@ CASES = [
     ("bad-attribute-type", "alpha/barclamp.yaml", "type: integer", "type: int",
      "alpha/barclamp.yaml:20:11: attributes.port.type: Input should be 'string', 'integer', "
      "'float', 'boolean', 'list' or 'secret'"),
+    ("unknown-format", "alpha/barclamp.yaml", "    min: 1\n", "    min: 1\n    format: ipv5\n",
+     "alpha/barclamp.yaml:23:13: attributes.port.format: unknown format 'ipv5' (did you mean "
+     "'ipv4'?)"),
+    ("format-on-integer", "alpha/barclamp.yaml", "    min: 1\n", "    min: 1\n    format: ipv4\n",
+     "alpha/barclamp.yaml:19:3: attributes.port: a format types a string or the items of a "
+     "list"),
+    ("default-breaks-format", "beta/barclamp.yaml", "    enum: [fast, safe]\n",
+     "    format: console\n",
+     "beta/barclamp.yaml:23:3: attributes.mode: default 'safe': 'safe' is not a kernel "
+     "console such as ttyS1,115200 or ttyS0,9600n8"),
+    ("help-line-break", "alpha/barclamp.yaml", "help: Port alpha listens on.",
+     'help: "Port alpha\\nlistens on."',
+     "alpha/barclamp.yaml:24:11: attributes.port.help: holds a line break (U+000A) at "
+     "character 11: a value is one line of printable text"),
     ("unknown-requires", "beta/barclamp.yaml", 'requires: ["@core"]', 'requires: [alpah]',
      "beta/barclamp.yaml:5:12: requires[0]: requires unknown barclamp 'alpah' (did you mean "
      "'alpha'?)"),

@@ -26,8 +26,10 @@ from wizard.provisioner.site import OS_FAMILIES, ProvisionerSite
 
 EXAMPLES = Path(__file__).parents[2] / "answers" / "examples"
 OSES = list(OS_FAMILIES)
-KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKeyOne admin@crowbar",
-        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQKeyTwo ops@laptop"]
+KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTnhKF4dXG8xSatgZHn28pPMKhbLeZn60JyXL2ZKZke "
+        "admin@crowbar",
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBNi9tWb9zDCWWbI"
+        "/fi+laNA6AR60LzX1/goTaQ8sCfsyaLUJtZ7ideAMAFfJt5B9RSiG75b0RPU+4tfB7//AWb8= ops@laptop"]
 HASH = "$6$crowbarsalt$Zx8bq5V0Jc2M9c1nTQb8p1X3tWkqf7o8cQ4bqkVhYJ0sY1b6uKzqjM0jM1wK6m4v0"
 VARIANTS: dict[str, dict[str, Any]] = {
     "example": {},
@@ -299,3 +301,15 @@ def test_every_node_of_every_example_renders(example: str, os_id: str) -> None:
             files.get("ks.cfg", "")
         assert not any(line != line.rstrip() for text in files.values()
                        for line in text.splitlines())
+
+
+@pytest.mark.parametrize("os_id", OSES)
+def test_client_rb_values_are_ruby_strings(os_id: str) -> None:
+    """client.rb is Ruby: its values are double-quoted Ruby strings with #{...} escaped, so
+    even a value validation would refuse (set here without it) cannot run Ruby code."""
+    answers = _answers(os_id)
+    evil = 'http://192.168.124.10:4545/#{system("id")}"'
+    answers = answers.model_copy(update={"chef": answers.chef.model_copy(
+        update={"server_url": evil})})
+    text = "\n".join(_render(answers)[0].values())
+    assert 'chef_server_url "http://192.168.124.10:4545/\\#{system(\\"id\\")}\\""' in text

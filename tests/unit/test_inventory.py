@@ -42,6 +42,16 @@ def test_discovered_node_becomes_an_answers_node() -> None:
     assert bare.to_answers_node() is None  # no NIC MAC yet: nothing to PXE-boot
 
 
+def test_fru_text_with_control_characters_still_makes_a_node() -> None:
+    """A BMC's FRU fields padded with NULs (or worse) become one line of text, not a node the
+    answers model refuses (it holds no control characters)."""
+    info = bmc("10.0.0.1", None, "SN1\x00\x00", ["52:54:00:00:00:01"])
+    info.manufacturer, info.model = "Dell\nInc.\x00", "\x00\x01"
+    node, _ = Inventory().add_bmc(info)
+    hardware = node.to_answers_node().hardware
+    assert (hardware.vendor, hardware.model, hardware.serial) == ("Dell Inc.", None, "SN1")
+
+
 @pytest.mark.parametrize(
     ("block", "count", "first", "last"),
     [("10.0.0.0/22", 1022, "10.0.0.1", "10.0.3.254"),

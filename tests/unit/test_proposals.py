@@ -65,6 +65,9 @@ CASES = [
      [("barclamps.beta.attributes.password",
        "beta attribute password: a secret attribute is a reference: write env:NAME or "
        "file:PATH")]),
+    ("bad-secret-reference", "password: env:BETA_PASSWORD", "password: \"env:X'; reboot\"",
+     [("barclamps.beta.attributes.password",
+       "beta attribute password: \"env:X'; reboot\" does not name an environment variable")]),
     ("required-attribute", "    attributes:\n      password: env:BETA_PASSWORD\n", "",
      [("barclamps.beta", "beta attribute password is required: Beta's service password.")]),
     ("unknown-role", "      beta-api: [ctl-1]\n", "      beta-apy: [ctl-1]\n",

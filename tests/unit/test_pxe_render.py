@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from wizard.answers import Answers, Proposal, load
 from wizard.catalog import default_catalog
 from wizard.cli import main
 from wizard.drivers.dnsmasq import Dnsmasq, find_dnsmasq
+from wizard.escaping import FILTERS, EscapeError
 from wizard.provisioner import render as render_module
 from wizard.provisioner.render import boot_kind, boot_script, dnsmasq_config, reservations
 from wizard.provisioner.site import ProvisionerSite
@@ -182,3 +184,54 @@ def test_templates_compile() -> None:
     assert len(names) >= 13
     for name in names:
         render_module._template(name)
+
+
+@pytest.mark.parametrize(("flt", "value", "message"), [
+    ("dnsmasq_value", "8.8.8.8\ndhcp-script=/tmp/x", "holds a line break"),
+    ("dnsmasq_value", "/srv/a,b", "',' is special there"),
+    ("dnsmasq_value", "a #b", "'#' is special there"),
+    ("dnsmasq_value", "", "empty or space-padded"),
+    ("ipxe_word", "http://x/ chain", "' ' is special there"),
+    ("ipxe_word", "${net0/ip}", "'$' is special there"),
+    ("ipxe_word", "||", "it separates commands"),
+    ("ipxe_words", "quiet && shell", "it separates commands"),
+    ("pxelinux_word", "a b", "has spaces"),
+    ("pxelinux_line", "quiet\nLABEL evil", "holds a line break"),
+    ("sh_word", "key\rcomment", "holds a carriage return"),
+    ("debconf_word", "mirror/http x", "has spaces"),
+    ("debconf_value", "host\\", "ending in '\\'"),
+    ("ruby_string", "a\u2028b", "holds a control character"),
+])
+def test_format_filters_refuse_what_their_format_cannot_hold(flt: str, value: str,
+                                                             message: str) -> None:
+    with pytest.raises(EscapeError, match=re.escape(message)):
+        FILTERS[flt](value)
+
+
+@pytest.mark.parametrize(("flt", "value", "written"), [
+    ("sh_word", "ssh-ed25519 AAAA x'; reboot; '", "'ssh-ed25519 AAAA x'\"'\"'; reboot; '\"'\"''"),
+    ("sh_word", "ttyS1,115200", "ttyS1,115200"),
+    ("ipxe_words", "quiet  console=ttyS1", "quiet console=ttyS1"),
+    ("ruby_string", 'a"b\\c#{x}', '"a\\"b\\\\c\\#{x}"'),
+])
+def test_format_filters_escape(flt: str, value: str, written: str) -> None:
+    assert FILTERS[flt](value) == written
+
+
+def test_no_template_value_can_break_a_line() -> None:
+    """Every expression of every PXE template goes through one_line (jinja's finalize), so a
+    template that forgets its format's filter still cannot let a value start a line."""
+    template = render_module._environment(False).from_string("kernel {{ value }}\n")
+    assert template.render(value="http://x/linux") == "kernel http://x/linux\n"
+    with pytest.raises(EscapeError, match="holds a line break"):
+        template.render(value="http://x/linux\nshell")
+
+
+def test_pxe_render_refuses_a_directory_dnsmasq_cannot_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DIR's paths go into dnsmasq's config: one it cannot hold is bad input (exit 2), and
+    nothing is written."""
+    tree = tmp_path / "pxe\ndhcp-script=x"
+    assert main(["pxe", "render", str(EXAMPLE), str(tree)]) == 2
+    assert "cannot render: DIR:" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

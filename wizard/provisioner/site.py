@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ from wizard.catalog import Catalog
 from wizard.proposals import assignments, attribute_values
 from wizard.secrets import Secret, SecretError
 
+_CRYPT_HASH = re.compile(r"\$[0-9a-z]{1,3}(\$[A-Za-z0-9./=,+-]+)+")
+"""A modular crypt(3) hash ($id$[params$]salt$hash): it goes into preseeds and kickstarts."""
 ADMIN_NETWORK = "admin"
 INSTALL_STATES = frozenset({"allocated", "hardware-installing", "installing"})
 """Node states that boot the OS installer; every later state boots from local disk."""
@@ -207,6 +210,10 @@ class ProvisionerSite:
         if value is None:
             return None
         try:
-            return Secret(value).reveal()
+            hashed = Secret(value).reveal()
         except SecretError as exc:
             raise SecretError(f"provisioner attribute root_password_hash: {exc}") from None
+        if not _CRYPT_HASH.fullmatch(hashed):
+            raise SecretError("provisioner attribute root_password_hash: what it names is not a "
+                              "crypt(3) hash such as $6$SALT$HASH or $y$j9T$SALT$HASH (one line)")
+        return hashed
