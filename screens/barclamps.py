@@ -160,7 +160,8 @@ class BarclampsScreen(StepScreen):
                 "" if value is None else str(value))
             fields.mount(Horizontal(
                 Label(key, classes="field"),
-                Input(text, id=f"attr-{key}", password=attribute.type == "secret"),
+                Input(text, id=f"attr-{key}", name=name,  # its barclamp: see attribute_changed
+                      password=attribute.type == "secret"),
                 Label("", id=f"msg-{key}", classes="problems", markup=False), classes="attr"))
         self.hold_if_observing()
         self._matrix(name)
@@ -236,6 +237,8 @@ class BarclampsScreen(StepScreen):
         key = (event.input.id or "").removeprefix("attr-")
         if not event.input.id or key == event.input.id or self.current is None:
             return
+        if event.input.name != self.current:
+            return  # from the form of the barclamp shown before, still being removed
         attribute = self.catalog[self.current].attributes[key]
         message = self.query_one(f"#msg-{key}", Label)
         try:
