@@ -18,6 +18,7 @@ from typing import Any
 from wizard.exits import EXIT_INVALID, EXIT_OK
 
 DEFAULT_MAX_SESSIONS = 4
+DEFAULT_REQUEST_TIMEOUT = 10
 """Each session is a wizard process (about 100 MB): a handful of people watching a deploy."""
 
 
@@ -46,6 +47,11 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     web.add_argument("--max-sessions", type=positive, default=DEFAULT_MAX_SESSIONS,
                      metavar="N", help="browser sessions at once, each a wizard process "
                      f"(default {DEFAULT_MAX_SESSIONS}); more are refused")
+    web.add_argument("--request-timeout", type=positive, default=DEFAULT_REQUEST_TIMEOUT,
+                     metavar="SECONDS", help="how long a client may take to send a whole "
+                     "request, and stay idle between requests, before its connection is "
+                     f"closed (default {DEFAULT_REQUEST_TIMEOUT}); an open session is not "
+                     "idle")
     web.set_defaults(handler=_serve_web)
 
 
@@ -68,7 +74,8 @@ def _serve_web(args: argparse.Namespace) -> int:
 
     server = GuardedServer(wizard_command(args.file, args.control), host=host.strip("[]"),
                            port=int(port), title="Crowbar Wizard",
-                           max_sessions=args.max_sessions)
+                           max_sessions=args.max_sessions,
+                           request_timeout=args.request_timeout)
     print(f"serving the wizard on {server.url} ("
           f"{'sessions may take control' if args.control else 'read-only'}, at most "
           f"{args.max_sessions} at once); open that URL, keep it to yourself; Ctrl-C stops",

@@ -20,6 +20,11 @@ websocket at it (browsers let pages open websockets anywhere; only the server ca
   browser does. Refusals are 403 and are logged.
 - **A cap on sessions.** Each websocket runs a wizard process; past ``max_sessions`` the
   page and the websocket answer 503, saying so.
+- **A deadline for requests.** A connection that has not sent a whole request within
+  ``request_timeout`` seconds of opening (or of its last answer) is closed: aiohttp's
+  keep-alive timer, which it starts as a connection opens, closes a connection whose
+  handler still waits for its request (an open session's websocket is no such wait). Its
+  default, an hour, let a client that never finishes its headers hold a descriptor as long.
 """
 
 from __future__ import annotations
@@ -82,8 +87,9 @@ class GuardedServer(Server):
     session cap (see the module's docstring for why each)."""
 
     def __init__(self, command: str, *, host: str, port: int, title: str,
-                 max_sessions: int) -> None:
+                 max_sessions: int, request_timeout: float) -> None:
         super().__init__(command, host=host, port=port, title=title)
+        self.request_timeout = request_timeout
         self.token = secrets.token_urlsafe(32)
         self.names = LOOPBACK_NAMES | {host.lower()}
         self.max_sessions = max_sessions
@@ -185,4 +191,5 @@ class GuardedServer(Server):
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(number, self.request_exit)
         web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False,
-                    loop=loop, print=lambda *_: None, access_log_class=AccessLog)
+                    loop=loop, print=lambda *_: None, access_log_class=AccessLog,
+                    keepalive_timeout=self.request_timeout)

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -205,3 +206,39 @@ def test_the_token_is_never_logged(served: Served) -> None:
     assert "refused" in later, "refusals are logged"
     assert served.token not in later
     assert "Traceback" not in later
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    """Whether the server closes ``sock`` (EOF or reset) within ``within`` seconds."""
+    sock.settimeout(within)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_a_client_that_never_finishes_its_request_is_closed(tmp_path: Path) -> None:
+    """Slow clients: connections that send half a request line, half the headers, or nothing
+    are closed after --request-timeout, while a prompt client is served meanwhile and an open
+    session's websocket outlives it."""
+    with serving(tmp_path, "--request-timeout", "2") as served:
+        async def session_outlives_the_timeout() -> bool:
+            async with aiohttp.ClientSession() as http, http.ws_connect(
+                    ws_url(served), headers={"Origin": served.origin}) as ws:
+                await asyncio.sleep(4)  # twice the timeout: the session must stay open
+                return not ws.closed
+        stalled = []
+        for partial in (b"", b"GET /?tok", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"):
+            sock = socket.create_connection(("127.0.0.1", served.port))
+            sock.sendall(partial)
+            stalled.append(sock)
+        try:
+            assert asyncio.run(status(served.url))[0] == 200
+            assert asyncio.run(session_outlives_the_timeout())
+            assert [_closed_by_server(sock, within=20) for sock in stalled] == [True] * 3
+        finally:
+            for sock in stalled:
+                sock.close()
+        assert "Traceback" not in served.stop()
