@@ -19,6 +19,7 @@ from wizard.ownedfs import real_dir
 from wizard.problems import InputError
 from wizard.provisioner.preflight import PROBE_TIMEOUT, PreflightError, run_preflight
 from wizard.provisioner.site import ProvisionerSite
+from wizard.provisioner.state import StoreError
 from wizard.provisioner.tree import (
     RenderSummary,
     TreeError,
@@ -183,6 +184,9 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     try:
         return asyncio.run(_serve_http(args, site, dnsmasq))
+    except StoreError as exc:
+        print(f"cannot serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         dnsmasq.stop()
 

@@ -141,6 +141,11 @@ class Inventory:
         position = self._locate(serial, macs, bmc_mac)
         return None if position is None else self.nodes[position]
 
+    def restore(self, node: DiscoveredNode) -> None:
+        """Take in a node as it was recorded before."""
+        self.nodes.append(node)
+        self._indexed(node, len(self.nodes) - 1)
+
     def _locate(self, serial: str | None, macs: list[str], bmc_mac: str | None) -> int | None:
         positions = [self._index[key] for key in _identifiers(serial, macs, bmc_mac)
                      if key in self._index]

@@ -11,6 +11,10 @@ nothing any more) and ``install-boot`` (the node PXE-boots its installer again, 
 own address: a new attempt, with a new token and its claims still to make).
 
 Inventory reports are appended, one row each, never a rewrite of everything known.
+
+Earlier versions kept this in ``state.json``; the first start on such a directory takes
+its node states and discovered machines over (an installed node must not be offered its
+installer again) and renames it ``state.json.imported``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ CREATE TABLE IF NOT EXISTS claims (
     node TEXT NOT NULL, what TEXT NOT NULL, epoch INTEGER NOT NULL, at TEXT NOT NULL,
     PRIMARY KEY (node, what, epoch));
 CREATE TABLE IF NOT EXISTS reports (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS imported (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
 """
+LEGACY = "state.json"
+"""Where earlier versions kept this store, beside it."""
 
 
 class StoreError(RuntimeError):
@@ -69,10 +76,32 @@ class ProvisionerState:
         self.path = path
         self.inventory = Inventory()
         self._db: sqlite3.Connection | None = None
+        legacy = path.with_name(LEGACY)
+        if legacy.exists() and not path.exists():
+            self._import(legacy)
         if path.exists():
-            for (data,) in self._connect().execute("SELECT data FROM reports ORDER BY seq"):
+            db = self._connect()
+            for (data,) in db.execute("SELECT data FROM imported ORDER BY seq"):
+                self.inventory.restore(DiscoveredNode.from_dict(json.loads(data)))
+            for (data,) in db.execute("SELECT data FROM reports ORDER BY seq"):
                 with contextlib.suppress(ValueError):  # a report rejected since: left out
                     self.inventory.add_report(InventoryReport.model_validate_json(data))
+
+    def _import(self, legacy: Path) -> None:
+        """Take over an earlier version's ``state.json``, then rename it."""
+        try:
+            data = json.loads(legacy.read_text(encoding="utf-8"))
+            states = dict(data.get("states", {}))
+            discovered = [DiscoveredNode.from_dict(n).to_dict()
+                          for n in data.get("discovered", [])]
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise StoreError(f"cannot take over {legacy}: {exc}") from None
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO nodes (name, state) VALUES (?, ?)",
+                           states.items())
+            db.executemany("INSERT INTO imported (data) VALUES (?)",
+                           [(json.dumps(node, sort_keys=True),) for node in discovered])
+        legacy.rename(legacy.with_name(LEGACY + ".imported"))
 
     def _connect(self) -> sqlite3.Connection:
         """The database, made (0600) on the first write: a refused request writes nothing."""

@@ -1,0 +1,39 @@
+"""pxe serve's store across versions: an earlier version's ``state.json`` is taken over."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wizard.inventory import DiscoveredNode
+from wizard.provisioner.state import ProvisionerState, StoreError
+
+
+def test_an_earlier_state_json_is_taken_over(tmp_path: Path) -> None:
+    """Nothing lost on upgrade: an installed node stays installed (it must not be offered
+    its installer again), discovered machines stay discovered, and the old file is renamed
+    so it is taken over once."""
+    found = DiscoveredNode(serial="SN-9", macs=["52:54:00:aa:bb:09"], cpu_cores=8,
+                           memory_gb=32, sources={"pxe"})
+    legacy = tmp_path / "state.json"
+    legacy.write_text(json.dumps({"states": {"ctl-1": "installed"},
+                                  "discovered": [found.to_dict()]}))
+    state = ProvisionerState(tmp_path / "state.db")
+    assert state.state("ctl-1") == "installed"
+    assert [n.to_dict() for n in state.inventory.nodes] == [found.to_dict()]
+    assert not legacy.exists() and (tmp_path / "state.json.imported").exists()
+    state.close()
+    again = ProvisionerState(tmp_path / "state.db")
+    assert again.state("ctl-1") == "installed" and len(again.inventory.nodes) == 1
+    assert again.inventory.find("SN-9", [], None) is again.inventory.nodes[0]
+    again.close()
+
+
+def test_an_unreadable_state_json_is_one_error_and_changes_nothing(tmp_path: Path) -> None:
+    legacy = tmp_path / "state.json"
+    legacy.write_text("{not json")
+    with pytest.raises(StoreError, match="cannot take over .*state.json"):
+        ProvisionerState(tmp_path / "state.db")
+    assert legacy.exists() and not (tmp_path / "state.db").exists()
