@@ -34,6 +34,6 @@ def test_an_earlier_state_json_is_taken_over(tmp_path: Path) -> None:
 def test_an_unreadable_state_json_is_one_error_and_changes_nothing(tmp_path: Path) -> None:
     legacy = tmp_path / "state.json"
     legacy.write_text("{not json")
-    with pytest.raises(StoreError, match="cannot take over .*state.json"):
+    with pytest.raises(StoreError, match=r"cannot take over .*state\.json"):
         ProvisionerState(tmp_path / "state.db")
     assert legacy.exists() and not (tmp_path / "state.db").exists()
