@@ -83,11 +83,16 @@ def ipxe_words(value: Any) -> str:
                     if word)
 
 
-def pxelinux_word(value: Any) -> str:
-    text = _text(value, "a pxelinux config")
+def _word(value: Any, where: str, what: str) -> str:
+    """``value`` as one word of ``where`` (a ``what``): not empty, no space in it."""
+    text = _text(value, where)
     if not text or any(char.isspace() for char in text):
-        raise EscapeError(f"{text!r} cannot be a pxelinux path: it is empty or has spaces")
+        raise EscapeError(f"{text!r} cannot be {what}: it is empty or has spaces")
     return text
+
+
+def pxelinux_word(value: Any) -> str:
+    return _word(value, "a pxelinux config", "a pxelinux path")
 
 
 def pxelinux_line(value: Any) -> str:
@@ -100,10 +105,7 @@ def sh_word(value: Any) -> str:
 
 
 def debconf_word(value: Any) -> str:
-    text = _text(value, "a preseed")
-    if not text or any(char.isspace() for char in text):
-        raise EscapeError(f"{text!r} cannot be a preseed question: it is empty or has spaces")
-    return text
+    return _word(value, "a preseed", "a preseed question")
 
 
 def debconf_value(value: Any) -> str:
