@@ -32,6 +32,9 @@ from wizard.secrets import SecretError
 from wizard.yamlfile import write_atomic
 
 log = logging.getLogger("wizard.pxe")
+DNSMASQ_CHECK = 0.5
+"""Seconds between checks that the dnsmasq ``pxe serve`` runs is still alive."""
+EXIT_INTERRUPTED = 130
 DIR_HELP = "the provisioner's directory, e.g. /srv/crowbar/pxe (new, empty or an earlier render)"
 
 
@@ -179,16 +182,27 @@ def _serve(args: argparse.Namespace) -> int:
     _report(summary, args.directory, True)
     try:
         dnsmasq.start()
+        status = asyncio.run(_serve_http(args, site, dnsmasq))
     except DnsmasqError as exc:
-        print(f"cannot serve: {exc}", file=sys.stderr)
+        print(f"cannot serve: {exc}{_access_hint(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
-    try:
-        return asyncio.run(_serve_http(args, site, dnsmasq))
     except StoreError as exc:
         print(f"cannot serve: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         dnsmasq.stop()
+    if status == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt  # "interrupted", exit 130, as every command on Ctrl-C
+    return status
+
+
+def _access_hint(reason: str) -> str:
+    """What to do when dnsmasq, once it has dropped root, cannot reach the TFTP root."""
+    if "inaccessible" not in reason:
+        return ""
+    return ("\n  dnsmasq drops root to an unprivileged user, which must be able to enter "
+            "every directory down to DIR/tftp: give them o+x (chmod o+x DIR and each "
+            "parent), or choose a DIR such as /srv/crowbar/pxe")
 
 
 async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq) -> int:
@@ -225,14 +239,38 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
         service.site = new_site
         log.info("reloaded %s: %d nodes", args.answers, len(new_site.nodes))
 
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     server = provisioner_server(app, site.answers.admin.address, site.attributes["web_port"])
+    stopped_by: list[int] = []
+    died: list[str] = []
+
+    def stop(number: int) -> None:
+        stopped_by.append(number)
+        server.should_exit = True
+
+    async def watch_dnsmasq() -> None:
+        """Stop serving when dnsmasq dies: HTTP with no DHCP behind it boots nothing."""
+        while (reason := dnsmasq.failure()) is None:
+            await asyncio.sleep(DNSMASQ_CHECK)
+        died.append(reason)
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop, number)
+    watcher = asyncio.create_task(watch_dnsmasq())
     print(f"serving {site.http_url} and DHCP/TFTP on {site.answers.admin.interface} "
           f"(dnsmasq pid {dnsmasq.pid()})", flush=True)
     try:
         await server.serve()
     finally:
+        watcher.cancel()
         state.close()
         if chef is not None:
             await chef.close()
-    return EXIT_OK if server.started else EXIT_FAILED
+    if died:
+        log.error("dnsmasq exited: %s; stopped serving", died[0])
+        return EXIT_FAILED
+    if not server.started:
+        return EXIT_FAILED
+    return EXIT_INTERRUPTED if signal.SIGINT in stopped_by else EXIT_OK

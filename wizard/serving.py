@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+from collections.abc import Generator
 from typing import Any
 
 import h11
@@ -169,9 +170,19 @@ class GuardedProtocol(H11Protocol):
 
 class GuardedServer(uvicorn.Server):
     """A uvicorn server whose loop logs running out of descriptors as one line, not a
-    traceback per failed accept."""
+    traceback per failed accept, and that leaves signals to its caller.
+
+    uvicorn takes SIGINT and SIGTERM while it serves, and raises them again once it has
+    stopped: a SIGTERM then kills the process before its own clean-up (stopping dnsmasq)
+    runs. ``pxe serve`` and ``apply`` decide what a signal does; they stop the server
+    with ``should_exit``.
+    """
 
     config: GuardedConfig
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
     async def startup(self, sockets: Any = None) -> None:
         loop = asyncio.get_running_loop()

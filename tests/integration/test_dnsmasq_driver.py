@@ -1,5 +1,6 @@
 """The dnsmasq driver against real dnsmasq in a network namespace, a busybox DHCP client in
-another: refused configs change nothing, reservations reload on SIGHUP, leases survive.
+another: refused configs change nothing, reservations reload on SIGHUP, leases survive;
+dnsmasq dies with the process that started it, and one that fails at start says why.
 
 Namespaces, veths and daemons are removed at the end, also on failure (``tests/netns.py``).
 """
@@ -7,7 +8,11 @@ Namespaces, veths and daemons are removed at the end, also on failure (``tests/n
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +104,71 @@ def test_refused_config_changes_nothing_and_reservations_reload(rig) -> None:
     assert "ip=192.168.124.87 hostname=late-1" in second
     assert driver.install(config2, hosts2) == "unchanged"
     assert LATE_MAC in driver.leases.read_text()
+
+
+STARTER = """\
+import sys, time
+from pathlib import Path
+from wizard.answers import load
+from wizard.catalog import default_catalog
+from wizard.drivers.dnsmasq import Dnsmasq
+from wizard.provisioner.site import ProvisionerSite
+from wizard.provisioner.tree import dnsmasq_files
+directory, namespace = Path(sys.argv[1]), sys.argv[2]
+driver = Dnsmasq(directory / "dnsmasq", prefix=["ip", "netns", "exec", namespace])
+site = ProvisionerSite(load(Path("answers/examples/lab-small.yaml")), default_catalog(),
+                       b"k" * 32)
+driver.install(*dnsmasq_files(site, directory))
+driver.start()
+print(driver.pid(), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGHUP],
+                         ids=["SIGTERM", "SIGKILL", "SIGHUP"])
+def test_dnsmasq_dies_with_the_process_that_started_it(rig, sig: int) -> None:
+    """As ``apply``'s dnsmasq when apply is killed: its clean-up never runs, dnsmasq stops
+    all the same (its tether sees its starter gone)."""
+    _segment, server, _client, driver, _script = rig
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, str(driver.directory.parent),
+                                server], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(starter.stdout.readline())
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().startswith(driver.binary.encode())
+        starter.send_signal(sig)  # its default action: no clean-up of its own runs
+        assert starter.wait(10) == -sig
+        _wait(lambda: not _alive(pid), "dnsmasq to stop")
+        assert "exiting on receipt of SIGTERM" in driver.log.read_text()
+    finally:
+        starter.kill()
+        starter.wait()
+
+
+def test_a_dnsmasq_that_fails_its_start_up_checks_is_reported(rig) -> None:
+    """Its pid file is there, then it drops root and cannot enter its TFTP root: start()
+    says why, in dnsmasq's words, instead of returning as if it ran."""
+    _segment, _server, _client, driver, _script = rig
+    driver.install(*files_for(load(EXAMPLE), driver.directory.parent))
+    (driver.directory.parent / "tftp").chmod(0o700)
+    with pytest.raises(DnsmasqError) as failed:
+        driver.start()
+    tftp = driver.directory.parent / "tftp"
+    assert str(failed.value) == ("dnsmasq exited at start: TFTP directory "
+                                 f"{tftp} inaccessible: Permission denied")
+    assert not driver.running()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    except FileNotFoundError:
+        return False
+
+
+def _wait(condition, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for: {what}")
+        time.sleep(0.05)

@@ -14,14 +14,21 @@ config restarts dnsmasq. Neither drops a lease: leases live in the lease file, w
 dnsmasq reads back on start. Nothing here writes through a symbolic link in the directory
 (see :mod:`wizard.ownedfs`): dnsmasq runs as root, and a planted link must not aim its
 writes elsewhere.
+
+dnsmasq lives as long as the process that started it: :meth:`Dnsmasq.start` returns once
+it has passed its own start-up checks (or raises with its reason), and it is stopped when
+that process ends, by :meth:`Dnsmasq.stop` or, on SIGKILL or any other death, by its tether
+(:mod:`wizard.drivers.tether`). :meth:`Dnsmasq.failure` says why one that died did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -66,6 +73,7 @@ class Dnsmasq:
         self.prefix = list(prefix)
         self.user = user
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     # --- config --------------------------------------------------------------------------
 
@@ -118,29 +126,74 @@ class Dnsmasq:
     # --- process -------------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start dnsmasq in the foreground of a child process; wait until it has its pid."""
+        """Start dnsmasq in the foreground of a child process; return once it has passed
+        its start-up checks, or raise :class:`DnsmasqError` with its own reason.
+
+        dnsmasq runs under a tether (:mod:`wizard.drivers.tether`) that stops it when this
+        process ends, however it ends: no dnsmasq is left answering DHCP behind a stopped
+        ``pxe serve`` or ``apply``. Its pid file is written before it drops root and checks
+        its TFTP root, so start-up is over only at its "started" log line.
+        """
         if self.running():
             return
         self.pid_file.unlink(missing_ok=True)  # a link there goes too: dnsmasq makes it anew
         touch(self.leases)  # dnsmasq (as root) writes it: a link there is refused
         with open_append(self.log) as log:
+            self._log_start = log.seek(0, os.SEEK_END)
             self._process = subprocess.Popen(
-                [*self.prefix, self.binary, "--keep-in-foreground", "--log-facility=-",
-                 f"--conf-file={self.config}", f"--pid-file={self.pid_file}",
-                 *([f"--user={self.user}"] if self.user else [])],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                [sys.executable, "-m", "wizard.drivers.tether", "--", *self.command()],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, "LC_ALL": "C"},  # its log lines, read below, in English
+                start_new_session=True,  # Ctrl-C at a terminal is for us: we stop it
             )
         deadline = time.monotonic() + timeout
-        while not self.pid_file.exists() or not self.pid_file.read_text().strip():
+        while not self._started():
             if self._process.poll() is not None:
-                tail = _read(self.log) or ""
+                reason = self.failure() or "no reason given"
                 self._process = None
-                raise DnsmasqError(f"dnsmasq exited at start: {tail.strip()[-500:]}")
+                raise DnsmasqError(f"dnsmasq exited at start: {reason}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise DnsmasqError(f"dnsmasq did not start within {timeout:.0f} s")
             time.sleep(0.02)
+
+    def command(self) -> list[str]:
+        """dnsmasq's command line: in the foreground, logging to its stdout."""
+        return [*self.prefix, self.binary, "--keep-in-foreground", "--log-facility=-",
+                f"--conf-file={self.config}", f"--pid-file={self.pid_file}",
+                *([f"--user={self.user}"] if self.user else [])]
+
+    def _started(self) -> bool:
+        return self.pid() is not None and any(
+            line.startswith("started, version ") for line in self._log_lines())
+
+    def _log_lines(self) -> list[str]:
+        """What the running (or last) dnsmasq logged, without its ``dnsmasq[PID]:`` tags."""
+        try:
+            with self.log.open("rb") as file:
+                file.seek(self._log_start)
+                text = file.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return []
+        return [line.split(": ", 1)[-1] if line.startswith("dnsmasq") else line
+                for line in text.splitlines() if line.strip()]
+
+    def failure(self) -> str | None:
+        """None while dnsmasq runs (or was never started); once it has exited, why: its
+        own words when it failed its start-up checks, else the signal that killed it or
+        its exit status and last log line."""
+        process = self._process
+        if process is None or process.poll() is None:
+            return None
+        lines = self._log_lines()
+        if not any(line.startswith("started, version ") for line in lines):
+            said = [line for line in lines if line != "FAILED to start up"]
+            if said:
+                return "; ".join(said[-3:])
+        status = process.returncode
+        if status < 0:
+            return f"killed by {signal.Signals(-status).name}"
+        return f"exit status {status}" + (f" (its last log line: {lines[-1]})" if lines else "")
 
     def pid(self) -> int | None:
         text = _read(self.pid_file)
@@ -155,24 +208,22 @@ class Dnsmasq:
         if process is None:
             return
         if process.poll() is None:
-            self._signal(signal.SIGTERM, process)
+            process.send_signal(signal.SIGTERM)  # the tether passes it on
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL, process)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # the tether and dnsmasq
                 process.wait(timeout)
+        if process.stdin is not None:
+            process.stdin.close()
         self.pid_file.unlink(missing_ok=True)
 
-    def _signal(self, sig: int, process: subprocess.Popen[bytes] | None = None) -> None:
-        pid = self.pid()
-        if pid is not None:
-            try:
-                os.kill(pid, sig)
-                return
-            except ProcessLookupError:
-                pass
-        if process is not None and process.poll() is None:
-            process.send_signal(sig)
+    def _signal(self, sig: int) -> None:
+        """Signal dnsmasq through its tether (never by its pid file: it outlives dnsmasq,
+        and its pid may since be another process's)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(sig)
 
 
 def _read(path: Path) -> str | None:

@@ -284,7 +284,6 @@ class Runner:
             leases=self.directory / "dnsmasq" / "leases" if self.serve_dhcp else None)
         host, port = self.answers.admin.address, self.site.attributes["web_port"]
         server = provisioner_server(app, host, port, log_level="warning")
-        server.install_signal_handlers = lambda: None  # the CLI owns signals
         task = asyncio.create_task(server.serve())
         while not server.started:
             if task.done():
