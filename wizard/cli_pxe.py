@@ -76,8 +76,11 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "serve", help="preflight, then run dnsmasq and the provisioner HTTP service",
         description="Render DIR (as 'pxe render'), run the preflight checks, start dnsmasq "
         "on the admin interface and serve the provisioner over HTTP on the admin address "
-        "until stopped (Ctrl-C or SIGTERM stops dnsmasq too). SIGHUP re-reads ANSWERS: a "
-        "config dnsmasq refuses is reported and the running one kept.",
+        "until stopped. Ctrl-C (exit 130) or SIGTERM (exit 0) stops dnsmasq too, and "
+        "dnsmasq never outlives it, even when it is killed. SIGHUP does not stop it: it "
+        "re-reads ANSWERS (a config dnsmasq refuses is reported and the running one kept). "
+        "A dnsmasq that fails at start or dies while serving stops it, with dnsmasq's "
+        "reason (exit 1).",
         formatter_class=formatter,
     )
     serve.set_defaults(handler=_serve)

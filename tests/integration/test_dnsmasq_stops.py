@@ -1,10 +1,11 @@
 """``pxe serve`` leaves nothing running, however it ends: Ctrl-C, SIGTERM, SIGKILL, or its
-dnsmasq failing at start or dying under it.
+dnsmasq failing at start or dying under it; nor does ``apply`` (without ``--lab``), which
+runs dnsmasq too.
 
-Each test runs a real ``pxe serve`` (real dnsmasq) in a network namespace of its own, kills
-it one way, and then looks for any process whose command line names the run's directory
-and for sockets still bound in the namespace. Namespaces, veths and daemons go away at the
-end, also when a test fails (``tests/netns.py``).
+Each test runs a real ``pxe serve`` or ``apply`` (real dnsmasq) in a network namespace of
+its own, kills it one way, and then looks for any process whose command line names the
+run's directory and for sockets still bound in the namespace. Namespaces, veths and daemons
+go away at the end, also when a test fails (``tests/netns.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.netns import Segment, leftovers, need_root_netns
 from wizard.drivers.dnsmasq import find_dnsmasq
@@ -53,8 +56,30 @@ class Run:
               or self.process.poll() is not None, "pxe serve to come up", 60)
         assert self.process.poll() is None, self.log.read_text()
 
+    def apply(self) -> subprocess.Popen[bytes]:
+        """``apply`` with a Chef server that never answers: it serves DHCP, then retries."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (self.work / "chef.pem").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption()))
+        (self.work / "answers.yaml").write_text(EXAMPLE.read_text().replace(
+            "file:/etc/crowbar/chef/crowbar.pem", f"file:{self.work / 'chef.pem'}"))
+        env = {**os.environ, "CROWBAR_BMC_PASSWORD": "unused",
+               "CROWBAR_KEYSTONE_PASSWORD": "unused"}
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                ["ip", "netns", "exec", self.server, sys.executable, "-m", "wizard.cli",
+                 "apply", str(self.work / "answers.yaml"), "--state", str(self.work),
+                 "--probe-timeout", "1"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        return self.process
+
     def dnsmasq_pid(self) -> int:
         return int((self.work / "pxe" / "dnsmasq" / "dnsmasq.pid").read_text())
+
+    def dnsmasq_running(self) -> bool:
+        return any(line.split(": ", 1)[1].startswith(find_dnsmasq() or "dnsmasq")
+                   for line in self.left_running())
 
     def left_running(self) -> list[str]:
         """Live processes whose command line names this run's directory (serve, dnsmasq,
@@ -119,6 +144,20 @@ def test_stopping_serve_stops_dnsmasq(run: Run, sig: int, status: int) -> None:
     if sig != signal.SIGKILL:  # stopped in order, and said so
         assert "exiting on receipt of SIGTERM" in \
             (run.work / "pxe" / "dnsmasq" / "dnsmasq.log").read_text()
+
+
+@pytest.mark.parametrize(("sig", "status"), [
+    (signal.SIGINT, 130), (signal.SIGTERM, -signal.SIGTERM), (signal.SIGKILL, -signal.SIGKILL),
+    (signal.SIGHUP, -signal.SIGHUP)], ids=["SIGINT", "SIGTERM", "SIGKILL", "SIGHUP"])
+def test_stopping_apply_stops_its_dnsmasq(run: Run, sig: int, status: int) -> None:
+    """apply's dnsmasq goes with apply, also when apply's own clean-up never runs."""
+    process = run.apply()
+    _wait(lambda: run.dnsmasq_running() or process.poll() is not None,
+          "apply to start dnsmasq", 60)
+    assert process.poll() is None, run.log.read_text()
+    process.send_signal(sig)
+    assert process.wait(30) == status, run.log.read_text()
+    run.nothing_left()
 
 
 def test_dnsmasq_that_cannot_start_stops_serve(run: Run) -> None:
