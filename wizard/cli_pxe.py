@@ -237,7 +237,10 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
             answers = load(args.answers)
             new_site, _ = _write(answers, args.directory, dnsmasq)
         except (InputError, TreeError, DnsmasqError, SecretError, OSError) as exc:
-            log.error("reload refused, still serving the previous config: %s", exc)
+            if dnsmasq.running():
+                log.error("reload refused, still serving the previous config: %s", exc)
+            else:  # the new config passed dnsmasq --test, then dnsmasq failed to start
+                log.error("reload: %s", exc)  # the watcher below stops serving
             return
         service.site = new_site
         log.info("reloaded %s: %d nodes", args.answers, len(new_site.nodes))
@@ -252,9 +255,9 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
 
     async def watch_dnsmasq() -> None:
         """Stop serving when dnsmasq dies: HTTP with no DHCP behind it boots nothing."""
-        while (reason := dnsmasq.failure()) is None:
+        while dnsmasq.running():  # a reload's restart runs in this loop: never seen here
             await asyncio.sleep(DNSMASQ_CHECK)
-        died.append(reason)
+        died.append(dnsmasq.failure() or "it did not start again")
         server.should_exit = True
 
     loop = asyncio.get_running_loop()

@@ -183,6 +183,24 @@ def test_dnsmasq_dying_under_serve_stops_it(run: Run) -> None:
     run.nothing_left()
 
 
+def test_dnsmasq_failing_to_restart_on_reload_stops_serve(run: Run) -> None:
+    """A changed config (SIGHUP) passes dnsmasq --test but the restarted dnsmasq cannot
+    enter its TFTP root: serve says why and exits 1 rather than serve HTTP alone."""
+    process = run.serve()
+    run.serving()
+    (run.work / "pxe" / "tftp").chmod(0o700)
+    answers = run.work / "answers.yaml"
+    answers.write_text(answers.read_text().replace("192.168.124.21-192.168.124.80",
+                                                   "192.168.124.21-192.168.124.79"))
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(30) == 1
+    out = run.log.read_text()
+    assert f"dnsmasq exited: TFTP directory {run.work}/pxe/tftp inaccessible: Permission " \
+        "denied; stopped serving" in out
+    assert "still serving the previous config" not in out
+    run.nothing_left()
+
+
 def _wait(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

@@ -148,10 +148,8 @@ class Dnsmasq:
             )
         deadline = time.monotonic() + timeout
         while not self._started():
-            if self._process.poll() is not None:
-                reason = self.failure() or "no reason given"
-                self._process = None
-                raise DnsmasqError(f"dnsmasq exited at start: {reason}")
+            if self._process.poll() is not None:  # kept: failure() says why, later too
+                raise DnsmasqError(f"dnsmasq exited at start: {self.failure()}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise DnsmasqError(f"dnsmasq did not start within {timeout:.0f} s")
