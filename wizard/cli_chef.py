@@ -13,9 +13,11 @@ from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.chef_objects import render
 from wizard.chef_push import PushError, PushReport, push, targets
+from wizard.cli_lab import add_lab_option, cabled
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.chef_signing import SIGN_VERSIONS, ChefKeyError
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from wizard.lab.control import LabError
 from wizard.secrets import SecretError, read_secret_file
 
 
@@ -33,6 +35,7 @@ def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
         "pushed is listed), 2 for invalid answers.", formatter_class=formatter,
     )
     cmd.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    add_lab_option(cmd, "push to the lab's Chef server, as its admin, what apply --lab would")
     cmd.add_argument("--server", metavar="URL", help="Chef server URL (default: chef.server_url)")
     cmd.add_argument("--client", metavar="NAME", help="API client (default: chef.client_name)")
     cmd.add_argument("--key", type=Path, metavar="FILE",
@@ -71,6 +74,17 @@ def _push(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("--concurrency must be at least 1", file=sys.stderr)
         return EXIT_INVALID
+    if args.lab:
+        try:
+            answers = cabled(answers)
+        except LabError as exc:
+            print(f"chef push --lab: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        if answers.chef.server_url is None:
+            print("chef push --lab: the lab has no Chef server (goiardi is not installed; "
+                  "`./dev deps` installs it): `crowbar-wizard chef export` writes the objects "
+                  "to a directory instead", file=sys.stderr)
+            return EXIT_FAILED
     try:
         objects = render(answers, default_catalog())
         server = _connection(args, answers)
