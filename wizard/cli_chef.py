@@ -29,7 +29,8 @@ def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
         "items and nodes the answers file produces (as 'chef export' writes them), many at "
         "once over one pooled connection. Prints how many were created, updated and left "
         "unchanged; a second push of the same answers changes nothing. The server, client and "
-        "key come from the answers' chef section unless given here. Connection errors and "
+        "key come from the answers' chef section unless given here, or from the lab with "
+        "--lab (its goiardi, as its admin). Connection errors and "
         "server errors (5xx) are retried with backoff; an authentication failure stops at "
         "once. Exit 0 when everything is on the server, 1 otherwise (what was and was not "
         "pushed is listed), 2 for invalid answers.", formatter_class=formatter,

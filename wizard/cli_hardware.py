@@ -65,7 +65,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         description="Act on the BMC of NODE (or of every node with --all) as the answers "
         "file describes it (bmc_address, bmc.username, bmc.password), or with --lab on the "
         "lab server standing in for it.",
-        usage="crowbar-wizard power {NODE|--all} {" + ",".join(POWER_ACTIONS) + "} ANSWERS",
+        usage="crowbar-wizard power {NODE|--all} {" + ",".join(POWER_ACTIONS) + "} ANSWERS [--lab]",
         formatter_class=formatter,
     )
     power.set_defaults(handler=_power)
