@@ -77,14 +77,9 @@ def _push(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.lab:
         try:
-            answers = cabled(answers)
+            answers = cabled(answers, chef=True)
         except LabError as exc:
             print(f"chef push --lab: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        if answers.chef.server_url is None:
-            print("chef push --lab: the lab has no Chef server (goiardi is not installed; "
-                  "`./dev deps` installs it): `crowbar-wizard chef export` writes the objects "
-                  "to a directory instead", file=sys.stderr)
             return EXIT_FAILED
     try:
         objects = render(answers, default_catalog())

@@ -23,7 +23,7 @@ from wizard.discovery import SweepResult, expand, sweep
 from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.lab.bmc import Faults
-from wizard.lab.control import Lab, LabChef, LabError, lab_directory
+from wizard.lab.control import Lab, LabChef, LabError, lab_directory, no_chef_reason
 from wizard.lab.fleet import DEFAULT_NETWORK
 from wizard.secrets import SecretError
 
@@ -314,7 +314,7 @@ def _lab_up(args: argparse.Namespace) -> int:
 
 def _chef_line(chef: LabChef | None) -> str:
     if chef is None:
-        return "no Chef server (goiardi is not installed): apply --lab writes a chef-repo"
+        return f"no Chef server ({no_chef_reason()}): apply --lab writes a chef-repo"
     return f"Chef server (goiardi) at {chef.url}, client {chef.client}, key {chef.key_path}"
 
 

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from wizard.answers import Answers
-from wizard.lab.control import Lab, lab_directory
+from wizard.lab.control import Lab, LabError, lab_directory, no_chef_reason
 from wizard.lab.overlay import check_deployable, lab_answers
 
 
@@ -23,15 +23,20 @@ def add_lab_option(parser: argparse.ArgumentParser, what: str) -> None:
                         "Chef server")
 
 
-def cabled(answers: Answers, *, deploy: bool = False, notes: bool = True) -> Answers:
+def cabled(answers: Answers, *, deploy: bool = False, chef: bool = False,
+           notes: bool = True) -> Answers:
     """``answers`` as cabled to the running lab; with ``notes``, the secrets the lab makes up
-    are said on stderr. Raises :class:`wizard.lab.control.LabError` (no lab, too small),
-    and with ``deploy`` :class:`wizard.problems.AnswersError` when the answers have nothing
-    to deploy on it (checked first: input before environment)."""
+    are said on stderr. Raises :class:`wizard.lab.control.LabError` (no lab, too small, no
+    Chef server when ``chef`` needs one), and with ``deploy``
+    :class:`wizard.problems.AnswersError` when the answers have nothing to deploy on it
+    (checked first: input before environment)."""
     if deploy:
         check_deployable(answers)
     said: list[str] = []
-    result = lab_answers(answers, Lab(lab_directory()), said)
+    lab = Lab(lab_directory())
+    result = lab_answers(answers, lab, said)
+    if chef and result.chef.server_url is None:
+        raise LabError(f"the lab has no Chef server ({no_chef_reason()})")
     if notes:
         for note in said:
             print(f"lab: {note}", file=sys.stderr)

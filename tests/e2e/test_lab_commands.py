@@ -17,7 +17,7 @@ import pytest
 
 from wizard.answers import Node, Proposal, load, save
 from wizard.drivers.chef import ChefServer
-from wizard.lab.control import Lab
+from wizard.lab.control import Lab, stop_group
 from wizard.lab.fleet import read_states
 from wizard.lab.goiardi import find_goiardi
 
@@ -95,6 +95,17 @@ def test_chef_push_lab_pushes_to_the_labs_goiardi(lab: tuple[Lab, dict[str, str]
     # the lab's provisioner, as apply --lab serves it: a push then an apply agree
     port = int((fleet.directory / "provisioner.port").read_text())
     assert pushed["default_attributes"]["provisioner"]["web_port"] == port
+
+
+def test_chef_push_lab_without_the_labs_chef_server_says_so(
+        lab: tuple[Lab, dict[str, str]]) -> None:
+    fleet, env = lab
+    stop_group(fleet.chef_directory / "goiardi.pid")  # goiardi died; the lab goes on
+    refused = cli(env, "chef", "push", EXAMPLE, "--lab")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == ("chef push --lab: the lab has no Chef server (its goiardi is "
+                              "not running: `crowbar-wizard lab down`, then `lab up`)\n")
+    assert "no Chef server (its goiardi is not running" in cli(env, "lab", "status").stdout
 
 
 def test_power_lab_acts_on_lab_server_i_for_node_i(lab: tuple[Lab, dict[str, str]]) -> None:

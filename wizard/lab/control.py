@@ -220,6 +220,13 @@ class Lab:
         return running
 
 
+def no_chef_reason() -> str:
+    """Why a lab that is up has no Chef server."""
+    if find_goiardi() is None:
+        return "goiardi is not installed; `./dev deps` installs it"
+    return "its goiardi is not running: `crowbar-wizard lab down`, then `lab up`"
+
+
 def stop_group(pidfile: Path) -> None:
     """Stop the process group led by the pid in ``pidfile`` (its leader may be gone, its
     group not): SIGTERM, up to 5 s for the leader to go, then SIGKILL."""
