@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
+from wizard.cli_lab import add_lab_option, cabled
 from wizard.cli_pxe import preflight_options, run_preflight_checks
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.dnsmasq import DnsmasqError
@@ -23,12 +24,9 @@ from wizard.engine.pause import set_paused
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Runner, StepFailed
 from wizard.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
-from wizard.lab.control import Lab, LabError, lab_directory
-from wizard.lab.goiardi import free_port
-from wizard.lab.overlay import lab_answers
+from wizard.lab.control import LabError, lab_directory
 from wizard.provisioner.tree import TreeError
 from wizard.secrets import SecretError
-from wizard.yamlfile import write_atomic
 
 PHASE_REACHED = {"installing": 1, "installed": 2, "readying": 2, "ready": 3}
 """How many of the progress view's phases a node in this state has finished."""
@@ -49,8 +47,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "input, 3 when another apply holds the journal.", formatter_class=formatter,
     )
     apply.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
-    apply.add_argument("--lab", action="store_true",
-                       help="deploy onto the lab's simulated servers (crowbar-wizard lab up)")
+    add_lab_option(apply, "deploy onto the lab's simulated servers")
     apply.add_argument("--dry-run", action="store_true",
                        help="print what would be done, against the journal; change nothing")
     apply.add_argument("--json", action="store_true", help="one JSON event per line")
@@ -177,23 +174,18 @@ class Printer:
 
 def _apply(args: argparse.Namespace) -> int:
     answers = load(args.answers)
-    port = None
     if args.lab:
-        port = _lab_port()
-        notes: list[str] = []
         try:
-            answers = lab_answers(answers, Lab(lab_directory()), port, notes)
+            answers = cabled(answers, deploy=True)
         except LabError as exc:
             print(f"apply --lab: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        for note in notes:
-            print(f"lab: {note}", file=sys.stderr)
     state = state_directory(answers, args)
     journal_path = state / "journal.db"
     if args.dry_run:
         journal = Journal.open(journal_path, lock=False) if journal_path.exists() else None
         try:
-            runner = _runner(answers, journal, state, port, args, dry_run=True)
+            runner = _runner(answers, journal, state, args, dry_run=True)
         except SecretError as exc:
             print(f"apply: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -219,7 +211,7 @@ def _apply(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     view = ProgressView() if sys.stdout.isatty() and not args.json else None
     try:
-        runner = _runner(answers, journal, state, port, args, view=view)
+        runner = _runner(answers, journal, state, args, view=view)
         if view is not None:
             with view:
                 outcome = asyncio.run(_run(runner))
@@ -241,19 +233,7 @@ def _apply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _lab_port() -> int:
-    """The lab provisioner's port, the same on every apply: nodes installing while apply
-    was down call back where their install files say."""
-    path = lab_directory() / "provisioner.port"
-    try:
-        return int(path.read_text())
-    except (OSError, ValueError):
-        port = free_port()
-        write_atomic(path, f"{port}\n", mode=0o644, sync=False)
-        return port
-
-
-def _runner(answers: Answers, journal: Journal | None, state: Path, port: int | None,
+def _runner(answers: Answers, journal: Journal | None, state: Path,
             args: argparse.Namespace, dry_run: bool = False,
             view: ProgressView | None = None) -> Runner:
     chef = answers.chef

@@ -13,9 +13,11 @@ from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
 from wizard.chef_objects import render
 from wizard.chef_push import PushError, PushReport, push, targets
+from wizard.cli_lab import add_lab_option, cabled
 from wizard.drivers.chef import ChefError, ChefServer
 from wizard.drivers.chef_signing import SIGN_VERSIONS, ChefKeyError
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from wizard.lab.control import LabError
 from wizard.secrets import SecretError, read_secret_file
 
 
@@ -27,12 +29,14 @@ def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
         "items and nodes the answers file produces (as 'chef export' writes them), many at "
         "once over one pooled connection. Prints how many were created, updated and left "
         "unchanged; a second push of the same answers changes nothing. The server, client and "
-        "key come from the answers' chef section unless given here. Connection errors and "
+        "key come from the answers' chef section unless given here, or from the lab with "
+        "--lab (its goiardi, as its admin). Connection errors and "
         "server errors (5xx) are retried with backoff; an authentication failure stops at "
         "once. Exit 0 when everything is on the server, 1 otherwise (what was and was not "
         "pushed is listed), 2 for invalid answers.", formatter_class=formatter,
     )
     cmd.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    add_lab_option(cmd, "push to the lab's Chef server, as its admin, what apply --lab would")
     cmd.add_argument("--server", metavar="URL", help="Chef server URL (default: chef.server_url)")
     cmd.add_argument("--client", metavar="NAME", help="API client (default: chef.client_name)")
     cmd.add_argument("--key", type=Path, metavar="FILE",
@@ -71,6 +75,12 @@ def _push(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("--concurrency must be at least 1", file=sys.stderr)
         return EXIT_INVALID
+    if args.lab:
+        try:
+            answers = cabled(answers, chef=True)
+        except LabError as exc:
+            print(f"chef push --lab: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     try:
         objects = render(answers, default_catalog())
         server = _connection(args, answers)

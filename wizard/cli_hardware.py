@@ -18,11 +18,12 @@ from rich.text import Text
 
 from wizard import terminal
 from wizard.answers import load
+from wizard.cli_lab import add_lab_option, cabled
 from wizard.discovery import SweepResult, expand, sweep
 from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
 from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.lab.bmc import Faults
-from wizard.lab.control import Lab, LabError, lab_directory
+from wizard.lab.control import Lab, LabChef, LabError, lab_directory, no_chef_reason
 from wizard.lab.fleet import DEFAULT_NETWORK
 from wizard.secrets import SecretError
 
@@ -62,13 +63,15 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     power = commands.add_parser(
         "power", help="power status or control of nodes, through their BMCs",
         description="Act on the BMC of NODE (or of every node with --all) as the answers "
-        "file describes it (bmc_address, bmc.username, bmc.password).",
-        usage="crowbar-wizard power {NODE|--all} {" + ",".join(POWER_ACTIONS) + "} ANSWERS",
+        "file describes it (bmc_address, bmc.username, bmc.password), or with --lab on the "
+        "lab server standing in for it.",
+        usage="crowbar-wizard power {NODE|--all} {" + ",".join(POWER_ACTIONS) + "} ANSWERS [--lab]",
         formatter_class=formatter,
     )
     power.set_defaults(handler=_power)
     power.add_argument("--all", action="store_true", help="every node with a BMC address")
     power.add_argument("words", nargs="+", metavar="NODE ACTION ANSWERS")
+    add_lab_option(power, "act on the lab's BMCs")
     power.add_argument("--timeout", type=float, default=10.0, help="seconds per BMC call")
 
     lab = commands.add_parser(
@@ -85,8 +88,9 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     up.add_argument("--network", default=DEFAULT_NETWORK, metavar="CIDR",
                     help=f"loopback block for the BMCs (default: {DEFAULT_NETWORK})")
     up.add_argument("--fault", action="append", default=[], metavar="INDEX:KIND",
-                    help="make BMC INDEX (0-based) misbehave: wrong_password, silent or "
-                    "drop=K (drop its first K packets); repeatable")
+                    help="make BMC INDEX misbehave: wrong_password, silent or drop=K (drop "
+                    "its first K packets); repeatable. INDEX is 0-based, as the # column of "
+                    "lab status: 0 is the BMC on the block's first address")
     status = actions.add_parser("status", help="list the lab's BMCs and their state")
     status.set_defaults(handler=_lab_status)
     status.add_argument("--json", action="store_true", help="one JSON document")
@@ -218,6 +222,12 @@ def _power(args: argparse.Namespace) -> int:
         print(f"unknown action {action!r}: {', '.join(POWER_ACTIONS)}", file=sys.stderr)
         return EXIT_INVALID
     answers = load(answers_path)
+    if args.lab:
+        try:
+            answers = cabled(answers, notes=False)
+        except LabError as exc:
+            print(f"power --lab: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     nodes = [n for n in answers.nodes if n.bmc_address]
     if not args.all:
         nodes = [n for n in answers.nodes if n.name == words[0]]
@@ -297,11 +307,23 @@ def _lab_up(args: argparse.Namespace) -> int:
     first, last = spec.bmcs[0], spec.bmcs[-1]
     print(f"lab up: {len(spec.bmcs)} BMCs on {first.address}-{last.address} port {first.port}"
           f" (user {spec.username}); state in {lab.directory}")
-    chef = lab.chef()
-    print(f"lab up: Chef server (goiardi) at {chef.url}" if chef else
-          "lab up: no Chef server (goiardi is not installed): apply writes a chef-repo")
+    print(f"lab up: {_chef_line(lab.chef())}")
     print("next: crowbar-wizard discover --lab, or crowbar-wizard apply ANSWERS --lab")
     return EXIT_OK
+
+
+def _chef_line(chef: LabChef | None) -> str:
+    if chef is None:
+        return f"no Chef server ({no_chef_reason()}): apply --lab writes a chef-repo"
+    return f"Chef server (goiardi) at {chef.url}, client {chef.client}, key {chef.key_path}"
+
+
+def _chef_json(chef: LabChef | None) -> dict[str, str] | None:
+    """The lab's Chef server as ``lab status --json`` shows it: where its key is, never the
+    key."""
+    if chef is None:
+        return None
+    return {"url": chef.url, "client": chef.client, "key": str(chef.key_path)}
 
 
 def _lab_status(args: argparse.Namespace) -> int:
@@ -310,21 +332,25 @@ def _lab_status(args: argparse.Namespace) -> int:
     pid = lab.pid()
     if args.json:
         print(json.dumps({"running": pid is not None, "pid": pid,
-                          "directory": str(lab.directory), "bmcs": rows}, indent=1))
+                          "directory": str(lab.directory), "chef": _chef_json(lab.chef()),
+                          "bmcs": rows}, indent=1))
         return EXIT_OK if rows else EXIT_FAILED
     if not rows:
         print("no lab is up (crowbar-wizard lab up --nodes N starts one)")
         return EXIT_FAILED
     table = Table(title=f"Lab: {len(rows)} BMCs, "
                   + (f"fleet pid {pid}" if pid else "fleet NOT running"), title_justify="left")
-    for column in ("BMC", "answers", "model", "serial", "power", "boot", "cycles", "faults"):
+    for column in ("#", "BMC", "answers", "model", "serial", "power", "boot", "cycles",
+                   "faults"):
         table.add_column(column)
     for row in rows:
-        table.add_row(f"{row['address']}:{row['port']}", "yes" if row["answering"] else "no",
+        table.add_row(str(row["index"]), f"{row['address']}:{row['port']}",
+                      "yes" if row["answering"] else "no",
                       row["model"], row["serial"], row["power"] or "?",
                       row["boot_device"] or "?", str(row["power_cycles"]),
                       ", ".join(row["faults"]) or "-")
     terminal.console().print(table)
+    print(_chef_line(lab.chef()))  # not wrapped: the key's path is copied from here
     return EXIT_OK
 
 

@@ -31,10 +31,12 @@ START_TIMEOUT = 20.0
 
 @dataclass(frozen=True)
 class LabChef:
-    """The lab's Chef server: its URL, and the admin's key (PEM)."""
+    """The lab's Chef server: its URL, and the admin's key (PEM) and where it is kept."""
 
     url: str
     admin_key: str = field(repr=False)
+    key_path: Path
+    client: str = "admin"
 
 
 class LabError(Exception):
@@ -117,7 +119,8 @@ class Lab:
             os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return LabChef(url, (self.chef_directory / "admin.pem").read_text())
+        key = self.chef_directory / "admin.pem"
+        return LabChef(url, key.read_text(), key_path=key)
 
     def _start(self) -> None:
         (self.directory / "ready").unlink(missing_ok=True)
@@ -171,17 +174,19 @@ class Lab:
         return True
 
     def status(self) -> list[dict]:
-        """Every BMC: address, port, identity, power and boot state, and whether it answers."""
+        """Every BMC: its index (0-based: what ``--fault`` takes, and the answers' node
+        ``apply --lab`` puts on it), address, port, identity, power and boot state, and
+        whether it answers."""
         spec = self.spec()
         if spec is None:
             return []
         alive = self.answering() if self.pid() is not None else set()
         states = read_states(self.directory)
         rows = []
-        for bmc in spec.bmcs:
+        for index, bmc in enumerate(spec.bmcs):
             state = states.get(bmc.address, {}).get("state", {})
             rows.append({
-                "address": bmc.address, "port": bmc.port, "mac": bmc.mac,
+                "index": index, "address": bmc.address, "port": bmc.port, "mac": bmc.mac,
                 "model": bmc.hardware.model, "serial": bmc.hardware.serial,
                 "power": state.get("power"), "boot_device": state.get("boot_device"),
                 "power_cycles": state.get("power_cycles", 0),
@@ -213,6 +218,13 @@ class Lab:
         if (self.directory / "fleet.json").exists():
             shutil.rmtree(self.directory)
         return running
+
+
+def no_chef_reason() -> str:
+    """Why a lab that is up has no Chef server."""
+    if find_goiardi() is None:
+        return "goiardi is not installed; `./dev deps` installs it"
+    return "its goiardi is not running: `crowbar-wizard lab down`, then `lab up`"
 
 
 def stop_group(pidfile: Path) -> None:

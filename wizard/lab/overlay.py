@@ -5,6 +5,10 @@ server *i*'s NIC MACs and BMC (address, port, credentials). The provisioner list
 loopback, and Chef objects go to the lab's goiardi (as its admin user, which also registers
 the nodes' own client keys), or, without goiardi, into a chef-repo export in the lab directory.
 Networks, roles and proposals stay as the answers say. Nothing is written back.
+
+Every command's ``--lab`` (``apply``, ``chef push``, ``power``) goes through
+:func:`lab_answers`, so they all see the same cabling: what ``chef push --lab`` uploads is
+what ``apply --lab`` would.
 """
 
 from __future__ import annotations
@@ -17,22 +21,28 @@ from pathlib import Path
 
 from wizard.answers import Answers, Proposal
 from wizard.lab.control import Lab, LabError
+from wizard.lab.goiardi import free_port
+from wizard.problems import AnswersError
 from wizard.secrets import Secret, SecretError
+from wizard.yamlfile import write_atomic
 
 LOOPBACK = "127.0.0.1"
 
 
-def lab_answers(answers: Answers, lab: Lab, http_port: int,
-                notes: list[str] | None = None) -> Answers:
+def lab_answers(answers: Answers, lab: Lab, notes: list[str] | None = None) -> Answers:
     """``answers`` with nodes on the lab's servers, services on loopback.
 
     Secret attributes whose reference cannot be resolved here get a made-up lab value
-    (said in ``notes``), so the examples deploy on the lab as they are.
+    (said in ``notes``), so the examples deploy on the lab as they are. Raises
+    :class:`LabError` when the lab is not up or too small.
     """
     spec = lab.spec()
-    if spec is None or lab.pid() is None:
-        raise LabError("the lab is not up: run `crowbar-wizard lab up --nodes "
-                       f"{len(answers.nodes)}` first")
+    needed = max(len(answers.nodes), 1)
+    if spec is None:
+        raise LabError(f"no lab is up: run `crowbar-wizard lab up --nodes {needed}` first")
+    if lab.pid() is None:
+        raise LabError(f"the lab in {lab.directory} is not running (its fleet stopped): "
+                       f"`crowbar-wizard lab down`, then `lab up --nodes {needed}`")
     if len(spec.bmcs) < len(answers.nodes):
         raise LabError(f"the lab has {len(spec.bmcs)} servers and the answers "
                        f"{len(answers.nodes)} nodes: `crowbar-wizard lab down` and "
@@ -43,13 +53,14 @@ def lab_answers(answers: Answers, lab: Lab, http_port: int,
     key = _lab_key(lab)
     barclamps = {name: _lab_secrets(name, proposal, key, notes)
                  for name, proposal in answers.barclamps.items()}
-    provisioner = barclamps.get("provisioner") or Proposal()
-    barclamps["provisioner"] = provisioner.model_copy(update={
-        "attributes": provisioner.attributes | {"web_port": http_port}})
+    if "provisioner" in barclamps:
+        provisioner = barclamps["provisioner"]
+        barclamps["provisioner"] = provisioner.model_copy(update={
+            "attributes": provisioner.attributes | {"web_port": provisioner_port(lab)}})
     chef = lab.chef()
     if chef is not None:
         chef_section = answers.chef.model_copy(update={
-            "server_url": chef.url, "client_name": "admin", "organization": None,
+            "server_url": chef.url, "client_name": chef.client, "organization": None,
             "key": Secret(chef.admin_key), "export_path": None})
     else:
         chef_section = answers.chef.model_copy(update={
@@ -61,6 +72,36 @@ def lab_answers(answers: Answers, lab: Lab, http_port: int,
             "username": spec.username, "password": Secret(spec.password),
             "port": spec.bmcs[0].port}),
     })
+
+
+def check_deployable(answers: Answers) -> None:
+    """What ``apply --lab`` needs of the answers: nodes to put on the lab's servers, and the
+    provisioner that installs them (it carries the lab provisioner's port). A file fresh
+    from ``crowbar-wizard new`` has neither. Raises :class:`AnswersError` naming each."""
+    problems = []
+    if not answers.nodes:
+        problems.append(answers.problem(("nodes",), (
+            "no nodes to deploy on the lab: add them from the lab's servers (the wizard's "
+            "hardware discovery step finds them), then select barclamps")))
+    if "provisioner" not in answers.barclamps:
+        problems.append(answers.problem(("barclamps",), (
+            "the provisioner barclamp is not selected, and the lab installs nodes through "
+            "it: add `provisioner: {}` under barclamps (or pick barclamps in the wizard), "
+            "then `crowbar-wizard allocate FILE` places its roles")))
+    if problems:
+        raise AnswersError(problems)
+
+
+def provisioner_port(lab: Lab) -> int:
+    """The lab provisioner's port, the same on every apply: nodes installing while apply
+    was down call back where their install files say."""
+    path = Path(lab.directory) / "provisioner.port"
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        port = free_port()
+        write_atomic(path, f"{port}\n", mode=0o644, sync=False)
+        return port
 
 
 def _lab_key(lab: Lab) -> bytes:
