@@ -964,6 +964,71 @@ def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path) -> No
         lab.down()
 
 
+def failed_output(screen: DeployScreen) -> str:
+    return str(screen.query_one("#failed-output").render())
+
+
+async def deploy_too_small_lab(pilot) -> DeployScreen:
+    """Deploy on the lab (up with 1 server) the 6-node example: the apply exits at once."""
+    pilot.app.go("deploy")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, DeployScreen)
+    await pilot.click("#lab")
+    await until(lambda: screen.query_one("#deploy-failed").display)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen
+
+
+@pytest.mark.slow
+def test_deploy_shows_an_apply_that_failed_to_start(tmp_path: Path) -> None:
+    """The lab is up with 1 server, the answers have 6 nodes: the apply exits with a clear
+    message. Deploy says the apply did not start, shows that message as written (from
+    apply.log), and offers to start the lab with 6 nodes, which deploys on it."""
+    lab = Lab(tmp_path / "lab")
+    lab.up(1, seed=2, network="127.79.65.0/24")
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await deploy_too_small_lab(pilot)
+            assert not screen.running and screen.exit_code == 1
+            status = str(screen.query_one("#deploy-status").render())
+            assert "The apply on the lab did not start (exit 1)" in status
+            shown = failed_output(screen)
+            assert "the lab has 1 servers and the answers 6 nodes" in shown
+            assert "full output: lab/apply/lab/apply.log" in shown
+            resize = screen.query_one("#lab-resize")
+            assert resize.display and str(resize.label) == "Start the lab with 6 nodes"
+            assert not screen.query_one("#lab").disabled, "Deploy can be tried again"
+            await pilot.click("#lab-resize")
+            await until(lambda: screen.holder is not None)
+            assert not screen.query_one("#deploy-failed").display
+            spec = lab.spec()
+            assert spec is not None and len(spec.bmcs) == 6
+            assert spec.network == "127.79.65.0/24", "the same lab, larger"
+            await pilot.click("#cancel")
+            await app.workers.wait_for_complete()
+            await until(lambda: not screen.running)
+            assert not screen.query_one("#deploy-failed").display, "cancelled, not failed"
+    try:
+        asyncio.run(walk())
+    finally:
+        lab.down()
+
+
+@pytest.mark.slow
+def test_deploy_snapshot_of_an_apply_that_failed_to_start(snap_compare,
+                                                         tmp_path: Path) -> None:
+    lab = Lab(tmp_path / "lab")
+    lab.up(1, seed=3, network="127.79.66.0/24")
+    try:
+        assert snap_compare(lab_app(), terminal_size=SIZE, run_before=deploy_too_small_lab)
+    finally:
+        lab.down()
+
+
 HOSTILE = "[bold]Evil[/] [/] [$error]x[/] [ctl-1]"
 """Markup in text from outside: styles, a stray close tag (MarkupError), Textual's
 ``$variable`` style, a word in brackets (a YAML list) that markup would swallow."""
