@@ -45,13 +45,15 @@ DRAFT_DELAY = 1.0
 """Seconds after an edit before the draft is written."""
 
 
-def starting_answers(path: Path | None) -> tuple[Path | None, Answers | None, bool]:
-    """What the wizard opens: ``path``; else the newest answers file in ``answers/``; else
-    the lab's example, unsaved (saving it goes to ``answers/lab.yaml``, not over the
-    example). Returns (path, answers, saved)."""
+def starting_answers(path: Path | None, *, lab: bool = False
+                     ) -> tuple[Path | None, Answers | None, bool]:
+    """What the wizard opens: ``path``; else (unless ``lab``) the newest answers file in
+    ``answers/``; else the lab's example, unsaved (saving it goes to ``answers/lab.yaml``,
+    not over the example). Returns (path, answers, saved)."""
     if path is not None:
         return path, load(path), True
-    saved = sorted(Path("answers").glob("*.yaml"), key=lambda p: p.stat().st_mtime)
+    saved = [] if lab else sorted(Path("answers").glob("*.yaml"),
+                                  key=lambda p: p.stat().st_mtime)
     if saved:
         return saved[-1], load(saved[-1]), True
     if LAB_EXAMPLE.exists():

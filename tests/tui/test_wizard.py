@@ -555,13 +555,17 @@ def test_conduits_and_vlan_tagging_are_edited_and_checked() -> None:
 
 
 def test_what_the_wizard_opens_without_a_file(tmp_path: Path) -> None:
-    """The lab's example, unsaved, until an answers file is saved in answers/."""
+    """The lab's example, unsaved, until an answers file is saved in answers/; with --lab,
+    the lab's example even then."""
     path, answers, saved = starting_answers(None)
     assert path is None and answers is not None and answers.site.name == "lab" and not saved
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "site.yaml").write_text(LAB.read_text())
     path, answers, saved = starting_answers(None)
     assert path == Path("answers/site.yaml") and saved
+    path, answers, saved = starting_answers(None, lab=True)  # ./dev lab: the lab's example
+    assert path is None and answers is not None and answers.site.name == "lab" and not saved
+    assert main(["wizard", "lab.yaml", "--lab"]) == 2
 
 
 def test_a_crashed_edit_comes_back_from_the_draft() -> None:
