@@ -728,6 +728,27 @@ def test_quitting_with_unsaved_changes_asks_first() -> None:
     asyncio.run(walk())
 
 
+def test_saving_removes_the_draft_of_what_was_edited() -> None:
+    """A new plan's edits go to the unsaved draft; saved as a file, the draft goes: it is in
+    the file now, and the next wizard must not offer it back."""
+    async def walk() -> None:
+        app = WizardApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.click("#new")
+            await pilot.pause(DRAFT_DELAY + 0.5)
+            assert draft_path(None).exists()
+            app.go("review")
+            await pilot.pause()
+            app.screen.query_one("#save-path").value = "answers/site.yaml"
+            await pilot.click("#save")
+            await pilot.pause()
+            assert app.saved and app.path == Path("answers/site.yaml")
+            await pilot.pause(DRAFT_DELAY + 0.5)
+            assert not draft_path(None).exists(), "the unsaved plan's draft is gone"
+            assert not draft_path(app.path).exists()
+    asyncio.run(walk())
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_what_the_wizard_saves_plans_the_same(example: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch,
