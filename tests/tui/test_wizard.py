@@ -487,7 +487,7 @@ def test_roles_are_placed_from_the_matrix_and_violations_marked() -> None:
 
 
 def test_network_edits_are_checked_as_typed() -> None:
-    """A bad subnet is flagged beside its field and not taken; an overlapping range is
+    """A bad subnet is flagged under its field and not taken; an overlapping range is
     flagged under the form; a good change replaces the network in the answers."""
     async def walk() -> None:
         app = lab_app()
@@ -509,6 +509,29 @@ def test_network_edits_are_checked_as_typed() -> None:
             await pilot.pause()
             assert app.answers.networks["admin"].ranges["dhcp"].endswith(".70")
             assert not app.saved
+    asyncio.run(walk())
+
+
+def test_an_invalid_field_at_80_columns_shows_its_value_and_the_title_says_so() -> None:
+    """The message goes under the field, not over what was typed; the title says a field
+    is invalid (its value not taken) rather than "answers valid", until it is fixed."""
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.go("network")
+            await pilot.pause()
+            screen = app.screen
+            field, message = screen.query_one("#net-subnet"), screen.query_one("#netmsg-subnet")
+            field.value = "192.168.124.0/33"
+            await pilot.pause()
+            assert "is not a CIDR block" in str(message.render())
+            assert field.content_region.width >= len(field.value), "the value typed shows"
+            assert message.region.y > field.region.y and message.region.height >= 1
+            assert "1 invalid field" in app.sub_title and "answers valid" not in app.sub_title
+            field.value = "192.168.124.0/24"
+            await pilot.pause()
+            assert not message.display
+            assert "answers valid" in app.sub_title and "invalid" not in app.sub_title
     asyncio.run(walk())
 
 
