@@ -30,6 +30,7 @@ from wizard.engine.journal import LIFECYCLE, Journal, holder
 from wizard.engine.plan import NODE_STEPS
 from wizard.engine.runner import JournalStates
 from wizard.inventory import InventoryReport
+from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
 from wizard.sessions import Control
 
@@ -1060,6 +1061,37 @@ def test_deploy_shows_an_apply_that_failed_to_start(tmp_path: Path) -> None:
             await app.workers.wait_for_complete()
             await until(lambda: not screen.running)
             assert not screen.query_one("#deploy-failed").display, "cancelled, not failed"
+    try:
+        asyncio.run(walk())
+    finally:
+        lab.down()
+
+
+@pytest.mark.slow
+def test_deploy_shows_an_apply_that_ended_with_a_node_in_problem(tmp_path: Path) -> None:
+    """One BMC refuses the password: the apply ends (exit 1) with five nodes ready and one
+    in problem; Deploy says so, with the apply's own summary and a Retry."""
+    lab = Lab(tmp_path / "lab")
+    lab.up(6, seed=7, network="127.79.67.0/24", faults={2: Faults(wrong_password=True)})
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.go("deploy")
+            await pilot.pause()
+            screen = app.screen
+            await pilot.click("#lab")
+            await until(lambda: screen.query_one("#deploy-failed").display, 300)
+            await app.workers.wait_for_complete()
+            assert screen.exit_code == 1
+            status = str(screen.query_one("#deploy-status").render())
+            assert "The apply on the lab ended (exit 1): 5 of 6 ready, 1 in problem" in status
+            shown = failed_output(screen)
+            assert "5 nodes ready, 1 in problem:" in shown
+            assert "compute-2: bmc-boot-network: 127.79.67.3: auth failed" in shown
+            assert not screen.query_one("#lab-resize").display, "the lab is large enough"
+            assert screen.query_one("#retry").display and screen.focused is not None
+            assert screen.focused.id == "retry"
     try:
         asyncio.run(walk())
     finally:
