@@ -31,6 +31,7 @@ from screens.drafts import (
     read_draft,
     write_draft,
 )
+from screens.field_message import FieldMessage
 from wizard.answers import Answers, check, load
 from wizard.problems import InputError, format_loc
 from wizard.sessions import HANDOVER, Control, describe, this_session
@@ -45,13 +46,15 @@ DRAFT_DELAY = 1.0
 """Seconds after an edit before the draft is written."""
 
 
-def starting_answers(path: Path | None) -> tuple[Path | None, Answers | None, bool]:
-    """What the wizard opens: ``path``; else the newest answers file in ``answers/``; else
-    the lab's example, unsaved (saving it goes to ``answers/lab.yaml``, not over the
-    example). Returns (path, answers, saved)."""
+def starting_answers(path: Path | None, *, lab: bool = False
+                     ) -> tuple[Path | None, Answers | None, bool]:
+    """What the wizard opens: ``path``; else (unless ``lab``) the newest answers file in
+    ``answers/``; else the lab's example, unsaved (saving it goes to ``answers/lab.yaml``,
+    not over the example). Returns (path, answers, saved)."""
     if path is not None:
         return path, load(path), True
-    saved = sorted(Path("answers").glob("*.yaml"), key=lambda p: p.stat().st_mtime)
+    saved = [] if lab else sorted(Path("answers").glob("*.yaml"),
+                                  key=lambda p: p.stat().st_mtime)
     if saved:
         return saved[-1], load(saved[-1]), True
     if LAB_EXAMPLE.exists():
@@ -79,6 +82,7 @@ class WizardApp(App[None]):
         self.answers = answers
         self.saved = saved if saved is not None else path is not None and answers is not None
         self._draft_timer: Timer | None = None
+        self._header_due = False
         self.control = Control(this_session(kind))
         self.observe_only = observe_only
         """Started read-only (``--observe``, serve-web without --control): never controls."""
@@ -267,13 +271,25 @@ class WizardApp(App[None]):
         self._draft_timer = None
         self._keep_draft()
 
+    def refresh_header_soon(self) -> None:
+        """Once after this round of changes (a form clears and sets its messages at once)."""
+        if not self._header_due:
+            self._header_due = True
+            self.call_after_refresh(self.refresh_header)
+
     def refresh_header(self) -> None:
+        self._header_due = False
         step = dict(STEPS).get(getattr(self.screen, "step", ""), "")
+        # a field whose typed value is not taken: what is on screen is not valid
+        invalid = sum(1 for message in self.screen.query(FieldMessage) if message.display)
+        parts = [f"{invalid} invalid field{'s' if invalid > 1 else ''}"] if invalid else []
         if self.answers is None:
-            validity = "no answers yet"
-        else:
-            problems = self.problems()
-            validity = "answers valid" if not problems else f"{len(problems)} problems"
+            parts.append("no answers yet")
+        elif problems := self.problems():
+            parts.append(f"{len(problems)} problems")
+        elif not invalid:
+            parts.append("answers valid")
+        validity = " · ".join(parts)
         self.sub_title = (f"{step} · {validity}" + ("" if self.saved else " · unsaved")
                           + (" · observing" if self.observing else ""))
 

@@ -2,7 +2,7 @@
 
 The catalog is a tree by category; space or enter selects the highlighted barclamp and
 everything it requires (and says what came along). The panel on the right describes it,
-holds a field per attribute (checked as you type, the message beside the field), and a
+holds a field per attribute (checked as you type, the message under the field), and a
 role x node matrix. "Auto-allocate" places every empty role as ``crowbar-wizard allocate``
 does; what still breaks a rule is listed under the matrix.
 """
@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from screens.field_message import FieldMessage
 from screens.steps import StepScreen
 from wizard.answers import Answers, Proposal
 from wizard.catalog import Attribute, Catalog, default_catalog
@@ -162,7 +163,7 @@ class BarclampsScreen(StepScreen):
                 Label(key, classes="field"),
                 Input(text, id=f"attr-{key}", name=name,  # its barclamp: see attribute_changed
                       password=attribute.type == "secret"),
-                Label("", id=f"msg-{key}", classes="problems", markup=False), classes="attr"))
+                FieldMessage(id=f"msg-{key}"), classes="attr"))
         self.hold_if_observing()
         self._matrix(name)
 
@@ -240,7 +241,7 @@ class BarclampsScreen(StepScreen):
         if event.input.name != self.current:
             return  # from the form of the barclamp shown before, still being removed
         attribute = self.catalog[self.current].attributes[key]
-        message = self.query_one(f"#msg-{key}", Label)
+        message = self.query_one(f"#msg-{key}", FieldMessage)
         try:
             value = parse_value(attribute, event.value)
             problem = attribute.check(value)

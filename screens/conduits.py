@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Select, Static
 
+from screens.field_message import FieldMessage
 from wizard.answers import Answers
 from wizard.network import Conduit, check_networks
 from wizard.problems import format_loc
@@ -45,7 +46,7 @@ class ConduitsPane(Vertical):
         with Horizontal(classes="attr"):
             yield Label("interfaces", classes="field")
             yield Input(id="conduit-interfaces", placeholder="?1g1, ?1g2 or eth0, eth1")
-            yield Label("", id="conduitmsg-interfaces", classes="problems", markup=False)
+            yield FieldMessage(id="conduitmsg-interfaces")
         with Horizontal(classes="attr"):
             yield Label("teaming mode", classes="field")
             yield Select([(f"{mode} {name}", mode) for mode, name in TEAMING.items()],
@@ -88,7 +89,7 @@ class ConduitsPane(Vertical):
         with self.prevent(Input.Changed, Select.Changed):
             self.query_one("#conduit-interfaces", Input).value = ", ".join(conduit.interfaces)
             self.query_one("#conduit-teaming", Select).value = conduit.teaming_mode
-        self.query_one("#conduitmsg-interfaces", Label).update("")
+        self.query_one("#conduitmsg-interfaces", FieldMessage).update("")
         self.query_one("#conduit-problems", Static).update("")
         self.current = name
 
@@ -100,7 +101,7 @@ class ConduitsPane(Vertical):
             return
         text = self.query_one("#conduit-interfaces", Input).value
         mode = self.query_one("#conduit-teaming", Select).value
-        message = self.query_one("#conduitmsg-interfaces", Label)
+        message = self.query_one("#conduitmsg-interfaces", FieldMessage)
         problems = self.query_one("#conduit-problems", Static)
         message.update("")
         problems.update("")

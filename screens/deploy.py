@@ -7,6 +7,11 @@ wizard started the apply or found it running (then it attaches): a grid of nodes
 by lifecycle state (select one for its steps and log), a bar per phase, an aggregate bar
 with ETA, and a log. Pause holds back new steps; Cancel stops the apply as Ctrl-C does,
 leaving a journal the next Deploy resumes from.
+
+An apply that ends other than with every node ready (it could not start: the lab too
+small, a secret missing; or it left nodes in problem) is shown as such: what it printed
+last, from ``apply.log`` and shown as written, and what to do next (start the lab with as
+many servers as the answers have nodes, retry, the log's path).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import signal
 import socket
 import sqlite3
 import sys
+from collections import deque
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
 from screens.deploy_progress import STEP_NAMES, DeployProgress
@@ -48,6 +54,8 @@ CELL = 12
 """Width of a node's cell in the grid."""
 POLL = 0.25
 """Seconds between looks at the journal."""
+OUTPUT_LINES = 4
+"""Last lines of what an apply printed, shown when it fails."""
 
 
 def journal_paths(answers: Answers) -> dict[str, Path]:
@@ -94,6 +102,12 @@ class DeployScreen(StepScreen):
         self.cells: dict[str, tuple[int, int]] = {}
         self.shown: str | None = None
         self.log_offset = 0
+        self.output: deque[str] = deque(maxlen=OUTPUT_LINES)
+        """The last lines the apply printed besides its events (its error, when it fails)."""
+        self.exit_code: int | None = None
+        """How the apply this wizard started ended (None: still running, or not ours)."""
+        self.failure: str | None = None
+        """What went wrong with the last apply, shown until the next one."""
         self._said = ""
 
     def body(self) -> ComposeResult:
@@ -103,6 +117,11 @@ class DeployScreen(StepScreen):
             yield Button("Pause", id="pause", disabled=True, compact=True)
             yield Button("Cancel", id="cancel", variant="error", disabled=True, compact=True)
         yield Static("", id="deploy-status")
+        with Vertical(id="deploy-failed"):
+            yield Static("", id="failed-output")
+            with Horizontal(id="failed-actions"):
+                yield Button("", id="lab-resize", variant="primary", compact=True)
+                yield Button("Retry", id="retry", compact=True)
         for key, label in PHASES:
             with Horizontal(classes="phase"):
                 yield Label(label)
@@ -161,6 +180,9 @@ class DeployScreen(StepScreen):
         self.progress = DeployProgress([n.name for n in answers.nodes] if answers else [])
         log_file = path.with_name("apply.log")
         self.log_offset = log_file.stat().st_size if log_file.exists() else 0
+        self.output.clear()
+        self.exit_code = self.failure = None
+        self.query_one("#deploy-failed").display = False
         self.columns = 0
         self.call_after_refresh(self.poll)
 
@@ -170,28 +192,33 @@ class DeployScreen(StepScreen):
         path = self.path
         if path is None:
             return
-        if self.journal is None:
-            if not path.exists():
-                return
-            try:
-                self.journal = Journal.open(path, lock=False)
-            except FileNotFoundError:  # the apply is making it: next time
-                return
-            except (OSError, sqlite3.Error) as exc:  # shown; tried again next time
-                self.query_one("#deploy-status", Static).update(
-                    literal(f"cannot read {path}: {exc}"))
-                return
-        changed, lines = self.progress.apply(self.journal.events(self.progress.seq, 5000))
         log = self.query_one("#log", RichLog)
-        for line in lines:
-            log.write(line)
+        changed: set[str] = set()
+        if self._open_journal(path):
+            assert self.journal is not None
+            changed, lines = self.progress.apply(self.journal.events(self.progress.seq, 5000))
+            for line in lines:
+                log.write(line)
         self._tail_apply_log(path.with_name("apply.log"), log)
-        own = self.process is not None and self.process.returncode is None
+        # an apply that fails to start never writes a journal: its process says it ended
+        own = self.process is not None
         self.holder = holder(path)
         was_running, self.running = self.running, own or self.holder is not None
         if self.running != was_running and not self.running:
             self._ended()
         self._draw(changed)
+
+    def _open_journal(self, path: Path) -> bool:
+        """Whether the journal is open (the apply may not have made it yet, or ever)."""
+        if self.journal is None and path.exists():
+            try:
+                self.journal = Journal.open(path, lock=False)
+            except FileNotFoundError:  # the apply is making it: next time
+                pass
+            except (OSError, sqlite3.Error) as exc:  # shown; tried again next time
+                self.query_one("#deploy-status", Static).update(
+                    literal(f"cannot read {path}: {exc}"))
+        return self.journal is not None
 
     def _tail_apply_log(self, path: Path, log: RichLog) -> None:
         """What apply printed besides its events (errors, the provisioner's URL)."""
@@ -208,6 +235,8 @@ class DeployScreen(StepScreen):
                 event = json.loads(raw)
             except ValueError:
                 log.write(literal(raw))
+                if raw.strip():
+                    self.output.append(raw)
                 continue
             if event.get("event") == "serving":
                 log.write(f"provisioner serving {literal(event['url'])}")
@@ -219,11 +248,48 @@ class DeployScreen(StepScreen):
         self.progress.paused = False
         counts = self.progress.counts()
         total = len(self.progress.nodes)
-        if counts.get("ready", 0) == total and total:
+        code = self.exit_code
+        if code == 130:  # cancelled: said in the log
+            return
+        if (code in (0, None) and counts.get("ready", 0) == total and total):
             self.notify(f"all {total} nodes ready")
+            return
+        where = "on the lab" if self.kind == "lab" else "for real"
+        exit_ = "" if code is None else f" (exit {code})"
+        if code is not None and self.journal is None:
+            title = f"The apply {where} did not start{exit_}"
         else:
-            self.notify(f"apply ended: {counts.get('ready', 0)} of {total} ready; "
-                        "Deploy resumes it", severity="warning")
+            problems = counts.get("problem", 0)
+            title = (f"The apply {where} ended{exit_}: {counts.get('ready', 0)} of {total} "
+                     "ready" + (f", {problems} in problem" if problems else ""))
+        self._failed(title, list(self.output))
+
+    def _failed(self, title: str, output: list[str]) -> None:
+        """Show what went wrong (the title in the status line, then the output as written)
+        and offer what to do next."""
+        answers, path = self.answers, self.path
+        self.failure = title
+        where = [] if path is None else [f"full output: {_shown(path.with_name('apply.log'))}"]
+        self.query_one("#failed-output", Static).update(
+            "\n".join(literal(line) for line in [*output, *where]))
+        resize = self.query_one("#lab-resize", Button)
+        short = self._lab_short()
+        resize.display = short is not None
+        if answers is not None:
+            resize.label = f"Start the lab with {len(answers.nodes)} nodes"
+        self.query_one("#deploy-failed").display = True
+        self._status()
+        self.query_one("#lab-resize" if short is not None else "#retry", Button).focus()
+        if not self.is_current:  # on another step: told there
+            self.notify(title, severity="error", markup=False)
+
+    def _lab_short(self) -> int | None:
+        """The lab's server count when a lab is up with fewer servers than nodes to deploy."""
+        answers = self.answers
+        spec = Lab(lab_directory()).spec()
+        if self.kind != "lab" or answers is None or spec is None:
+            return None
+        return len(spec.bmcs) if len(spec.bmcs) < len(answers.nodes) else None
 
     def _draw(self, changed: set[str]) -> None:
         progress = self.progress
@@ -287,6 +353,8 @@ class DeployScreen(StepScreen):
             say(status, f"Apply {where} {state} (pid {self.holder.get('pid', '?')}): {counts}")
         elif self.running:
             say(status, f"Starting the apply {where}...")
+        elif self.failure is not None:
+            say(status, f"[b $error]{literal(self.failure)}[/]")
         elif self.journal is None:
             say(status, f"No apply {where} has written its journal yet.")
         else:
@@ -333,7 +401,16 @@ class DeployScreen(StepScreen):
     def deploy_real(self) -> None:
         self._deploy(lab=False)
 
-    def _deploy(self, *, lab: bool) -> None:
+    @on(Button.Pressed, "#retry")
+    def retry(self) -> None:
+        self._deploy(lab=self.kind == "lab")
+
+    @on(Button.Pressed, "#lab-resize")
+    def resize_lab(self) -> None:
+        """The lab down, up again as large as the answers (same network and seed), apply."""
+        self._deploy(lab=True, restart_lab=True)
+
+    def _deploy(self, *, lab: bool, restart_lab: bool = False) -> None:
         app = self.app
         if not app.may_edit():  # type: ignore[attr-defined]
             return
@@ -344,37 +421,52 @@ class DeployScreen(StepScreen):
         assert answers is not None
         kind = "lab" if lab else "real"
         self.follow(journal_paths(answers)[kind], kind)
-        self.run_apply(Path(app.path), lab, len(answers.nodes))  # type: ignore[attr-defined]
+        self.run_apply(Path(app.path), lab, len(answers.nodes),  # type: ignore[attr-defined]
+                       restart_lab=restart_lab)
 
     @work(exclusive=True, group="apply")
-    async def run_apply(self, path: Path, lab: bool, nodes: int) -> None:
+    async def run_apply(self, path: Path, lab: bool, nodes: int, *,
+                        restart_lab: bool = False) -> None:
         log = self.query_one("#log", RichLog)
         command = [sys.executable, "-m", "wizard.cli"]
-        if lab and Lab(lab_directory()).pid() is None:
+        the_lab = Lab(lab_directory())
+        spec = the_lab.spec() if restart_lab else None
+        if spec is not None:
+            log.write(f"stopping the lab ({len(spec.bmcs)} servers)")
+            await asyncio.to_thread(the_lab.down)  # its directory, apply.log with it
+            self.log_offset = 0
+        if lab and the_lab.pid() is None:
             log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
-            started, lines = await lab_up_process(nodes)
+            options = ("--network", spec.network, "--seed", str(spec.seed)) if spec else ()
+            started, lines = await lab_up_process(nodes, *options)
             for line in lines:
                 log.write(literal(line))
             if not started:
-                self.notify("the lab did not start (see the log)", severity="error")
+                self._failed("The lab did not start", lines[-OUTPUT_LINES:])
                 return
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open_append(self.path.with_name("apply.log")) as output:
-            process = await asyncio.create_subprocess_exec(
-                *command, "apply", str(path.resolve()), "--json", *(["--lab"] if lab else []),
-                stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
-                start_new_session=True)  # goes on when the wizard's terminal goes away
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open_append(self.path.with_name("apply.log")) as output:
+                process = await asyncio.create_subprocess_exec(
+                    *command, "apply", str(path.resolve()), "--json",
+                    *(["--lab"] if lab else []),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
+                    start_new_session=True)  # goes on when the wizard's terminal goes away
+        except OSError as exc:
+            self._failed("The apply did not start", [str(exc)])
+            return
         self.process = process
         self.running = True
         self._status()
-        code = await process.wait()
-        self.process = None
+        try:
+            code = await process.wait()
+        finally:
+            self.process = None
+        self.exit_code = code
         self.poll()
         if code == 130:
             log.write("cancelled: the journal keeps what was done; Deploy resumes")
-        elif code not in (0, 1):
-            self.notify(f"apply ended with exit {code} (see the log)", severity="error")
 
     @on(Button.Pressed, "#pause")
     def toggle_pause(self) -> None:
@@ -400,6 +492,14 @@ class DeployScreen(StepScreen):
             os.kill(int(who["pid"]), signal.SIGINT)
         except (ProcessLookupError, PermissionError, KeyError, ValueError) as exc:
             self.notify(f"cannot cancel: {exc}", severity="error", markup=False)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to here when under it (shorter), else as it is."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _mtime(path: Path) -> float:

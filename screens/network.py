@@ -1,7 +1,7 @@
 """Network planning: the networks in a table, an editor for the highlighted one, and the
 address space drawn as bars.
 
-Every field is checked as it is typed: the network's own model first (the message beside
+Every field is checked as it is typed: the network's own model first (the message under
 the field at fault), then the rules between networks (overlaps, shared segments), listed
 under the form. Only a network that passes both replaces the one in the answers.
 """
@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, DataTable, Input, Label, Static, TabbedContent, TabPane
 
 from screens.conduits import ConduitsPane
+from screens.field_message import FieldMessage
 from screens.steps import StepScreen
 from wizard.answers import Answers
 from wizard.network import Network, check_networks
@@ -54,7 +55,7 @@ class NetworkScreen(StepScreen):
     step = "network"
     HELP = ("The networks and their ranges. Highlight a network to edit it below: subnet, "
             "VLAN (and whether it is tagged), conduit, router and each range are checked as "
-            "you type, the message beside the field at fault; rules between networks "
+            "you type, the message under the field at fault; rules between networks "
             "(overlaps, shared segments) are listed under the form. A change that passes is "
             "taken at once. The bars show where each range lies in its subnet. The "
             "Conduits tab says which NICs carry the networks: two or more NICs are bonded "
@@ -126,15 +127,13 @@ class NetworkScreen(StepScreen):
             ident = key.replace(" ", "-")
             fields.mount(Horizontal(Label(key, classes="field"),
                                     Input(str(value), id=f"net-{ident}"),
-                                    Label("", id=f"netmsg-{ident}", classes="problems",
-                                          markup=False),
+                                    FieldMessage(id=f"netmsg-{ident}"),
                                     classes="attr"))
             if key == "vlan":
                 fields.mount(Horizontal(Label("vlan tagged", classes="field"),
                                         Checkbox("frames carry the VLAN tag", net.use_vlan,
                                                  id="net-use_vlan", compact=True),
-                                        Label("", id="netmsg-use_vlan", classes="problems",
-                                              markup=False),
+                                        FieldMessage(id="netmsg-use_vlan"),
                                         classes="attr"))
         self.hold_if_observing()
 
@@ -163,7 +162,7 @@ class NetworkScreen(StepScreen):
                 data["router"] = value or None
             else:
                 data[key] = value
-        for label in self.query("#fields .attr .problems").results(Label):
+        for label in self.query("#fields .attr .problems").results(FieldMessage):
             label.update("")
         try:
             candidate = Network.model_validate({k: v for k, v in data.items()
@@ -176,7 +175,7 @@ class NetworkScreen(StepScreen):
                 target = self.query(f"#netmsg-{ident}")
                 message = error["msg"].removeprefix("Value error, ")
                 if target:
-                    target.first(Label).update(message)
+                    target.first(FieldMessage).update(message)
                 else:
                     self.query_one("#network-problems", Static).update(message)
             return

@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Static, TextArea
 
 from screens.control import observed_data
-from screens.drafts import difference
+from screens.drafts import difference, drop_draft
 from screens.markup import literal
 from screens.steps import StepScreen
 from wizard.answers import load, save, to_data
@@ -95,5 +95,7 @@ class ReviewScreen(StepScreen):
         except (InputError, OSError) as exc:
             self.notify(f"not saved: {exc}", severity="error", timeout=10, markup=False)
             return
+        previous = app.path  # type: ignore[attr-defined]
         app.use(app.answers, path, saved=True)  # type: ignore[attr-defined]
+        drop_draft(previous)  # what it kept (the unsaved plan's, or another file's) is saved
         self.notify(f"saved {path}; it validates")

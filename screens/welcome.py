@@ -20,11 +20,12 @@ from wizard.problems import InputError
 from wizard.starter import starter_answers
 
 
-async def lab_up_process(nodes: int) -> tuple[bool, list[str]]:
+async def lab_up_process(nodes: int, *options: str) -> tuple[bool, list[str]]:
     """``crowbar-wizard lab up`` in its own process (the lab outlives the wizard): whether
-    the lab started, and what the command printed."""
+    the lab started, and what the command printed. ``options``: more of ``lab up``'s."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "wizard.cli", "lab", "up", "--nodes", str(max(nodes, 1)),
+        *options,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     out, _ = await process.communicate()

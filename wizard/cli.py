@@ -106,13 +106,16 @@ def _parser() -> argparse.ArgumentParser:
     wizard = commands.add_parser(
         "wizard", help="the full-screen wizard (Textual)",
         description="Open the wizard on FILE; without one, on the newest answers file in "
-        "answers/, else on the lab's example (unsaved). Its steps: Welcome (new plan, open a "
-        "file, the lab), network planning, hardware discovery, barclamps, review & save, "
+        "answers/, else (or with --lab) on the lab's example (unsaved). Its steps: Welcome "
+        "(new plan, open a file, the lab), network planning, hardware discovery, barclamps, "
+        "review & save, "
         "deploy with live progress. `crowbar-wizard` alone opens it too.",
         formatter_class=formatter,
     )
     wizard.add_argument("file", type=Path, nargs="?", metavar="FILE",
                         help="an answers file to open")
+    wizard.add_argument("--lab", action="store_true",
+                        help="open the lab's example (unsaved: saving goes to answers/)")
     wizard.add_argument("--observe", action="store_true",
                         help="look only: never take control (another session edits)")
     wizard.add_argument("--web", action="store_true", help=argparse.SUPPRESS)
@@ -233,12 +236,24 @@ NO_MOUSE = ("linux", "vt100", "vt102", "vt220", "dumb")
 """Terminals that do not report the mouse: the wizard is driven by keys there."""
 
 
+NO_TERMINAL = ("crowbar-wizard: the wizard needs a terminal: run it at one, over ssh -t, or "
+               "use serve-web / the headless commands")
+
+
 def _wizard(args: argparse.Namespace) -> int:
     from screens.app import WizardApp, starting_answers
 
-    path, answers, saved = starting_answers(args.file)
-    app = WizardApp(path, answers, saved=saved, kind="web" if getattr(args, "web", False)
-                    else "terminal", observe_only=getattr(args, "observe", False))
+    lab = getattr(args, "lab", False)
+    if lab and args.file is not None:
+        raise InputError("crowbar-wizard wizard: FILE or --lab, not both")
+    web = getattr(args, "web", False)  # serve-web: textual-serve's driver, no terminal
+    if not web and not all(stream.isatty() for stream in (sys.stdin, sys.stdout, sys.stderr)):
+        # Textual would draw escape codes into a file or pipe, reading keys from nowhere
+        print(NO_TERMINAL, file=sys.stderr)
+        return EXIT_FAILED
+    path, answers, saved = starting_answers(args.file, lab=lab)
+    app = WizardApp(path, answers, saved=saved, kind="web" if web else "terminal",
+                    observe_only=getattr(args, "observe", False))
     app.run(mouse=os.environ.get("TERM", "") not in NO_MOUSE)
     return EXIT_OK
 

@@ -30,6 +30,7 @@ from wizard.engine.journal import LIFECYCLE, Journal, holder
 from wizard.engine.plan import NODE_STEPS
 from wizard.engine.runner import JournalStates
 from wizard.inventory import InventoryReport
+from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
 from wizard.sessions import Control
 
@@ -487,7 +488,7 @@ def test_roles_are_placed_from_the_matrix_and_violations_marked() -> None:
 
 
 def test_network_edits_are_checked_as_typed() -> None:
-    """A bad subnet is flagged beside its field and not taken; an overlapping range is
+    """A bad subnet is flagged under its field and not taken; an overlapping range is
     flagged under the form; a good change replaces the network in the answers."""
     async def walk() -> None:
         app = lab_app()
@@ -509,6 +510,29 @@ def test_network_edits_are_checked_as_typed() -> None:
             await pilot.pause()
             assert app.answers.networks["admin"].ranges["dhcp"].endswith(".70")
             assert not app.saved
+    asyncio.run(walk())
+
+
+def test_an_invalid_field_at_80_columns_shows_its_value_and_the_title_says_so() -> None:
+    """The message goes under the field, not over what was typed; the title says a field
+    is invalid (its value not taken) rather than "answers valid", until it is fixed."""
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.go("network")
+            await pilot.pause()
+            screen = app.screen
+            field, message = screen.query_one("#net-subnet"), screen.query_one("#netmsg-subnet")
+            field.value = "192.168.124.0/33"
+            await pilot.pause()
+            assert "is not a CIDR block" in str(message.render())
+            assert field.content_region.width >= len(field.value), "the value typed shows"
+            assert message.region.y > field.region.y and message.region.height >= 1
+            assert "1 invalid field" in app.sub_title and "answers valid" not in app.sub_title
+            field.value = "192.168.124.0/24"
+            await pilot.pause()
+            assert not message.display
+            assert "answers valid" in app.sub_title and "invalid" not in app.sub_title
     asyncio.run(walk())
 
 
@@ -555,13 +579,17 @@ def test_conduits_and_vlan_tagging_are_edited_and_checked() -> None:
 
 
 def test_what_the_wizard_opens_without_a_file(tmp_path: Path) -> None:
-    """The lab's example, unsaved, until an answers file is saved in answers/."""
+    """The lab's example, unsaved, until an answers file is saved in answers/; with --lab,
+    the lab's example even then."""
     path, answers, saved = starting_answers(None)
     assert path is None and answers is not None and answers.site.name == "lab" and not saved
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "site.yaml").write_text(LAB.read_text())
     path, answers, saved = starting_answers(None)
     assert path == Path("answers/site.yaml") and saved
+    path, answers, saved = starting_answers(None, lab=True)  # ./dev lab: the lab's example
+    assert path is None and answers is not None and answers.site.name == "lab" and not saved
+    assert main(["wizard", "lab.yaml", "--lab"]) == 2
 
 
 def test_a_crashed_edit_comes_back_from_the_draft() -> None:
@@ -721,6 +749,27 @@ def test_quitting_with_unsaved_changes_asks_first() -> None:
             await pilot.pause()
             await pilot.click("#quit")
             await pilot.pause()
+    asyncio.run(walk())
+
+
+def test_saving_removes_the_draft_of_what_was_edited() -> None:
+    """A new plan's edits go to the unsaved draft; saved as a file, the draft goes: it is in
+    the file now, and the next wizard must not offer it back."""
+    async def walk() -> None:
+        app = WizardApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.click("#new")
+            await pilot.pause(DRAFT_DELAY + 0.5)
+            assert draft_path(None).exists()
+            app.go("review")
+            await pilot.pause()
+            app.screen.query_one("#save-path").value = "answers/site.yaml"
+            await pilot.click("#save")
+            await pilot.pause()
+            assert app.saved and app.path == Path("answers/site.yaml")
+            await pilot.pause(DRAFT_DELAY + 0.5)
+            assert not draft_path(None).exists(), "the unsaved plan's draft is gone"
+            assert not draft_path(app.path).exists()
     asyncio.run(walk())
 
 
@@ -961,6 +1010,102 @@ def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path) -> No
     finally:
         running.kill()
         running.wait()
+        lab.down()
+
+
+def failed_output(screen: DeployScreen) -> str:
+    return str(screen.query_one("#failed-output").render())
+
+
+async def deploy_too_small_lab(pilot) -> DeployScreen:
+    """Deploy on the lab (up with 1 server) the 6-node example: the apply exits at once."""
+    pilot.app.go("deploy")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, DeployScreen)
+    await pilot.click("#lab")
+    await until(lambda: screen.query_one("#deploy-failed").display)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return screen
+
+
+@pytest.mark.slow
+def test_deploy_shows_an_apply_that_failed_to_start(tmp_path: Path) -> None:
+    """The lab is up with 1 server, the answers have 6 nodes: the apply exits with a clear
+    message. Deploy says the apply did not start, shows that message as written (from
+    apply.log), and offers to start the lab with 6 nodes, which deploys on it."""
+    lab = Lab(tmp_path / "lab")
+    lab.up(1, seed=2, network="127.79.65.0/24")
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await deploy_too_small_lab(pilot)
+            assert not screen.running and screen.exit_code == 1
+            status = str(screen.query_one("#deploy-status").render())
+            assert "The apply on the lab did not start (exit 1)" in status
+            shown = failed_output(screen)
+            assert "the lab has 1 servers and the answers 6 nodes" in shown
+            assert "full output: lab/apply/lab/apply.log" in shown
+            resize = screen.query_one("#lab-resize")
+            assert resize.display and str(resize.label) == "Start the lab with 6 nodes"
+            assert not screen.query_one("#lab").disabled, "Deploy can be tried again"
+            await pilot.click("#lab-resize")
+            await until(lambda: screen.holder is not None)
+            assert not screen.query_one("#deploy-failed").display
+            spec = lab.spec()
+            assert spec is not None and len(spec.bmcs) == 6
+            assert spec.network == "127.79.65.0/24", "the same lab, larger"
+            await pilot.click("#cancel")
+            await app.workers.wait_for_complete()
+            await until(lambda: not screen.running)
+            assert not screen.query_one("#deploy-failed").display, "cancelled, not failed"
+    try:
+        asyncio.run(walk())
+    finally:
+        lab.down()
+
+
+@pytest.mark.slow
+def test_deploy_shows_an_apply_that_ended_with_a_node_in_problem(tmp_path: Path) -> None:
+    """One BMC refuses the password: the apply ends (exit 1) with five nodes ready and one
+    in problem; Deploy says so, with the apply's own summary and a Retry."""
+    lab = Lab(tmp_path / "lab")
+    lab.up(6, seed=7, network="127.79.67.0/24", faults={2: Faults(wrong_password=True)})
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.go("deploy")
+            await pilot.pause()
+            screen = app.screen
+            await pilot.click("#lab")
+            await until(lambda: screen.query_one("#deploy-failed").display, 300)
+            await app.workers.wait_for_complete()
+            assert screen.exit_code == 1
+            status = str(screen.query_one("#deploy-status").render())
+            assert "The apply on the lab ended (exit 1): 5 of 6 ready, 1 in problem" in status
+            shown = failed_output(screen)
+            assert "5 nodes ready, 1 in problem:" in shown
+            assert "compute-2: bmc-boot-network: 127.79.67.3: auth failed" in shown
+            assert not screen.query_one("#lab-resize").display, "the lab is large enough"
+            assert screen.query_one("#retry").display and screen.focused is not None
+            assert screen.focused.id == "retry"
+    try:
+        asyncio.run(walk())
+    finally:
+        lab.down()
+
+
+@pytest.mark.slow
+def test_deploy_snapshot_of_an_apply_that_failed_to_start(snap_compare,
+                                                         tmp_path: Path) -> None:
+    lab = Lab(tmp_path / "lab")
+    lab.up(1, seed=3, network="127.79.66.0/24")
+    try:
+        assert snap_compare(lab_app(), terminal_size=SIZE, run_before=deploy_too_small_lab)
+    finally:
         lab.down()
 
 

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from tests.unit.base_answers import BASE
-from wizard.cli import main, schema_text
+from wizard.cli import NO_TERMINAL, main, schema_text
 from wizard.cli_apply import ProgressView
 from wizard.cli_hardware import _table
 from wizard.discovery import SweepResult
@@ -76,6 +76,21 @@ def test_bare_command_prints_help() -> None:
     assert "usage: crowbar-wizard" in result.stdout
     for command in ("validate", "plan", "new", "schema"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["--observe"]], ids=["edit", "observe"])
+def test_the_wizard_without_a_terminal_says_it_needs_one(args: list[str],
+                                                         tmp_path: Path) -> None:
+    """Input from nowhere, output to a file: one line and exit 1, not escape codes
+    written there until killed."""
+    with (tmp_path / "out").open("w") as out:
+        result = subprocess.run([_script(), "wizard", str(EXAMPLES[0]), *args],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
+                                text=True, timeout=60, check=False, cwd=tmp_path,
+                                env=os.environ | {"CROWBAR_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [NO_TERMINAL]
+    assert (tmp_path / "out").read_text() == ""
 
 
 @pytest.mark.parametrize("command", ["validate", "plan", "new", "schema"])
