@@ -195,6 +195,26 @@ def test_unresolvable_secret_references_are_warnings(tmp_path: Path, monkeypatch
     assert (result.returncode, result.stderr) == (0, "")
 
 
+def test_unresolvable_barclamp_secrets_are_warnings_too(tmp_path: Path) -> None:
+    """The lab example's keystone admin_password (env:CROWBAR_KEYSTONE_PASSWORD) is what
+    `chef export` and `apply` fail on when unset: validate names it, as a warning."""
+    example = ROOT / "answers/examples/lab-small.yaml"
+    lines = example.read_text().splitlines()
+    line = lines.index("      admin_password: env:CROWBAR_KEYSTONE_PASSWORD") + 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CROWBAR_")}
+    result = subprocess.run([_script(), "validate", str(example)], capture_output=True,
+                            text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (f"{example}:{line}:23: barclamps.keystone.attributes.admin_password: warning: "
+            "environment variable CROWBAR_KEYSTONE_PASSWORD is not set (needed to deploy; "
+            "`apply --lab` makes one up)") in result.stderr.splitlines(), result.stderr
+    env |= {"CROWBAR_KEYSTONE_PASSWORD": "x", "CROWBAR_BMC_PASSWORD": "x"}
+    result = subprocess.run([_script(), "validate", str(example)], capture_output=True,
+                            text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0
+    assert [line.split(": ")[1] for line in result.stderr.splitlines()] == ["chef.key"]
+
+
 def test_unwritable_output_is_one_clear_line(capsys) -> None:
     assert main(["new", "--supernet", "10.0.0.0/16", "--nodes", "3", "-o", "/proc/a.yaml"]) == 1
     assert capsys.readouterr().err == (
