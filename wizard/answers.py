@@ -542,14 +542,27 @@ def _kept(full: Any, *wanted: Any) -> Any:
 
 
 def unresolved_secrets(answers: Answers) -> list[Finding]:
-    """References (``env:``/``file:``) that cannot be resolved here and now."""
+    """References (``env:``/``file:``) that cannot be resolved here and now: the BMC
+    password, the Chef key and every barclamp attribute of type ``secret``."""
     findings = []
-    for loc, secret in answers.secrets():
+    for loc, secret in [*answers.secrets(), *_attribute_secrets(answers)]:
         try:
             secret.reveal()
         except SecretError as exc:
             findings.append(Finding(loc, str(exc)))
     return findings
+
+
+def _attribute_secrets(answers: Answers) -> Iterator[tuple[Loc, Secret]]:
+    """The secret attributes set in the selected barclamps (always references)."""
+    catalog = default_catalog()
+    for name, proposal in answers.barclamps.items():
+        if name not in catalog:
+            continue
+        for key, value in proposal.attributes.items():
+            attr = catalog[name].attributes.get(key)
+            if attr is not None and attr.type == "secret" and isinstance(value, str):
+                yield ("barclamps", name, "attributes", key), Secret(value)
 
 
 def has_inline_secret(answers: Answers) -> bool:

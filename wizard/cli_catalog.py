@@ -158,7 +158,7 @@ def _allocate(args: argparse.Namespace) -> int:
         for reason in exc.reasons:
             print(f"cannot place: {reason}", file=sys.stderr)
         return EXIT_FAILED
-    findings = check(result)
+    findings = check(result, complete=False)
     if findings:
         for finding in findings:
             print(result.problem(finding.loc, finding.message), file=sys.stderr)
@@ -170,6 +170,9 @@ def _allocate(args: argparse.Namespace) -> int:
     added = sorted(set(result.barclamps) - set(answers.barclamps))
     print(f"wrote {output}: {len(placements)} placements"
           + (f"; added barclamps {', '.join(added)}" if added else ""))
+    # what allocation does not do: required attributes (secrets) are the operator's
+    for finding in check(result):
+        print(result.problem(finding.loc, f"still to set: {finding.message}"), file=sys.stderr)
     return EXIT_OK
 
 

@@ -57,7 +57,8 @@ def check(answers: Answers, catalog: Catalog, *, complete: bool = True) -> Itera
     """Every way the proposals break the catalog's rules, naming barclamp, role and node.
 
     With ``complete`` false, missing barclamps and roles short of nodes are not problems
-    (:func:`allocate` fills them in).
+    (:func:`allocate` fills them in), nor are required attributes not set yet (the operator
+    sets them, before or after allocating).
     """
     known = [name for name in answers.barclamps if name in catalog]
     for name in answers.barclamps:
@@ -67,7 +68,7 @@ def check(answers: Answers, catalog: Catalog, *, complete: bool = True) -> Itera
     for name in known:
         if complete:
             yield from _check_requires(answers, catalog, name)
-        yield from _check_attributes(answers, catalog[name])
+        yield from _check_attributes(answers, catalog[name], complete)
         yield from _check_roles(answers, catalog[name], complete)
     if len(known) == len(answers.barclamps):
         yield from _check_nodes(answers, catalog)
@@ -83,7 +84,7 @@ def _check_requires(answers: Answers, catalog: Catalog, name: str) -> Iterator[F
             )
 
 
-def _check_attributes(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]:
+def _check_attributes(answers: Answers, barclamp: Barclamp, complete: bool) -> Iterator[Finding]:
     at = ("barclamps", barclamp.name, "attributes")
     given = answers.barclamps[barclamp.name].attributes
     for key, value in given.items():
@@ -98,7 +99,7 @@ def _check_attributes(answers: Answers, barclamp: Barclamp) -> Iterator[Finding]
         if problem:
             yield Finding((*at, key), f"{barclamp.name} attribute {key}: {problem}")
     for key, attr in barclamp.attributes.items():
-        if attr.required and key not in given:
+        if complete and attr.required and key not in given:
             yield Finding(at if given else at[:-1],
                           f"{barclamp.name} attribute {key} is required: {attr.help}")
 

@@ -210,6 +210,47 @@ def test_unresolvable_secret_references_are_warnings(tmp_path: Path, monkeypatch
     assert (result.returncode, result.stderr) == (0, "")
 
 
+def test_unresolvable_barclamp_secrets_are_warnings_too(tmp_path: Path) -> None:
+    """The lab example's keystone admin_password (env:CROWBAR_KEYSTONE_PASSWORD) is what
+    `chef export` and `apply` fail on when unset: validate names it, as a warning."""
+    example = ROOT / "answers/examples/lab-small.yaml"
+    lines = example.read_text().splitlines()
+    line = lines.index("      admin_password: env:CROWBAR_KEYSTONE_PASSWORD") + 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CROWBAR_")}
+    result = subprocess.run([_script(), "validate", str(example)], capture_output=True,
+                            text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (f"{example}:{line}:23: barclamps.keystone.attributes.admin_password: warning: "
+            "environment variable CROWBAR_KEYSTONE_PASSWORD is not set (needed to deploy; "
+            "`apply --lab` makes one up)") in result.stderr.splitlines(), result.stderr
+    env |= {"CROWBAR_KEYSTONE_PASSWORD": "x", "CROWBAR_BMC_PASSWORD": "x"}
+    result = subprocess.run([_script(), "validate", str(example)], capture_output=True,
+                            text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0
+    assert [line.split(": ")[1] for line in result.stderr.splitlines()] == ["chef.key"]
+
+
+def test_allocate_does_what_validate_suggests_though_a_required_secret_is_unset(
+        tmp_path: Path) -> None:
+    """validate suggests allocate for a missing required barclamp; allocate places the roles
+    and writes, listing the required secret it does not set, instead of refusing on it."""
+    head, _, rest = (ROOT / "answers/examples/lab-small.yaml").read_text().partition(
+        "barclamps:\n")
+    path, out = tmp_path / "k.yaml", tmp_path / "k2.yaml"
+    path.write_text(head + "barclamps:\n  keystone: {}\nnodes:\n" + rest.partition("nodes:\n")[2])
+    assert "run `crowbar-wizard allocate FILE`" in run("validate", str(path)).stderr
+    result = run("allocate", str(path), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "ctl-1 <- keystone-server (keystone)" in result.stdout
+    required = ("barclamps.keystone: {}keystone attribute admin_password is required: "
+                "Password of the cloud's admin user (env:NAME or file:PATH).")
+    assert [line.split(":", 3)[3].strip() for line in result.stderr.splitlines()] == [
+        required.format("still to set: ")]
+    result = run("validate", str(out))
+    assert (result.returncode, result.stderr.splitlines()) == (
+        2, [f"{out}:111:3: " + required.format("")])
+
+
 def test_unwritable_output_is_one_clear_line(capsys) -> None:
     assert main(["new", "--supernet", "10.0.0.0/16", "--nodes", "3", "-o", "/proc/a.yaml"]) == 1
     assert capsys.readouterr().err == (
