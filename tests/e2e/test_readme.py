@@ -247,7 +247,9 @@ def chef_export(ws: Workspace, shown: dict[str, Shown]) -> None:
 def lab_up(ws: Workspace, shown: dict[str, Shown]) -> None:
     _contains(ws.run(f"crowbar-wizard lab up --nodes 6 --network {LAB_NETWORK}"),
               "lab up: 6 BMCs")
-    _contains(ws.run("crowbar-wizard lab status"), "6 BMCs")
+    status = ws.run("crowbar-wizard lab status")
+    _contains(status, "6 BMCs", "Chef server (goiardi) at")
+    assert json.loads(ws.run("crowbar-wizard lab status --json").stdout)["chef"]["url"]
 
 
 def discover(ws: Workspace, shown: dict[str, Shown]) -> None:
@@ -260,19 +262,22 @@ def discover(ws: Workspace, shown: dict[str, Shown]) -> None:
 
 
 def chef_push(ws: Workspace, shown: dict[str, Shown]) -> None:
-    """To the lab's goiardi, as its admin client; a second push changes nothing."""
+    """To the lab's goiardi naming its URL, client and key as a reader would for another
+    server, then with --lab (the answers cabled to the lab: some objects change); a second
+    push changes nothing."""
     chef = ws.lab.chef()
     assert chef is not None, "the lab has no Chef server: goiardi is not installed"
     key = ws.lab.chef_directory / "admin.pem"
-    push = (f"{KEYSTONE} crowbar-wizard chef push {EXAMPLE} --server {chef.url} "
-            f"--client admin --key {key}")
-    _contains(ws.run(push), "created")
-    _contains(ws.run(push + " --prune"), "0 created, 0 updated", "nothing changed")
+    _contains(ws.run(f"{KEYSTONE} crowbar-wizard chef push {EXAMPLE} --server {chef.url} "
+                     f"--client admin --key {key}"), "created")
+    _contains(ws.run(f"crowbar-wizard chef push {EXAMPLE} --lab"), "updated")
+    _contains(ws.run(f"crowbar-wizard chef push {EXAMPLE} --lab --prune"), "nothing changed")
 
 
 def power(ws: Workspace, shown: dict[str, Shown]) -> None:
     """Power through the lab's BMCs (--lab: the example's BMCs are not on this machine)."""
     _contains(ws.run(f"crowbar-wizard power --all status {EXAMPLE} --lab"), "ctl-1")
+    _contains(ws.run(f"crowbar-wizard power ctl-1 status {EXAMPLE} --lab"), "ctl-1")
     ws.run(f"crowbar-wizard power ctl-1 on {EXAMPLE} --lab")
 
 
@@ -388,7 +393,7 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "crowbar-wizard plan answers/site.yaml",
         "crowbar-wizard validate lab.yaml")),
     (no_terminal, ("crowbar-wizard",)),
-    (the_wizard, ("crowbar-wizard wizard [FILE]",)),
+    (the_wizard, ("crowbar-wizard wizard [FILE] [--lab]",)),
     (answers_commands, (
         "crowbar-wizard validate FILE...",
         "crowbar-wizard plan FILE",
@@ -400,11 +405,14 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "crowbar-wizard chef export FILE DIR [--force]",
         "CROWBAR_KEYSTONE_PASSWORD=... crowbar-wizard chef export "
         "answers/examples/lab-small.yaml chef-repo")),
-    (lab_up, ("crowbar-wizard lab up --nodes 6", "lab status")),
-    (discover, ("crowbar-wizard discover --range CIDR --user U [--password-env VAR] [--json]",)),
-    (chef_push, ("crowbar-wizard chef push FILE [--server URL --client NAME --key PEM] "
-                 "[--prune]",)),
-    (power, ("crowbar-wizard power {NODE|--all} {status,on,off,cycle,reset,soft} FILE",)),
+    (lab_up, ("crowbar-wizard lab up --nodes 6", "lab status [--json]")),
+    (discover, ("crowbar-wizard discover --range CIDR --user U [--password-env VAR] [--json]",
+                "discover --lab")),
+    (chef_push, ("crowbar-wizard chef push FILE [--lab | --server URL --client NAME --key PEM] "
+                 "[--prune]",
+                 "crowbar-wizard chef push answers/examples/lab-small.yaml --lab")),
+    (power, ("crowbar-wizard power {NODE|--all} {status,on,off,cycle,reset,soft} FILE [--lab]",
+             "crowbar-wizard power ctl-1 status answers/examples/lab-small.yaml --lab")),
     (apply, (
         "crowbar-wizard apply answers/examples/lab-small.yaml --lab",
         "crowbar-wizard apply FILE [--lab] [--dry-run] [--json]",
