@@ -21,7 +21,7 @@ from wizard.answers import load
 from wizard.cli_lab import add_lab_option, cabled
 from wizard.discovery import SweepResult, expand, sweep
 from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
-from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from wizard.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab, LabChef, LabError, lab_directory, no_chef_reason
 from wizard.lab.fleet import DEFAULT_NETWORK
@@ -132,14 +132,25 @@ def _discover(args: argparse.Namespace) -> int:
                   "with --password-env)", file=sys.stderr)
             return EXIT_INVALID
         port, user = args.port, args.user
-    return asyncio.run(_run_sweep(args, addresses, port, user, password))
+    counts: Counter[str] = Counter()
+    start = time.monotonic()
+    try:
+        asyncio.run(_run_sweep(args, addresses, port, user, password, counts))
+    except KeyboardInterrupt:
+        _print_summary(args, len(addresses), counts, time.monotonic() - start,
+                       interrupted=True)
+        return EXIT_INTERRUPTED
+    _print_summary(args, len(addresses), counts, time.monotonic() - start)
+    if counts["found"] + counts["duplicate"] == 0:
+        return EXIT_FAILED  # no BMC it could log into: nothing to provision from this sweep
+    return EXIT_OK
 
 
 async def _run_sweep(args: argparse.Namespace, addresses: list[str], port: int, user: str,
-                     password: str) -> int:
+                     password: str, counts: Counter[str]) -> None:
+    """Sweep and show each result as it comes, counting outcomes in ``counts`` (which
+    the caller still has when Ctrl-C stops the sweep halfway)."""
     driver = IpmiDriver(concurrency=args.concurrency, timeout=3.0, retries=2)
-    counts: Counter[str] = Counter()
-    start = time.monotonic()
     rows: list[SweepResult] = []
     live = None
     if not args.json and sys.stdout.isatty():
@@ -162,18 +173,24 @@ async def _run_sweep(args: argparse.Namespace, addresses: list[str], port: int, 
         if live is not None:
             live.stop()
         driver.close()
-    elapsed = time.monotonic() - start
-    summary = {"event": "summary", "addresses": len(addresses), "seconds": round(elapsed, 2),
-               **{k: counts.get(k, 0) for k in ("found", "duplicate", "auth_failed",
-                                               "unreachable", "unsupported", "bmc_error")}}
+
+
+def _print_summary(args: argparse.Namespace, total: int, counts: Counter[str], elapsed: float,
+                   *, interrupted: bool = False) -> None:
     if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"swept {len(addresses)} addresses in {elapsed:.1f} s: {counts['found']} found, "
-              f"{counts['auth_failed']} refused the credentials, {counts['unreachable']} "
-              f"unreachable" + (f", {counts['duplicate']} duplicates" if counts["duplicate"]
-                                else ""))
-    return EXIT_OK
+        print(json.dumps({"event": "summary", "addresses": total, "seconds": round(elapsed, 2),
+                          **({"interrupted": True} if interrupted else {}),
+                          **{k: counts.get(k, 0) for k in (
+                              "found", "duplicate", "auth_failed", "unreachable",
+                              "unsupported", "bmc_error")}}), flush=True)
+        return
+    swept = (f"interrupted after {sum(counts.values())} of {total} addresses" if interrupted
+             else f"swept {total} addresses")
+    others = counts["unsupported"] + counts["bmc_error"]
+    print(f"{swept} in {elapsed:.1f} s: {counts['found']} found, {counts['auth_failed']} "
+          f"refused the credentials, {counts['unreachable']} unreachable"
+          + (f", {counts['duplicate']} duplicates" if counts["duplicate"] else "")
+          + (f", {others} failed otherwise" if others else ""), flush=True)
 
 
 def _line(result: SweepResult) -> str:

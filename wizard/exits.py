@@ -7,3 +7,5 @@ EXIT_INVALID = 2
 """Invalid input: nothing was done."""
 EXIT_LOCKED = 3
 """Another process holds the deployment journal."""
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (128 + SIGINT), after saying what was done."""

@@ -4,7 +4,10 @@ pyghmi is blocking, and its client deadlocks when several threads drive sessions
 (each thread may process the others' packets, taking their locks in the opposite order).
 So every pyghmi call in the process runs on one worker thread; the driver's
 ``concurrency`` caps the operations waiting for it, whatever the number of addresses, and
-timeouts and retries are enforced around it.
+retries are made around it. The timeout is enforced on that thread, inside pyghmi's own
+wait (pyghmi retries a login that gets no answer for minutes): a call past its deadline
+is unwound there and its session dropped, so the next call is not held behind it. The
+thread is a daemon, so a process that is leaving (Ctrl-C) never waits for a BMC.
 Liveness is checked differently: :meth:`IpmiDriver.ping` sends one sessionless "Get
 Channel Authentication Capabilities" per address from a single asyncio socket, so a /22
 of mostly silent addresses costs one timeout, not a thread each.
@@ -17,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import struct
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+import pyghmi.ipmi.private.session as pyghmi_session
 from pyghmi.exceptions import IpmiException
 from pyghmi.ipmi.command import Command
 from pyghmi.ipmi.private.session import Session
@@ -35,8 +41,6 @@ Kind = Literal["unreachable", "auth_failed", "unsupported", "bmc_error"]
 PowerAction = Literal["on", "off", "cycle", "reset", "soft"]
 BootDevice = Literal["network", "disk", "cd", "bios", "default"]
 T = TypeVar("T")
-_PYGHMI = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyghmi")
-"""The one thread that calls pyghmi (see the module docstring)."""
 
 FRU_CHUNK = 192
 """FRU bytes asked for per read; a BMC that finds it too long gets FRU_SAFE_CHUNK instead."""
@@ -136,25 +140,20 @@ class IpmiDriver:
         """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        loop = asyncio.get_running_loop()
         where = (target.address, target.port)
         if where not in self._answered:
             await self._check_alive(target)
         retries = self.retries if retries is None else retries
         for attempt in range(retries + 1):
             async with self._slots:
-                started = asyncio.Event()
-                future = loop.run_in_executor(_PYGHMI, _started_session, loop, started,
-                                              target, work)
                 try:
-                    await started.wait()
-                    result = await asyncio.wait_for(future, self.timeout)
+                    result = await asyncio.wrap_future(
+                        _PYGHMI.submit(self.timeout, _session, target, work))
                     self._answered.add(where)
                     return result
                 except TimeoutError:
                     kind, detail = "unreachable", f"no answer within {self.timeout:g} s"
                     self._answered.discard(where)
-                    _forget_session(target)  # a retry must log in afresh, not wait on it
                 except IpmiError:
                     raise
                 except Exception as exc:  # pyghmi raises many types; classify them all
@@ -227,38 +226,98 @@ class IpmiDriver:
             yield found
 
 
+class _Overdue(BaseException):
+    """Raised inside pyghmi's wait when the call's deadline has passed. A BaseException,
+    as pyghmi swallows ``Exception`` in some of its wait loops (and would spin on it)."""
+
+
+class _PyghmiThread:
+    """The one thread that calls pyghmi (see the module docstring): a daemon thread that
+    runs one call at a time, each with a deadline its waits inside pyghmi keep to."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[tuple[Future, float, Callable[[], Any]]] = (
+            queue.SimpleQueue())
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        """When the call running now must give up (read on the thread only)."""
+
+    def submit(self, seconds: float, call: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``call(*args)`` on the thread, giving it ``seconds`` from when it starts; a
+        call out of time raises TimeoutError. Cancelling the future drops a call not
+        started yet."""
+        with self._lock:
+            if self._thread is None:
+                pyghmi_session._io_wait = self._bounded_wait
+                self._thread = threading.Thread(target=self._serve, name="pyghmi",
+                                                daemon=True)
+                self._thread.start()
+        future: Future[T] = Future()
+        self._calls.put((future, seconds, lambda: call(*args)))
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            future, seconds, call = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            self._deadline = time.monotonic() + seconds
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # the caller's to handle
+                future.set_exception(exc)
+            finally:
+                self._deadline = None
+
+    def _bounded_wait(self, timeout: float, myaddr: Any = None, evq: Any = None) -> None:
+        """pyghmi's ``_io_wait`` (every wait of pyghmi goes through it), cut short at the
+        deadline of the call running on this thread; other threads wait as pyghmi would."""
+        if threading.current_thread() is self._thread and self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise _Overdue
+            timeout = min(timeout, left)
+        _IO_WAIT(timeout, myaddr, evq)
+
+
+_IO_WAIT = pyghmi_session._io_wait
+_PYGHMI = _PyghmiThread()
+
+
 def _session(target: Target, work: Callable[[Command], T]) -> T:
-    """Run ``work`` on a logged-in session (in a worker thread).
+    """Run ``work`` on a logged-in session (on the pyghmi thread); TimeoutError when it
+    runs past its deadline, its session then dropped so the next call logs in anew.
 
     pyghmi keeps one session per BMC and user and keeps it alive, so later calls to the
     same BMC skip the RMCP+ handshake. (Logging out is not an option: pyghmi cannot log
     back in on a session object it has logged out.) User and password go in as bytes:
     pyghmi stores them so, and only finds its live session again when they compare equal.
     """
-    cmd = Command(bmc=target.address, userid=target.username.encode(),
-                  password=target.password.encode(), port=target.port)
-    return work(cmd)
-
-
-def _started_session(loop: asyncio.AbstractEventLoop, started: asyncio.Event, target: Target,
-                     work: Callable[[Command], T]) -> T:
-    """:func:`_session`, first telling the waiting coroutine that its turn has come."""
-    loop.call_soon_threadsafe(started.set)
-    return _session(target, work)
+    try:
+        cmd = Command(bmc=target.address, userid=target.username.encode(),
+                      password=target.password.encode(), port=target.port)
+        return work(cmd)
+    except _Overdue:
+        _forget_session(target)
+        raise TimeoutError from None
 
 
 def _forget_session(target: Target) -> None:
-    """Make pyghmi drop its session with ``target``, so the next call logs in anew."""
-    for handlers in list(Session.bmc_handlers.values()):
-        if not isinstance(handlers, dict):
-            continue
-        for session in list(handlers.values()):
-            if getattr(session, "bmc", None) == target.address and getattr(
-                    session, "port", None) == target.port:
-                session.logged, session.logging, session.broken = 0, False, True
-    Session.initting_sessions.pop(
+    """Make pyghmi give up its sessions with ``target``: no more retries or keepalives of
+    theirs, and the next call logs in anew (on the pyghmi thread)."""
+    sessions = {id(s): s for handlers in list(Session.bmc_handlers.values())
+                if isinstance(handlers, dict) for s in list(handlers.values())
+                if getattr(s, "bmc", None) == target.address
+                and getattr(s, "port", None) == target.port}
+    initting = Session.initting_sessions.get(
         (target.address, target.username.encode(), target.password.encode(), target.port,
-         None), None)
+         None))
+    if initting is not None:
+        sessions[id(initting)] = initting
+    for session in sessions.values():
+        session.logged = 0  # no logout message: it would wait on the BMC once more
+        session._mark_broken("given up")  # pyghmi's own way to drop one
 
 
 def _inventory(cmd: Command, target: Target) -> BmcInventory:

@@ -23,7 +23,7 @@ NETFN_APP, NETFN_CHASSIS, NETFN_STORAGE, NETFN_TRANSPORT = 0x06, 0x00, 0x0A, 0x0
 BOOT_DEVICES = {"network": 0x1, "disk": 0x2, "cd": 0x5, "bios": 0x6, "default": 0x0}
 """IPMI boot flag selectors (bits 5:2 of boot flags data byte 2)."""
 CC_INVALID_FIELD, CC_NOT_IN_STATE, CC_OUT_OF_RANGE = 0xCC, 0xD5, 0xC9
-RMCP_INVALID_AUTH_ALGORITHM = 0x11
+RMCP_INVALID_AUTH_ALGORITHM, RMCP_UNAUTHORIZED_NAME = 0x11, 0x0D
 
 
 @dataclass
@@ -266,6 +266,9 @@ class _ServerSession(serversession.ServerSession):
     - Retransmitted handshake messages get the first answer again: pyghmi drew a new
       session id (Open Session) or a new random (RAKP 1) each time, so a client whose
       first answer was only slow could never finish logging in.
+    - An unknown user name is refused with RAKP 2 status "unauthorized name", as real BMCs
+      do: pyghmi's server said nothing, so a client could not tell a wrong user from a
+      BMC that had gone silent.
     """
 
     opened_by: bytes = b""
@@ -292,6 +295,10 @@ class _ServerSession(serversession.ServerSession):
         self.send_payload = capture
         try:
             super()._got_rakp1(data)
+            if not sent:  # no such user (or none given)
+                self.send_payload(bytearray([data[0], RMCP_UNAUTHORIZED_NAME, 0, 0])
+                                  + self.clientsessionid, constants.payload_types["rakp2"],
+                                  retry=False)
         finally:
             del self.send_payload
         if sent:
