@@ -41,7 +41,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     )
     discover.set_defaults(handler=_discover)
     where = discover.add_mutually_exclusive_group(required=True)
-    where.add_argument("--range", metavar="CIDR|A-B", help="addresses to sweep")
+    where.add_argument("--range", metavar="CIDR|A-B|ADDRESS", help="addresses to sweep")
     where.add_argument("--lab", action="store_true",
                        help="sweep the running lab's BMCs with the lab's credentials")
     where.add_argument("--answers", type=Path, metavar="FILE",
