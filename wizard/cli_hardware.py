@@ -228,7 +228,8 @@ def _table(rows: list[SweepResult], counts: Counter[str], total: int) -> Table:
 def _power(args: argparse.Namespace) -> int:
     words = list(args.words)
     if len(words) != (2 if args.all else 3):
-        print("usage: crowbar-wizard power {NODE|--all} ACTION ANSWERS", file=sys.stderr)
+        print(f"power: {_power_words_problem(words, args.all)}; usage: crowbar-wizard power "
+              "{NODE|--all} ACTION ANSWERS", file=sys.stderr)
         return EXIT_INVALID
     action, answers_path = words[-2], Path(words[-1])
     if action not in POWER_ACTIONS:
@@ -251,6 +252,20 @@ def _power(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     return asyncio.run(_run_power(nodes, action, answers.bmc.username, password,
                                   answers.bmc.port, args.timeout))
+
+
+def _power_words_problem(words: list[str], every: bool) -> str:
+    """Which of ``power``'s words are missing (a known action tells where the given ones
+    sit), or that there are too many."""
+    names = ["ACTION", "ANSWERS"] if every else ["NODE", "ACTION", "ANSWERS"]
+    if len(words) > len(names):
+        return f"{len(words)} words, expected {' '.join(names)}" + (
+            " (--all names no node)" if every else "")
+    action = next((i for i, word in enumerate(words) if word in POWER_ACTIONS), None)
+    first = 0 if action is None else names.index("ACTION") - action
+    missing = [name for name in names if name not in names[first:first + len(words)]]
+    return f"missing {' and '.join(missing)}" + (
+        " (or --all for every node)" if "NODE" in missing else "")
 
 
 async def _run_power(nodes: list, action: str, user: str, password: str, port: int,
