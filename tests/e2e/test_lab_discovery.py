@@ -101,7 +101,7 @@ def _answers_from(bmcs: list[dict], path: Path, port: int) -> None:
 
 # -- refusals, silence and Ctrl-C -------------------------------------------------------------
 
-SMALL_NETWORK = "127.79.0.0/24"  # away from the lab above and a developer's own
+SMALL_NETWORK = "127.81.0.0/24"  # away from the lab above and a developer's own
 
 
 @pytest.fixture(scope="module")
@@ -120,41 +120,41 @@ def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
 def test_a_wrong_user_is_refused_not_unreachable_and_discover_fails(
         small_lab: dict[str, str]) -> None:
     start = time.monotonic()
-    found = cli(small_lab, "discover", "--range", "127.79.0.1-127.79.0.2", "--user", "root",
+    found = cli(small_lab, "discover", "--range", "127.81.0.1-127.81.0.2", "--user", "root",
                 "--timeout", "5")
     assert found.returncode == 1, found.stdout + found.stderr
     assert found.stdout.splitlines() == [
-        "127.79.0.1: auth failed: the BMC refused the user name or password",
-        "127.79.0.2: auth failed: the BMC refused the user name or password",
+        "127.81.0.1: auth failed: the BMC refused the user name or password",
+        "127.81.0.2: auth failed: the BMC refused the user name or password",
         found.stdout.splitlines()[-1]]
     assert ": 0 found, 2 refused the credentials, 0 unreachable" in found.stdout
     assert time.monotonic() - start < 5 + 10  # well before a login's own retries run out
 
 
 def test_good_and_silent_bmcs_each_reported(small_lab: dict[str, str]) -> None:
-    found = cli(small_lab, "discover", "--range", "127.79.0.0/29", "--user", "crowbar",
+    found = cli(small_lab, "discover", "--range", "127.81.0.0/29", "--user", "crowbar",
                 "--json", "--timeout", "1")  # .1-.6: two BMCs, a silent one, no BMC at all
     assert found.returncode == 0, found.stderr
     events = [json.loads(line) for line in found.stdout.splitlines()]
     outcomes = {e["address"]: e["outcome"] for e in events if e["event"] == "bmc"}
-    assert outcomes == {"127.79.0.1": "found", "127.79.0.2": "found"} | {
-        f"127.79.0.{n}": "unreachable" for n in range(3, 7)}
+    assert outcomes == {"127.81.0.1": "found", "127.81.0.2": "found"} | {
+        f"127.81.0.{n}": "unreachable" for n in range(3, 7)}
     assert events[-1] | {"seconds": 0} == {
         "event": "summary", "addresses": 6, "seconds": 0, "found": 2, "duplicate": 0,
         "auth_failed": 0, "unreachable": 4, "unsupported": 0, "bmc_error": 0}
 
 
 def test_one_address_is_a_range(small_lab: dict[str, str]) -> None:
-    found = cli(small_lab, "discover", "--range", "127.79.0.1", "--user", "crowbar")
+    found = cli(small_lab, "discover", "--range", "127.81.0.1", "--user", "crowbar")
     assert found.returncode == 0, found.stderr
-    assert found.stdout.startswith("127.79.0.1: found ")
+    assert found.stdout.startswith("127.81.0.1: found ")
     assert "swept 1 addresses" in found.stdout
 
 
 def test_ctrl_c_stops_a_sweep_at_once_with_what_it_found(small_lab: dict[str, str]) -> None:
     script = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
     sweep = subprocess.Popen(  # the silent BMC keeps it pinging for a minute
-        [script, "discover", "--range", "127.79.0.1-127.79.0.3", "--user", "crowbar",
+        [script, "discover", "--range", "127.81.0.1-127.81.0.3", "--user", "crowbar",
          "--timeout", "60"], env=small_lab, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, preexec_fn=_default_sigint)
     try:
@@ -196,7 +196,7 @@ def test_ctrl_c_stops_a_sweep_whose_login_hangs(small_lab: dict[str, str]) -> No
 def test_discover_into_head_ends_quietly(small_lab: dict[str, str]) -> None:
     script = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
     piped = subprocess.run(  # the silent BMCs' lines come after head has left
-        ["bash", "-c", f"{script} discover --range 127.79.0.0/29 --user crowbar --json "
+        ["bash", "-c", f"{script} discover --range 127.81.0.0/29 --user crowbar --json "
          "--timeout 2 | head -1; exit ${PIPESTATUS[0]}"],
         env=small_lab, capture_output=True, text=True, timeout=60, check=False)
     assert piped.returncode == 141  # as a shell reports a tool that SIGPIPE ended
