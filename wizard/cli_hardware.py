@@ -326,6 +326,9 @@ def _lab_up(args: argparse.Namespace) -> int:
     except (LabError, ValueError) as exc:
         print(f"lab up: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("lab up: interrupted: what it had started is stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     first, last = spec.bmcs[0], spec.bmcs[-1]
     print(f"lab up: {len(spec.bmcs)} BMCs on {first.address}-{last.address} port {first.port}"
           f" (user {spec.username}); state in {lab.directory}")
