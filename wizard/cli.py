@@ -25,7 +25,7 @@ from wizard import (
 )
 from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
 from wizard.budget import budget
-from wizard.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from wizard.exits import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from wizard.network import PlanError
 from wizard.problems import InputError
 from wizard.starter import starter_answers
@@ -150,13 +150,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:
+        # The reader left (`... | head`): end quietly, with the status of a tool that
+        # SIGPIPE ended (as cat or grep), and nothing more for the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"crowbar-wizard: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _validate(args: argparse.Namespace) -> int:

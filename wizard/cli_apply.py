@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from wizard.engine.journal import Journal, JournalError, JournalLocked, holder, 
 from wizard.engine.pause import set_paused
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Runner, StepFailed
-from wizard.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK
+from wizard.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from wizard.lab.control import LabError, lab_directory
 from wizard.provisioner.tree import TreeError
 from wizard.secrets import SecretError
@@ -221,6 +222,12 @@ def _apply(args: argparse.Namespace) -> int:
             DnsmasqError) as exc:  # StepFailed: a site step (DHCP config, Chef objects)
         print(f"apply: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        states = Counter(state for state, _ in journal.states().values())
+        print(f"apply: interrupted with {', '.join(f'{n} {s}' for s, n in states.most_common())}"
+              f"; every step done is in {journal_path}: apply again resumes from there",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         journal.close()
     if outcome.problems:

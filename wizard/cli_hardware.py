@@ -42,7 +42,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     )
     discover.set_defaults(handler=_discover)
     where = discover.add_mutually_exclusive_group(required=True)
-    where.add_argument("--range", metavar="CIDR|A-B", help="addresses to sweep")
+    where.add_argument("--range", metavar="CIDR|A-B|ADDRESS", help="addresses to sweep")
     where.add_argument("--lab", action="store_true",
                        help="sweep the running lab's BMCs with the lab's credentials")
     where.add_argument("--answers", type=Path, metavar="FILE",
@@ -232,7 +232,8 @@ def _table(rows: list[SweepResult], counts: Counter[str], total: int) -> Table:
 def _power(args: argparse.Namespace) -> int:
     words = list(args.words)
     if len(words) != (2 if args.all else 3):
-        print("usage: crowbar-wizard power {NODE|--all} ACTION ANSWERS", file=sys.stderr)
+        print(f"power: {_power_words_problem(words, args.all)}; usage: crowbar-wizard power "
+              "{NODE|--all} ACTION ANSWERS", file=sys.stderr)
         return EXIT_INVALID
     action, answers_path = words[-2], Path(words[-1])
     if action not in POWER_ACTIONS:
@@ -261,6 +262,20 @@ def _power(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     return asyncio.run(_run_power(nodes, action, answers.bmc.username, password,
                                   answers.bmc.port, args.timeout))
+
+
+def _power_words_problem(words: list[str], every: bool) -> str:
+    """Which of ``power``'s words are missing (a known action tells where the given ones
+    sit), or that there are too many."""
+    names = ["ACTION", "ANSWERS"] if every else ["NODE", "ACTION", "ANSWERS"]
+    if len(words) > len(names):
+        return f"{len(words)} words, expected {' '.join(names)}" + (
+            " (--all names no node)" if every else "")
+    action = next((i for i, word in enumerate(words) if word in POWER_ACTIONS), None)
+    first = 0 if action is None else names.index("ACTION") - action
+    missing = [name for name in names if name not in names[first:first + len(words)]]
+    return f"missing {' and '.join(missing)}" + (
+        " (or --all for every node)" if "NODE" in missing else "")
 
 
 async def _run_power(nodes: list, action: str, user: str, password: str, port: int,
@@ -321,6 +336,9 @@ def _lab_up(args: argparse.Namespace) -> int:
     except (LabError, ValueError) as exc:
         print(f"lab up: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("lab up: interrupted: what it had started is stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
     first, last = spec.bmcs[0], spec.bmcs[-1]
     print(f"lab up: {len(spec.bmcs)} BMCs on {first.address}-{last.address} port {first.port}"
           f" (user {spec.username}); state in {lab.directory}")

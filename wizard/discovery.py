@@ -16,7 +16,7 @@ from typing import Literal
 import netaddr
 
 from wizard.drivers.ipmi import BmcInventory, IpmiDriver, IpmiError, Target
-from wizard.fields import parse_block
+from wizard.fields import parse_block, parse_ipv4
 from wizard.inventory import DiscoveredNode, Inventory
 
 Outcome = Literal["found", "duplicate", "auth_failed", "unreachable", "unsupported",
@@ -52,7 +52,10 @@ class SweepResult:
 
 
 def expand(block: str) -> list[str]:
-    """The addresses of ``CIDR`` (hosts only) or ``FIRST-LAST``; raises ``ValueError``."""
+    """The addresses of ``CIDR`` (hosts only), ``FIRST-LAST`` or one ``ADDRESS``; raises
+    ``ValueError``."""
+    if "/" not in block and "-" not in block:
+        return [str(parse_ipv4(block))]
     span = parse_block(block)
     if span.size > MAX_SWEEP:
         raise ValueError(f"{block} holds {span.size:,} addresses; sweep at most {MAX_SWEEP:,}")

@@ -9,3 +9,5 @@ EXIT_LOCKED = 3
 """Another process holds the deployment journal."""
 EXIT_INTERRUPTED = 130
 """Stopped by Ctrl-C (128 + SIGINT), after saying what was done."""
+EXIT_BROKEN_PIPE = 141
+"""The reader of the output went away (128 + SIGPIPE, as a shell reports ``cat | head``)."""

@@ -185,6 +185,30 @@ def test_killed_apply_resumes_to_ready(tmp_path: Path, kill_after: int) -> None:
         fleet.down()
 
 
+def test_ctrl_c_ends_apply_at_once_saying_where_it_was(tmp_path: Path) -> None:
+    fleet, env = start_lab(tmp_path, "127.79.202.0/24")
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab", "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        assert process.stdout is not None
+        for line in process.stdout:
+            if '"installing"' in line:  # power cycled, installs under way
+                process.send_signal(signal.SIGINT)
+                break
+        _, err = process.communicate(timeout=10)
+        assert process.returncode == 130, err
+        assert err.splitlines()[-1].startswith("apply: interrupted with "), err
+        assert f"every step done is in {fleet.directory}/apply/lab/journal.db" in err
+        assert "Traceback" not in err
+        resumed = apply(env)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert all(n <= 1 for n in boots(fleet).values()), boots(fleet)
+    finally:
+        fleet.down()
+
+
 @pytest.mark.parametrize(("where", "network"), [("journal", "127.79.200.0/24"),
                                                 ("state", "127.79.201.0/24")])
 def test_a_full_disk_ends_apply_with_one_line_naming_the_path(tmp_path: Path, where: str,

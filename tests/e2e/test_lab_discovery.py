@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.bmc_relay import hanging_logins
 from wizard.answers import Node, save
 from wizard.lab.control import Lab
 from wizard.network import Network
@@ -93,3 +97,113 @@ def _answers_from(bmcs: list[dict], path: Path, port: int) -> None:
     answers.nodes = [Node(name=e["node"], macs=e["nic_macs"], bmc_address=e["address"])
                      for e in bmcs]
     save(answers, path)
+
+
+# -- refusals, silence and Ctrl-C -------------------------------------------------------------
+
+SMALL_NETWORK = "127.81.0.0/24"  # away from the lab above and a developer's own
+
+
+@pytest.fixture(scope="module")
+def small_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Three BMCs, the third silent; the environment to run crowbar-wizard against it."""
+    env = {**os.environ, "CROWBAR_LAB_DIR": str(tmp_path_factory.mktemp("lab") / "lab"),
+           "CROWBAR_BMC_PASSWORD": "crowbar-lab"}
+    up = cli(env, "lab", "up", "--nodes", "3", "--network", SMALL_NETWORK, "--fault", "2:silent")
+    assert up.returncode == 0, up.stderr
+    try:
+        yield env
+    finally:
+        cli(env, "lab", "down")
+
+
+def test_a_wrong_user_is_refused_not_unreachable_and_discover_fails(
+        small_lab: dict[str, str]) -> None:
+    start = time.monotonic()
+    found = cli(small_lab, "discover", "--range", "127.81.0.1-127.81.0.2", "--user", "root",
+                "--timeout", "5")
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert found.stdout.splitlines() == [
+        "127.81.0.1: auth failed: the BMC refused the user name or password",
+        "127.81.0.2: auth failed: the BMC refused the user name or password",
+        found.stdout.splitlines()[-1]]
+    assert ": 0 found, 2 refused the credentials, 0 unreachable" in found.stdout
+    assert time.monotonic() - start < 5 + 10  # well before a login's own retries run out
+
+
+def test_good_and_silent_bmcs_each_reported(small_lab: dict[str, str]) -> None:
+    found = cli(small_lab, "discover", "--range", "127.81.0.0/29", "--user", "crowbar",
+                "--json", "--timeout", "1")  # .1-.6: two BMCs, a silent one, no BMC at all
+    assert found.returncode == 0, found.stderr
+    events = [json.loads(line) for line in found.stdout.splitlines()]
+    outcomes = {e["address"]: e["outcome"] for e in events if e["event"] == "bmc"}
+    assert outcomes == {"127.81.0.1": "found", "127.81.0.2": "found"} | {
+        f"127.81.0.{n}": "unreachable" for n in range(3, 7)}
+    assert events[-1] | {"seconds": 0} == {
+        "event": "summary", "addresses": 6, "seconds": 0, "found": 2, "duplicate": 0,
+        "auth_failed": 0, "unreachable": 4, "unsupported": 0, "bmc_error": 0}
+
+
+def test_one_address_is_a_range(small_lab: dict[str, str]) -> None:
+    found = cli(small_lab, "discover", "--range", "127.81.0.1", "--user", "crowbar")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith("127.81.0.1: found ")
+    assert "swept 1 addresses" in found.stdout
+
+
+def test_ctrl_c_stops_a_sweep_at_once_with_what_it_found(small_lab: dict[str, str]) -> None:
+    script = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
+    sweep = subprocess.Popen(  # the silent BMC keeps it pinging for a minute
+        [script, "discover", "--range", "127.81.0.1-127.81.0.3", "--user", "crowbar",
+         "--timeout", "60"], env=small_lab, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=_default_sigint)
+    try:
+        lines = [sweep.stdout.readline(), sweep.stdout.readline()]
+        assert all(": found " in line for line in lines), lines
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=10)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert sweep.returncode == 130, err
+    assert "interrupted after 2 of 3 addresses in " in out
+    assert ": 2 found, 0 refused the credentials, 0 unreachable" in out
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_sweep_whose_login_hangs(small_lab: dict[str, str]) -> None:
+    script = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
+    bmc = Lab(Path(small_lab["CROWBAR_LAB_DIR"])).spec().bmcs[0]
+    with hanging_logins((bmc.address, bmc.port)) as relay:
+        sweep = subprocess.Popen(
+            [script, "discover", "--range", "127.0.0.1-127.0.0.1", "--port", str(relay.port),
+             "--user", "crowbar"], env=small_lab, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, preexec_fn=_default_sigint)
+        try:
+            assert relay.login_started.wait(30)
+            sweep.send_signal(signal.SIGINT)
+            out, err = sweep.communicate(timeout=10)
+        finally:
+            if sweep.poll() is None:
+                sweep.kill()
+                sweep.wait()
+    assert sweep.returncode == 130, err
+    assert out.startswith("interrupted after 0 of 1 addresses in "), out
+    assert "Traceback" not in err
+
+
+def test_discover_into_head_ends_quietly(small_lab: dict[str, str]) -> None:
+    script = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
+    piped = subprocess.run(  # the silent BMCs' lines come after head has left
+        ["bash", "-c", f"{script} discover --range 127.81.0.0/29 --user crowbar --json "
+         "--timeout 2 | head -1; exit ${PIPESTATUS[0]}"],
+        env=small_lab, capture_output=True, text=True, timeout=60, check=False)
+    assert piped.returncode == 141  # as a shell reports a tool that SIGPIPE ended
+    assert json.loads(piped.stdout)["outcome"] == "found"
+    assert piped.stderr == ""
+
+
+def _default_sigint() -> None:
+    """A child whose parent ignores SIGINT (nohup, some CI) would ignore it too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -406,7 +406,8 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "CROWBAR_KEYSTONE_PASSWORD=... crowbar-wizard chef export "
         "answers/examples/lab-small.yaml chef-repo")),
     (lab_up, ("crowbar-wizard lab up --nodes 6", "lab status [--json]")),
-    (discover, ("crowbar-wizard discover --range CIDR --user U [--password-env VAR] [--json]",
+    (discover, ("crowbar-wizard discover --range CIDR|FIRST-LAST|ADDRESS --user U "
+                "[--password-env VAR] [--json]",
                 "discover --lab")),
     (chef_push, ("crowbar-wizard chef push FILE [--lab | --server URL --client NAME --key PEM] "
                  "[--prune]",

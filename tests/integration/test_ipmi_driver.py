@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.bmc_relay import hanging_logins
 from tests.integration.conftest import LAB_SIZE
 from wizard.discovery import expand, sweep
 from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
@@ -109,6 +110,39 @@ def test_silent_bmc_is_unreachable_within_the_timeout(lab: Lab) -> None:
     assert caught.value.kind == "unreachable"
     assert caught.value.address == lab.spec().bmcs[4].address
     assert elapsed < 1.0 + 0.5  # within the timeout (a ping first), plus some slack
+
+
+def test_a_wrong_user_is_refused_at_once(lab: Lab) -> None:
+    spec = lab.spec()
+    driver = IpmiDriver(timeout=5)
+    start = time.monotonic()
+    with pytest.raises(IpmiError) as caught:
+        run(driver.power_status(Target(spec.bmcs[0].address, "root", spec.password,
+                                       spec.bmcs[0].port)))
+    assert caught.value.kind == "auth_failed"
+    assert time.monotonic() - start < 5  # an answer, not a timeout
+
+
+def test_a_hanging_login_gives_up_at_the_timeout_and_holds_up_nothing(lab: Lab) -> None:
+    good = target(lab, 0)
+
+    async def scenario() -> tuple[IpmiError, float, str]:
+        driver = IpmiDriver(timeout=1.0, retries=0)
+        with hanging_logins((good.address, good.port)) as relay:
+            start = time.monotonic()
+            try:
+                await driver.power_status(Target("127.0.0.1", good.username, good.password,
+                                                  relay.port))
+            except IpmiError as exc:
+                error, elapsed = exc, time.monotonic() - start
+            # the pyghmi thread is free again: a healthy BMC answers at once
+            state = await asyncio.wait_for(driver.power_status(good), 10)
+        return error, elapsed, state
+
+    error, elapsed, state = run(scenario())
+    assert error.kind == "unreachable" and error.detail == "no answer within 1 s"
+    assert elapsed < 1.0 + 1.0  # pyghmi alone would go on retrying the login for minutes
+    assert state in ("on", "off")
 
 
 def test_sweep_finds_each_bmc_once_with_its_outcome(lab: Lab) -> None:

@@ -306,3 +306,15 @@ def test_text_from_bmcs_and_problem_reasons_prints_as_written(capsys) -> None:
     view.progress.console.file = sys.stdout
     view({"event": "state", "node": "ctl-1", "state": "problem", "reason": HOSTILE})
     assert f"ctl-1: problem: {HOSTILE}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("words", "problem"), [
+    (["status", "site.yaml"], "missing NODE (or --all for every node)"),
+    (["n1", "status"], "missing ANSWERS"),
+    (["--all", "n1", "on", "site.yaml"], "3 words, expected ACTION ANSWERS (--all names no node)"),
+])
+def test_power_says_which_word_is_missing(words: list[str], problem: str) -> None:
+    result = run("power", *words)
+    assert result.returncode == 2
+    assert result.stderr == (f"power: {problem}; usage: crowbar-wizard power {{NODE|--all}} "
+                             "ACTION ANSWERS\n")

@@ -56,7 +56,8 @@ def test_fru_text_with_control_characters_still_makes_a_node() -> None:
     ("block", "count", "first", "last"),
     [("10.0.0.0/22", 1022, "10.0.0.1", "10.0.3.254"),
      ("10.0.0.0-10.0.3.255", 1024, "10.0.0.0", "10.0.3.255"),
-     ("10.0.0.7/32", 1, "10.0.0.7", "10.0.0.7")],
+     ("10.0.0.7/32", 1, "10.0.0.7", "10.0.0.7"),
+     ("10.0.0.7", 1, "10.0.0.7", "10.0.0.7")],
 )
 def test_sweep_ranges(block: str, count: int, first: str, last: str) -> None:
     addresses = expand(block)
@@ -68,3 +69,5 @@ def test_sweep_range_limits() -> None:
         expand("10.0.0.0/8")
     with pytest.raises(ValueError, match="not an IPv4 address"):
         expand("10.0.0.1-10.0.0.300")
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.300' is not an IPv4 address"):
+        expand("10.0.0.300")

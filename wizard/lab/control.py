@@ -92,9 +92,13 @@ class Lab:
                            "directory of its own (CROWBAR_LAB_DIR)")
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomic(self.directory / "fleet.json", spec.to_json(), mode=0o644)
-        self._start()
-        if find_goiardi() is not None:
-            self._start_chef()
+        try:
+            self._start()
+            if find_goiardi() is not None:
+                self._start_chef()
+        except KeyboardInterrupt:  # no half-started lab left behind
+            self.down()
+            raise
         return spec
 
     @property
