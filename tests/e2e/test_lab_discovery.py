@@ -18,6 +18,7 @@ import pytest
 from tests.bmc_relay import hanging_logins
 from wizard.answers import Node, save
 from wizard.lab.control import Lab
+from wizard.lab.goiardi import find_goiardi
 from wizard.network import Network
 from wizard.secrets import Secret
 from wizard.starter import starter_answers
@@ -202,6 +203,32 @@ def test_discover_into_head_ends_quietly(small_lab: dict[str, str]) -> None:
     assert piped.returncode == 141  # as a shell reports a tool that SIGPIPE ended
     assert json.loads(piped.stdout)["outcome"] == "found"
     assert piped.stderr == ""
+
+
+def test_ctrl_c_while_the_lab_starts_leaves_nothing_running(tmp_path: Path) -> None:
+    if find_goiardi() is None:
+        pytest.skip("goiardi is not installed (./dev deps installs it)")
+    directory = tmp_path / "lab"
+    script = shutil.which("crowbar-wizard", path=str(Path(sys.executable).parent))
+    up = subprocess.Popen(
+        [script, "lab", "up", "--nodes", "3", "--network", "127.81.1.0/24"],
+        env={**os.environ, "CROWBAR_LAB_DIR": str(directory)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    try:
+        log = directory / "chef" / "goiardi.log"
+        while not log.exists():  # the BMCs are up, the Chef server starting
+            assert up.poll() is None, up.communicate()
+            time.sleep(0.01)
+        up.send_signal(signal.SIGINT)
+        _, err = up.communicate(timeout=20)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert up.returncode == 130, err
+    assert err == "lab up: interrupted: what it had started is stopped\n"
+    assert not directory.exists()
+    assert not _processes_mentioning(str(directory))
 
 
 def _default_sigint() -> None:

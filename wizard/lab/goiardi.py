@@ -69,6 +69,14 @@ class Goiardi:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        try:
+            self._wait_answering(timeout)
+        except KeyboardInterrupt:  # it is no one's yet: stop it rather than leave it running
+            self.stop()
+            raise
+
+    def _wait_answering(self, timeout: float) -> None:
+        assert self._process is not None
         deadline = time.monotonic() + timeout
         while True:
             if self._process.poll() is not None:
