@@ -244,6 +244,17 @@ def chef_export(ws: Workspace, shown: dict[str, Shown]) -> None:
     ws.run(f"CROWBAR_KEYSTONE_PASSWORD=... crowbar-wizard chef export {EXAMPLE} chef-repo")
 
 
+def into_head(ws: Workspace, shown: dict[str, Shown]) -> None:
+    """`crowbar-wizard … | head`: a real pipe whose reader goes away after one line; the
+    command ends quietly (141 when it wrote after head left, 0 when all it had fitted in
+    the pipe first; tests/e2e/test_lab_discovery.py makes the first case for sure)."""
+    pipe = subprocess.run("crowbar-wizard barclamps | head -1; echo \"status ${PIPESTATUS[0]}\"",
+                          shell=True, executable="/bin/bash", cwd=ws.root, env=ws.env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert pipe.stdout.splitlines()[-1] in ("status 0", "status 141"), pipe.stdout + pipe.stderr
+    assert pipe.stderr == "", pipe.stderr
+
+
 def lab_up(ws: Workspace, shown: dict[str, Shown]) -> None:
     _contains(ws.run(f"crowbar-wizard lab up --nodes 6 --network {LAB_NETWORK}"),
               "lab up: 6 BMCs")
@@ -405,6 +416,7 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "crowbar-wizard chef export FILE DIR [--force]",
         "CROWBAR_KEYSTONE_PASSWORD=... crowbar-wizard chef export "
         "answers/examples/lab-small.yaml chef-repo")),
+    (into_head, ("crowbar-wizard … | head",)),
     (lab_up, ("crowbar-wizard lab up --nodes 6", "lab status [--json]")),
     (discover, ("crowbar-wizard discover --range CIDR|FIRST-LAST|ADDRESS --user U "
                 "[--password-env VAR] [--json]",
