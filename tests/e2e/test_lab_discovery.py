@@ -3,6 +3,7 @@ lab down — through the installed crowbar-wizard command."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -158,15 +159,10 @@ def test_ctrl_c_stops_a_sweep_at_once_with_what_it_found(small_lab: dict[str, st
         [script, "discover", "--range", "127.81.0.1-127.81.0.3", "--user", "crowbar",
          "--timeout", "60"], env=small_lab, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, preexec_fn=_default_sigint)
-    try:
+    with _killed_on_failure(sweep):
         lines = [sweep.stdout.readline(), sweep.stdout.readline()]
         assert all(": found " in line for line in lines), lines
-        sweep.send_signal(signal.SIGINT)
-        out, err = sweep.communicate(timeout=10)
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
-            sweep.wait()
+        out, err = _interrupt(sweep, timeout=10)
     assert sweep.returncode == 130, err
     assert "interrupted after 2 of 3 addresses in " in out
     assert ": 2 found, 0 refused the credentials, 0 unreachable" in out
@@ -181,14 +177,9 @@ def test_ctrl_c_stops_a_sweep_whose_login_hangs(small_lab: dict[str, str]) -> No
             [script, "discover", "--range", "127.0.0.1-127.0.0.1", "--port", str(relay.port),
              "--user", "crowbar"], env=small_lab, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, preexec_fn=_default_sigint)
-        try:
+        with _killed_on_failure(sweep):
             assert relay.login_started.wait(30)
-            sweep.send_signal(signal.SIGINT)
-            out, err = sweep.communicate(timeout=10)
-        finally:
-            if sweep.poll() is None:
-                sweep.kill()
-                sweep.wait()
+            out, err = _interrupt(sweep, timeout=10)
     assert sweep.returncode == 130, err
     assert out.startswith("interrupted after 0 of 1 addresses in "), out
     assert "Traceback" not in err
@@ -214,21 +205,33 @@ def test_ctrl_c_while_the_lab_starts_leaves_nothing_running(tmp_path: Path) -> N
         [script, "lab", "up", "--nodes", "3", "--network", "127.81.1.0/24"],
         env={**os.environ, "CROWBAR_LAB_DIR": str(directory)}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
-    try:
+    with _killed_on_failure(up):
         log = directory / "chef" / "goiardi.log"
         while not log.exists():  # the BMCs are up, the Chef server starting
             assert up.poll() is None, up.communicate()
             time.sleep(0.01)
-        up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=20)
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        _, err = _interrupt(up, timeout=20)
     assert up.returncode == 130, err
     assert err == "lab up: interrupted: what it had started is stopped\n"
     assert not directory.exists()
     assert not _processes_mentioning(str(directory))
+
+
+def _interrupt(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Ctrl-C to ``process``; what it printed by the time it ended (within ``timeout``)."""
+    process.send_signal(signal.SIGINT)
+    return process.communicate(timeout=timeout)
+
+
+@contextlib.contextmanager
+def _killed_on_failure(process: subprocess.Popen[str]) -> Iterator[None]:
+    """``process`` is gone after the block, also when an assertion in it failed."""
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _default_sigint() -> None:
