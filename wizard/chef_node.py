@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 
+from wizard.answers import Chef
 from wizard.drivers.chef import ChefError, ChefServer, Retry
 from wizard.drivers.chef_signing import SignVersion, load_key
 
@@ -30,6 +31,16 @@ def public_pem(private_pem: str) -> str:
     key = load_key(private_pem, "the node's own key").public_key()
     return key.public_bytes(serialization.Encoding.PEM,
                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def admin_client(chef: Chef) -> ChefServer | None:
+    """The Chef server the answers' ``chef`` section names, as its client (``chef.key``
+    revealed: :class:`wizard.secrets.SecretError` when it cannot be); None when it names
+    none (a chef-repo export)."""
+    if not (chef.server_url and chef.client_name and chef.key is not None):
+        return None
+    return ChefServer(chef.server_url, chef.client_name, chef.key.reveal(),
+                      organization=chef.organization)
 
 
 async def register_client(admin: ChefServer, name: str, public_key: str) -> None:

@@ -15,9 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
+from wizard.chef_node import admin_client
 from wizard.cli_lab import add_lab_option, cabled
 from wizard.cli_pxe import preflight_options, run_preflight_checks
-from wizard.drivers.chef import ChefError, ChefServer
+from wizard.drivers.chef import ChefError
 from wizard.drivers.dnsmasq import DnsmasqError
 from wizard.drivers.ipmi import IpmiDriver
 from wizard.engine.journal import Journal, JournalError, JournalLocked, holder, state_root
@@ -243,11 +244,7 @@ def _apply(args: argparse.Namespace) -> int:
 def _runner(answers: Answers, journal: Journal | None, state: Path,
             args: argparse.Namespace, dry_run: bool = False,
             view: ProgressView | None = None) -> Runner:
-    chef = answers.chef
-    server = None
-    if chef.server_url and chef.client_name and chef.key is not None and not dry_run:
-        server = ChefServer(chef.server_url, chef.client_name, chef.key.reveal(),
-                            organization=chef.organization)
+    server = None if dry_run else admin_client(answers.chef)
     return Runner(answers, default_catalog(), journal,  # type: ignore[arg-type]
                   directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
                   serve_dhcp=not args.lab,

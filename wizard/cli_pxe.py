@@ -209,22 +209,17 @@ def _access_hint(reason: str) -> str:
 
 
 async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq) -> int:
-    from wizard.chef_node import register_client
-    from wizard.drivers.chef import ChefServer
+    from wizard.chef_node import admin_client, register_client
     from wizard.drivers.http import create_app
     from wizard.provisioner.state import ProvisionerState
     from wizard.serving import provisioner_server
 
     state = ProvisionerState(args.directory / "state.db")
-    chef_config = site.answers.chef
-    chef = None
-    if chef_config.server_url and chef_config.client_name and chef_config.key is not None:
-        try:
-            chef = ChefServer(chef_config.server_url, chef_config.client_name,
-                              chef_config.key.reveal(), organization=chef_config.organization)
-        except SecretError as exc:
-            log.warning("chef.key: %s: installing nodes cannot register their Chef "
-                        "clients", exc)
+    try:
+        chef = admin_client(site.answers.chef)
+    except SecretError as exc:
+        chef = None
+        log.warning("chef.key: %s: installing nodes cannot register their Chef clients", exc)
     app = create_app(
         site, state, media=args.directory / "media",
         register_client=(lambda name, key: register_client(chef, name, key))
