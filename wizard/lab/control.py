@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard.drivers.ipmi import IpmiDriver
+from wizard.interrupts import deferred_interrupt
 from wizard.lab.bmc import Faults
 from wizard.lab.fleet import DEFAULT_NETWORK, FleetSpec, plan_fleet, read_states
 from wizard.lab.goiardi import Goiardi, GoiardiError, find_goiardi
@@ -108,11 +109,10 @@ class Lab:
     def _start_chef(self) -> None:
         server = Goiardi(self.chef_directory)
         try:
-            server.start()
+            server.start(pidfile=self.chef_directory / "goiardi.pid")
         except GoiardiError as exc:
             self.down()
             raise LabError(f"the lab's Chef server did not start: {exc}") from None
-        write_atomic(self.chef_directory / "goiardi.pid", f"{server.pid}\n", mode=0o644)
         write_atomic(self.chef_directory / "url", server.url + "\n", mode=0o644)
 
     def chef(self) -> LabChef | None:
@@ -128,12 +128,12 @@ class Lab:
 
     def _start(self) -> None:
         (self.directory / "ready").unlink(missing_ok=True)
-        log = open_append(self.directory / "fleet.log")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wizard.lab.fleet", str(self.directory)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )
-        write_atomic(self.pidfile, f"{process.pid}\n", mode=0o644)
+        with open_append(self.directory / "fleet.log") as log, deferred_interrupt():
+            process = subprocess.Popen(
+                [sys.executable, "-m", "wizard.lab.fleet", str(self.directory)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
+            write_atomic(self.pidfile, f"{process.pid}\n", mode=0o644)
         deadline = time.monotonic() + START_TIMEOUT
         while not (self.directory / "ready").exists():
             if process.poll() is not None or time.monotonic() > deadline:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from wizard.interrupts import deferred_interrupt
 from wizard.ownedfs import open_append
+from wizard.yamlfile import write_atomic
 
 
 class GoiardiError(RuntimeError):
@@ -57,18 +59,24 @@ class Goiardi:
     def validator_key(self) -> Path:
         return self.directory / "chef-validator.pem"
 
-    def start(self, timeout: float = 15.0) -> None:
-        """Start it and wait until it answers (an unsigned request gets its 401)."""
+    def start(self, timeout: float = 15.0, *, pidfile: Path | None = None) -> None:
+        """Start it and wait until it answers (an unsigned request gets its 401).
+
+        ``pidfile`` gets its pid before a Ctrl-C can land: whoever stops it by that file
+        then finds it however early the start was interrupted.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         for key in (self.admin_key, self.validator_key):
             key.unlink(missing_ok=True)
-        with open_append(self.directory / "goiardi.log") as log:
+        with open_append(self.directory / "goiardi.log") as log, deferred_interrupt():
             self._process = subprocess.Popen(
                 [self.binary, "-A", "-g", "info", "-I", self.host, "-H", self.host,
                  "-P", str(self.port), f"--conf-root={self.directory}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            if pidfile is not None:
+                write_atomic(pidfile, f"{self._process.pid}\n", mode=0o644)
         try:
             self._wait_answering(timeout)
         except KeyboardInterrupt:  # it is no one's yet: stop it rather than leave it running
