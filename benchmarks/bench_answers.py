@@ -22,8 +22,8 @@ from ruamel.yaml import YAML
 from timing import best_of
 
 from wizard.answers import Hardware, Node, load, save
-from wizard.starter import starter_answers
-from wizard.yamlfile import CoreSchemaLoader
+from wizard.answers.starter import starter_answers
+from wizard.base.yamlfile import CoreSchemaLoader
 
 
 def make_file(directory: Path, nodes: int) -> Path:

@@ -20,10 +20,10 @@ import netaddr
 from timing import best_of
 
 from wizard.answers import Hardware, Node, Proposal, load, save
+from wizard.answers.proposals import allocate
+from wizard.answers.starter import starter_answers
 from wizard.catalog import default_catalog
-from wizard.chef_objects import export_repo, render
-from wizard.proposals import allocate
-from wizard.starter import starter_answers
+from wizard.chef.objects import export_repo, render
 
 SECRETS = {"CROWBAR_DB_PASSWORD": "db", "CROWBAR_MQ_PASSWORD": "mq",
            "CROWBAR_KEYSTONE_PASSWORD": "ks"}

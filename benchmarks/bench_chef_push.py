@@ -22,9 +22,9 @@ from bench_chef_objects import SECRETS, make_file
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
-from wizard.chef_objects import render
-from wizard.chef_push import push, targets
-from wizard.drivers.chef import ChefServer
+from wizard.chef.api import ChefServer
+from wizard.chef.objects import render
+from wizard.chef.push import push, targets
 from wizard.lab.goiardi import Goiardi
 
 

@@ -23,9 +23,9 @@ import httpx
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
-from wizard.drivers.http import TOKEN_HEADER, create_app
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.state import ProvisionerState
+from wizard.provisioning.http import TOKEN_HEADER, create_app
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.state import ProvisionerState
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "answers" / "examples" / "lab-small.yaml"
 

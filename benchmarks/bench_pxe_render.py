@@ -24,8 +24,8 @@ from timing import best_of
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.tree import dnsmasq_files, prepare, render_tree, tree_files
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.tree import dnsmasq_files, prepare, render_tree, tree_files
 
 TARGET_SECONDS = 2.0
 

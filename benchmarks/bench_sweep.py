@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from wizard.discovery import expand, sweep
-from wizard.drivers.ipmi import IpmiDriver
+from wizard.hardware.discovery import expand, sweep
+from wizard.hardware.ipmi import IpmiDriver
 from wizard.lab.control import Lab
 
 NETWORK = "127.88.0.0/22"

@@ -23,14 +23,14 @@ from pathlib import Path
 
 from textual import events
 
-from screens.app import WizardApp
-from screens.deploy import DeployScreen
-from screens.discovery import DiscoveryScreen
 from wizard.answers import load
-from wizard.discovery import SweepResult
-from wizard.drivers.ipmi import BmcInventory
 from wizard.engine.journal import Journal
 from wizard.engine.plan import NODE_STEPS
+from wizard.hardware.discovery import SweepResult
+from wizard.hardware.ipmi import BmcInventory
+from wizard.tui.app import WizardApp
+from wizard.tui.deploy import DeployScreen
+from wizard.tui.discovery import DiscoveryScreen
 
 LAB = Path(__file__).resolve().parents[1] / "answers" / "examples" / "lab-small.yaml"
 SIZE = (80, 24)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import netaddr
 from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema
 
-from wizard.fields import (
+from wizard.base.fields import (
     AddressRange,
     Identifier,
     Interface,
@@ -28,8 +28,8 @@ from wizard.fields import (
     printable,
     valid_tag,
 )
-from wizard.model import Model
-from wizard.problems import Finding, Loc
+from wizard.base.model import Model
+from wizard.base.problems import Finding, Loc
 
 RangeName = Literal["admin", "dhcp", "host", "switch", "router"]
 BMC_CONDUIT = "bmc"

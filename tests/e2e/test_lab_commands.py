@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from wizard.answers import Node, Proposal, load, save
-from wizard.drivers.chef import ChefServer
+from wizard.chef.api import ChefServer
 from wizard.lab.control import Lab, stop_group
 from wizard.lab.fleet import read_states
 from wizard.lab.goiardi import find_goiardi

@@ -18,11 +18,11 @@ import pytest
 
 from tests.bmc_relay import hanging_logins
 from wizard.answers import Node, save
+from wizard.answers.starter import starter_answers
+from wizard.base.secrets import Secret
 from wizard.lab.control import Lab
 from wizard.lab.goiardi import find_goiardi
 from wizard.network import Network
-from wizard.secrets import Secret
-from wizard.starter import starter_answers
 
 NETWORK = "127.78.0.0/22"
 pytestmark = pytest.mark.slow

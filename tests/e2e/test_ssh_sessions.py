@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.terminal import PtySession, set_size, wait_listening
-from wizard.cli_ssh import match_block
+from wizard.cli.ssh import match_block
 from wizard.engine.journal import Journal, holder
 from wizard.lab.control import Lab
 from wizard.lab.goiardi import free_port

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.fru import encode_fru
+from wizard.hardware.fru import encode_fru
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
 

@@ -2,9 +2,9 @@
 
 ``python -m tests.integration.provisioner_process PORT DIR REQUEST_TIMEOUT SEND_TIMEOUT
 MAX_CONNECTIONS NOFILE`` serves ``answers/examples/lab-small.yaml`` on 127.0.0.1:PORT with
-DIR/media, through :func:`wizard.serving.provisioner_server`, after lowering the descriptor
-limit, soft and hard, to NOFILE (0: unchanged; MAX_CONNECTIONS 0: the default for that
-limit). Logs go to stderr as ``pxe serve`` logs them.
+DIR/media, through :func:`wizard.provisioning.serving.provisioner_server`, after lowering
+the descriptor limit, soft and hard, to NOFILE (0: unchanged; MAX_CONNECTIONS 0: the
+default for that limit). Logs go to stderr as ``pxe serve`` logs them.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
-from wizard.drivers.http import create_app
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.state import ProvisionerState
-from wizard.serving import provisioner_server
+from wizard.provisioning.http import create_app
+from wizard.provisioning.serving import provisioner_server
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.state import ProvisionerState
 
 
 def main(port: str, directory: str, request_timeout: str, send_timeout: str,

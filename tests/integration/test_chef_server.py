@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
-from wizard.chef_node import first_run, public_pem, register_client
-from wizard.chef_objects import ChefObjects, render
-from wizard.chef_push import MARKER, PushError, PushReport, Target, push, targets
-from wizard.cli import main
-from wizard.drivers.chef import ChefAuthError, ChefServer, Retry
+from wizard.chef.api import ChefAuthError, ChefServer, Retry
+from wizard.chef.node import first_run, public_pem, register_client
+from wizard.chef.objects import ChefObjects, render
+from wizard.chef.push import MARKER, PushError, PushReport, Target, push, targets
+from wizard.cli.main import main
 from wizard.lab.goiardi import Goiardi, find_goiardi
 
 pytestmark = pytest.mark.slow

@@ -21,9 +21,9 @@ import pytest
 from tests.netns import Segment, leftovers, need_root_netns
 from wizard.answers import Answers, Node, load
 from wizard.catalog import default_catalog
-from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.tree import dnsmasq_files
+from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.tree import dnsmasq_files
 
 pytestmark = pytest.mark.slow
 
@@ -111,9 +111,9 @@ import sys, time
 from pathlib import Path
 from wizard.answers import load
 from wizard.catalog import default_catalog
-from wizard.drivers.dnsmasq import Dnsmasq
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.tree import dnsmasq_files
+from wizard.provisioning.dnsmasq import Dnsmasq
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.tree import dnsmasq_files
 directory, namespace = Path(sys.argv[1]), sys.argv[2]
 driver = Dnsmasq(directory / "dnsmasq", prefix=["ip", "netns", "exec", namespace])
 site = ProvisionerSite(load(Path("answers/examples/lab-small.yaml")), default_catalog(),

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.netns import Segment, leftovers, need_root_netns
-from wizard.drivers.dnsmasq import find_dnsmasq
+from wizard.provisioning.dnsmasq import find_dnsmasq
 
 pytestmark = pytest.mark.slow
 

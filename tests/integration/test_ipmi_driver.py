@@ -9,8 +9,8 @@ import pytest
 
 from tests.bmc_relay import hanging_logins
 from tests.integration.conftest import LAB_SIZE
-from wizard.discovery import expand, sweep
-from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
+from wizard.hardware.discovery import expand, sweep
+from wizard.hardware.ipmi import IpmiDriver, IpmiError, Target
 from wizard.lab.control import Lab
 from wizard.lab.fleet import read_states
 
@@ -179,7 +179,7 @@ def test_discover_json_and_answers_sources(lab: Lab, tmp_path, capsys, monkeypat
     import json
 
     from tests.unit.base_answers import BASE
-    from wizard.cli import main
+    from wizard.cli.main import main
 
     spec = lab.spec()
     monkeypatch.setenv("FLEET_PASSWORD", spec.password)

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from tests.integration.conftest import IpmiSim, need
-from wizard.drivers.ipmi import IpmiDriver, IpmiError, Target
+from wizard.hardware.ipmi import IpmiDriver, IpmiError, Target
 from wizard.lab.control import Lab
 from wizard.lab.fleet import read_states
 

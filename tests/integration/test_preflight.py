@@ -44,7 +44,7 @@ def admin(segment: Segment) -> str:
 
 def inside(seg: Segment, ns: str, expression: str) -> Any:
     """``expression`` (over ``p``, the preflight module) evaluated in ``ns``, as JSON."""
-    code = ("import dataclasses, json\nfrom wizard.provisioner import preflight as p\n"
+    code = ("import dataclasses, json\nfrom wizard.provisioning import preflight as p\n"
             f"print(json.dumps({expression}, default=dataclasses.asdict))")
     return json.loads(seg.run(ns, sys.executable, "-c", code).stdout)
 
@@ -148,7 +148,7 @@ def test_a_taken_port_is_named(segment: Segment, admin: str, tmp_path: Path, kin
 
 def probe_error(seg: Segment, ns: str, interface: str) -> str:
     """The error a short probe out of ``interface`` in ``ns`` ends with (none: "")."""
-    code = f"from wizard.provisioner import preflight as p\np.probe_dhcp({interface!r}, 0.1)"
+    code = f"from wizard.provisioning import preflight as p\np.probe_dhcp({interface!r}, 0.1)"
     return seg.run(ns, sys.executable, "-c", code, check=False).stderr.strip()
 
 
@@ -158,5 +158,5 @@ def test_the_probe_says_why_it_cannot_run(segment: Segment, admin: str, tmp_path
         segment, admin, "eth9")
     start_holder(segment, admin, tmp_path / "holder.log", "SOCK_DGRAM", "0.0.0.0", 68)
     error = probe_error(segment, admin, "eth0").splitlines()[-1]
-    assert error.startswith("wizard.provisioner.preflight.PreflightError: cannot probe for DHCP "
+    assert error.startswith("wizard.provisioning.preflight.PreflightError: cannot probe for DHCP "
                             "servers on eth0 (UDP port 68): [Errno 98] Address already in use")

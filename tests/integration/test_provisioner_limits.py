@@ -1,7 +1,8 @@
 """Slow and stalled clients against the provisioner's HTTP service, over real sockets.
 
 The service runs in its own process exactly as ``pxe serve`` and ``apply`` build it
-(:func:`wizard.serving.provisioner_server`), with short timeouts and a low descriptor limit.
+(:func:`wizard.provisioning.serving.provisioner_server`), with short timeouts and a low
+descriptor limit.
 Many clients send half a request and stall: they are closed after the timeout, a
 well-behaved client is served meanwhile, and the log has no traceback, also when the
 process runs out of descriptors.
@@ -22,7 +23,7 @@ import pytest
 
 from tests.terminal import wait_listening
 from wizard.lab.goiardi import free_port
-from wizard.serving import BACKLOG, BURSTS, MAX_CONNECTIONS, RESERVED_DESCRIPTORS
+from wizard.provisioning.serving import BACKLOG, BURSTS, MAX_CONNECTIONS, RESERVED_DESCRIPTORS
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +161,7 @@ def test_the_default_limit_leaves_descriptors_free(soft: int, hard: int, limit: 
                                                    raised: int) -> None:
     """The soft descriptor limit is raised to the hard one; connections leave room below it
     (in a process of its own: a lowered hard limit cannot be raised again)."""
-    code = ("import resource; from wizard.serving import connection_limit; "
+    code = ("import resource; from wizard.provisioning.serving import connection_limit; "
             f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); "
             "print(connection_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

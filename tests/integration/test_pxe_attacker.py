@@ -38,7 +38,7 @@ ATTACKER = "192.168.124.30"
 KEYSTONE_PASSWORD = "keystone-admin-s3cret"
 CHEF_PROBE = """\
 import asyncio, sys
-from wizard.drivers.chef import ChefError, ChefServer
+from wizard.chef.api import ChefError, ChefServer
 
 async def main(url, name, key_path, path):
     try:

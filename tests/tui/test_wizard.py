@@ -16,23 +16,23 @@ import pytest
 from textual.widgets import Input, Tree
 from textual.widgets._data_table import default_cell_formatter
 
-from screens.app import DRAFT_DELAY, WizardApp, starting_answers
-from screens.deploy import DeployScreen
-from screens.discovery import DiscoveryScreen
-from screens.drafts import ConfirmQuit, RestoreDraft, draft_path, write_draft
 from tests.terminal import PtySession
-from wizard import host_facts
 from wizard.answers import Hardware, Proposal, load
-from wizard.cli import main
-from wizard.discovery import SweepResult
-from wizard.drivers.ipmi import BmcInventory
+from wizard.base import host_facts
+from wizard.cli.main import main
 from wizard.engine.journal import LIFECYCLE, Journal, holder
 from wizard.engine.plan import NODE_STEPS
 from wizard.engine.runner import JournalStates
-from wizard.inventory import InventoryReport
+from wizard.engine.sessions import Control
+from wizard.hardware.discovery import SweepResult
+from wizard.hardware.inventory import InventoryReport
+from wizard.hardware.ipmi import BmcInventory
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
-from wizard.sessions import Control
+from wizard.tui.app import DRAFT_DELAY, WizardApp, starting_answers
+from wizard.tui.deploy import DeployScreen
+from wizard.tui.discovery import DiscoveryScreen
+from wizard.tui.drafts import ConfirmQuit, RestoreDraft, draft_path, write_draft
 
 LAB = Path("answers/examples/lab-small.yaml").resolve()
 EXAMPLES = sorted(Path("answers/examples").resolve().glob("*.yaml"))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.unit.base_answers import BASE
 from wizard.answers import AnswersError, from_document, load
-from wizard.yamlfile import parse_document
+from wizard.base.yamlfile import parse_document
 
 
 def _only_problem(path: Path) -> str:

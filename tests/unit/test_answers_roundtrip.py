@@ -11,7 +11,7 @@ import pytest
 
 from tests.unit.base_answers import BASE
 from wizard.answers import Node, load, save, to_data
-from wizard.secrets import Secret, SecretError
+from wizard.base.secrets import Secret, SecretError
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("answers", "examples").glob("*.yaml"))
 

@@ -16,7 +16,7 @@ import pytest
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
-from wizard.cli import main
+from wizard.cli.main import main
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden"

@@ -10,11 +10,11 @@ import pytest
 
 from tests.unit.small_catalog import catalog_files, write_catalog
 from tests.unit.test_proposals import VALID, answers_with
-from wizard.addressing import node_addresses
+from wizard.answers.addressing import node_addresses
+from wizard.base.secrets import SecretError
 from wizard.catalog import Catalog, load_catalog
-from wizard.chef_objects import EXPORT_MARKER, ExportError, export_repo, render, repo_files
-from wizard.cli import main
-from wizard.secrets import SecretError
+from wizard.chef.objects import EXPORT_MARKER, ExportError, export_repo, render, repo_files
+from wizard.cli.main import main
 
 
 @pytest.fixture(scope="module")

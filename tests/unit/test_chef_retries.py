@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.unit.base_answers import BASE
-from wizard.cli import main
-from wizard.drivers.chef import ChefError, ChefServer, Retry
+from wizard.chef.api import ChefError, ChefServer, Retry
+from wizard.cli.main import main
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Chef request signing (``wizard.drivers.chef_signing``) against Chef's own published vectors.
+"""Chef request signing (``wizard.chef.signing``) against Chef's own published vectors.
 
 The vectors in ``chef_signing_vectors.json`` are Apache-2.0 test data copied (values only) from
 ``spec/mixlib/authentication/mixlib_authentication_spec.rb`` of
@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from wizard.drivers.chef_signing import (
+from wizard.chef.signing import (
     ChefKeyError,
     SignVersion,
     canonical_request,

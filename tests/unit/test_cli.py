@@ -14,11 +14,11 @@ import pytest
 from rich.console import Console
 
 from tests.unit.base_answers import BASE
-from wizard.cli import NO_TERMINAL, main, schema_text
-from wizard.cli_apply import ProgressView
-from wizard.cli_hardware import _table
-from wizard.discovery import SweepResult
-from wizard.drivers.ipmi import BmcInventory
+from wizard.cli.apply import ProgressView
+from wizard.cli.hardware import _table
+from wizard.cli.main import NO_TERMINAL, main, schema_text
+from wizard.hardware.discovery import SweepResult
+from wizard.hardware.ipmi import BmcInventory
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "answers" / "examples").glob("*.yaml"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.host_facts import fingerprint, host_keys
+from wizard.base.host_facts import fingerprint, host_keys
 
 
 def test_fingerprints_are_what_ssh_keygen_prints(tmp_path: Path) -> None:

@@ -32,15 +32,15 @@ import yaml
 from pydantic import BaseModel
 
 from tests.unit.test_install_templates import _debconf, _ksvalidate, _selections
-from wizard import chef_objects
 from wizard.answers import Answers, from_document
+from wizard.base.problems import AnswersError, Loc
+from wizard.base.secrets import Secret
+from wizard.base.yamlfile import CoreSchemaLoader, Document
 from wizard.catalog import default_catalog
-from wizard.drivers.dnsmasq import Dnsmasq, find_dnsmasq
-from wizard.problems import AnswersError, Loc
-from wizard.provisioner.render import boot_script, dnsmasq_config, install_files, reservations
-from wizard.provisioner.site import ProvisionerSite
-from wizard.secrets import Secret
-from wizard.yamlfile import CoreSchemaLoader, Document
+from wizard.chef import objects as chef_objects
+from wizard.provisioning.dnsmasq import Dnsmasq, find_dnsmasq
+from wizard.provisioning.render import boot_script, dnsmasq_config, install_files, reservations
+from wizard.provisioning.site import ProvisionerSite
 
 EXAMPLES = Path(__file__).parents[2] / "answers" / "examples"
 KEYS = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTnhKF4dXG8xSatgZHn28pPMKhbLeZn60JyXL2ZKZke "
@@ -471,7 +471,7 @@ def test_dnsmasq_test_alone_accepts_the_review_example(tmp_path: Path) -> None:
 def test_root_password_hash_must_be_a_crypt_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     """The hash is a secret (resolved at render), so validation cannot see it: what it names
     must be a one-line crypt(3) hash, or nothing renders."""
-    from wizard.secrets import SecretError
+    from wizard.base.secrets import SecretError
 
     answers = _validate(_full("lab-small"))
     for bad in (ROOT_HASH + "\nd-i preseed/late_command string reboot", "$6$a$b'; reboot; '",

@@ -21,8 +21,8 @@ import yaml
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
-from wizard.provisioner.render import install_files
-from wizard.provisioner.site import OS_FAMILIES, ProvisionerSite
+from wizard.provisioning.render import install_files
+from wizard.provisioning.site import OS_FAMILIES, ProvisionerSite
 
 EXAMPLES = Path(__file__).parents[2] / "answers" / "examples"
 OSES = list(OS_FAMILIES)

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from wizard.interrupts import deferred_interrupt
+from wizard.base.interrupts import deferred_interrupt
 
 
 def test_ctrl_c_in_the_block_is_raised_when_it_ends() -> None:

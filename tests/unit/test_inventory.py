@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from wizard.discovery import expand
-from wizard.drivers.ipmi import BmcInventory
-from wizard.inventory import Inventory
+from wizard.hardware.discovery import expand
+from wizard.hardware.inventory import Inventory
+from wizard.hardware.ipmi import BmcInventory
 
 
 def bmc(address: str, mac: str | None, serial: str | None, nics: list[str]) -> BmcInventory:

@@ -1,4 +1,4 @@
-"""Writers of the trees this tool owns do not follow a planted link (see wizard.ownedfs)."""
+"""Writers of the trees this tool owns do not follow a planted link (see wizard.base.ownedfs)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from wizard import ownedfs
+from wizard.base import ownedfs
+from wizard.base.filelock import take
+from wizard.base.yamlfile import write_atomic
 from wizard.engine.pause import set_paused
-from wizard.filelock import take
-from wizard.yamlfile import write_atomic
 
 
 @pytest.fixture

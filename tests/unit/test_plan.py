@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from wizard.chef_push import Target
+from wizard.chef.push import Target
 from wizard.engine.journal import SITE, Journal
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, build, describe, digest
 

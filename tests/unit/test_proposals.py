@@ -7,10 +7,10 @@ import pytest
 from tests.unit.base_answers import BASE
 from tests.unit.small_catalog import catalog_files, write_catalog
 from wizard.answers import Answers
+from wizard.answers.proposals import AllocationError, allocate, assignments, check
+from wizard.base.problems import format_loc
+from wizard.base.yamlfile import parse_document
 from wizard.catalog import Catalog, load_catalog
-from wizard.problems import format_loc
-from wizard.proposals import AllocationError, allocate, assignments, check
-from wizard.yamlfile import parse_document
 
 VALID = """\
 barclamps:

@@ -23,14 +23,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.tmpfs import small_disk
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
-from wizard.drivers.http import (
+from wizard.provisioning.http import (
     MAX_INVENTORY_BYTES,
     REPORTS_PER_MINUTE,
     TOKEN_HEADER,
     create_app,
 )
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.state import ProvisionerState
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.state import ProvisionerState
 
 EXAMPLE = Path("answers/examples/lab-small.yaml")
 NEW_MAC = "52:54:00:aa:bb:01"
@@ -121,7 +121,7 @@ def test_with_dhcp_served_only_the_lease_holder_gets_a_discovery_token(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """When this admin node serves DHCP, a discovery script (and its token) goes only to the
     address dnsmasq leased to that MAC."""
-    monkeypatch.setattr("wizard.drivers.http.LEASE_WAIT", 0.2)
+    monkeypatch.setattr("wizard.provisioning.http.LEASE_WAIT", 0.2)
     leases = tmp_path / "leases"
     leases.write_text(f"1900000000 {NEW_MAC} 192.168.124.31 * 01:{NEW_MAC}\n")
     mine = call(site, state, "GET", f"/boot/{NEW_MAC}", peer="192.168.124.31", leases=leases)
@@ -221,7 +221,7 @@ def test_reports_are_rate_limited_per_address(site: ProvisionerSite,
 
 def test_discovered_machines_are_capped(site: ProvisionerSite, state: ProvisionerState,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("wizard.drivers.http.MAX_DISCOVERED", 2)
+    monkeypatch.setattr("wizard.provisioning.http.MAX_DISCOVERED", 2)
     codes = []
     for i in range(3):
         mac, peer = f"52:54:00:aa:dd:0{i}", f"192.168.124.4{i}"
@@ -266,7 +266,7 @@ def test_bad_inventory_is_refused_and_stores_nothing(
     token = site.discovery_token(NEW_MAC, STRANGER)
     if headers == "token-of-new":
         headers = {TOKEN_HEADER: token}
-    with caplog.at_level(logging.WARNING, "wizard.provisioner.http"):
+    with caplog.at_level(logging.WARNING, "wizard.provisioning.http"):
         response = call(site, state, "POST", "/inventory", content=body.encode(),
                         headers=headers | {"content-type": "application/json"})
     assert response.status_code == status
@@ -337,7 +337,7 @@ def test_the_validator_key_is_never_served(site: ProvisionerSite, state: Provisi
     assert response.status_code == 404
 
 
-def test_a_node_registers_its_own_chef_key_once(site: ProvisionerSite, state: ProvisionerState,
+def test_a_node_registers_one_chef_key_per_install(site: ProvisionerSite, state: ProvisionerState,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     registered: list[tuple[str, str]] = []
 
@@ -354,13 +354,17 @@ def test_a_node_registers_its_own_chef_key_once(site: ProvisionerSite, state: Pr
              headers=token, register=register),
     ]
     assert [r.status_code for r in refused] == [403, 403, 400] and registered == []
-    with caplog.at_level(logging.INFO, "wizard.provisioner.http"):
+    with caplog.at_level(logging.INFO, "wizard.provisioning.http"):
         ok = call(site, state, "POST", url, peer=node.address, content=key, headers=token,
                   register=register)
     assert ok.status_code == 201 and registered == [(node.fqdn, key)]
-    again = call(site, state, "POST", url, peer=node.address, content=_public_key(),
+    other = call(site, state, "POST", url, peer=node.address, content=_public_key(),
                  headers=token, register=register)
-    assert again.status_code == 409 and len(registered) == 1
+    assert other.status_code == 409 and len(registered) == 1
+    # the node retrying with its key (the admin node stopped before it answered)
+    again = call(site, state, "POST", url, peer=node.address, content=key, headers=token,
+                 register=register)
+    assert again.status_code == 201 and registered == [(node.fqdn, key)] * 2
     assert site.token("ctl-1") not in caplog.text
     none = call(site, state, "POST", "/nodes/compute-1/client-key", content=key,
                 peer=site.nodes["compute-1"].address,
@@ -431,7 +435,7 @@ def test_a_full_disk_under_the_store_is_a_503_and_one_log_line(
                 out.write(b"\0" * 4096)
                 out.flush()
         here = site.nodes["compute-1"].address
-        with caplog.at_level(logging.INFO, "wizard.provisioner.http"):
+        with caplog.at_level(logging.INFO, "wizard.provisioning.http"):
             response = call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
                             headers={TOKEN_HEADER: site.token("compute-1")})
         assert response.status_code == 503

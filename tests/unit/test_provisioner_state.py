@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from wizard.inventory import DiscoveredNode
-from wizard.provisioner.state import ProvisionerState, StoreError
+from wizard.engine.journal import Journal
+from wizard.hardware.inventory import DiscoveredNode
+from wizard.provisioning.state import ProvisionerState, StoreError
 
 
 def test_an_earlier_state_json_is_taken_over(tmp_path: Path) -> None:
@@ -37,3 +39,26 @@ def test_an_unreadable_state_json_is_one_error_and_changes_nothing(tmp_path: Pat
     with pytest.raises(StoreError, match=r"cannot take over .*state\.json"):
         ProvisionerState(tmp_path / "state.db")
     assert legacy.exists() and not (tmp_path / "state.db").exists()
+
+
+@pytest.mark.parametrize("store", ["pxe serve", "journal"])
+def test_claims_made_by_an_earlier_version_stay_claimed(tmp_path: Path, store: str) -> None:
+    """A claims table without the ``holder`` column (before a node could retry its key)
+    gets one: its claims still hold, and a claim with a holder can be made again only by
+    that holder."""
+    path = tmp_path / "store.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE claims (node TEXT NOT NULL, what TEXT NOT NULL, "
+                   "epoch INTEGER NOT NULL, at TEXT NOT NULL, PRIMARY KEY (node, what, epoch))")
+        db.execute("INSERT INTO claims VALUES ('ctl-1', 'client-key', 0, 'then')")
+    db.close()
+    opened = ProvisionerState(path) if store == "pxe serve" else Journal.open(path)
+    try:
+        assert not opened.claim("ctl-1", "client-key", "digest-a")
+        assert opened.claim("ctl-2", "client-key", "digest-a")
+        assert opened.claim("ctl-2", "client-key", "digest-a")
+        assert not opened.claim("ctl-2", "client-key", "digest-b")
+        assert opened.claim("ctl-3", "client-key")
+        assert not opened.claim("ctl-3", "client-key")  # no holder: never again
+    finally:
+        opened.close()

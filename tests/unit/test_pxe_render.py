@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from wizard.answers import Answers, Proposal, load
+from wizard.base.escaping import FILTERS, EscapeError
 from wizard.catalog import default_catalog
-from wizard.cli import main
-from wizard.drivers.dnsmasq import Dnsmasq, find_dnsmasq
-from wizard.escaping import FILTERS, EscapeError
-from wizard.provisioner import render as render_module
-from wizard.provisioner.render import boot_kind, boot_script, dnsmasq_config, reservations
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.tree import TreeError, prepare, render_tree, token_key
+from wizard.cli.main import main
+from wizard.provisioning import render as render_module
+from wizard.provisioning.dnsmasq import Dnsmasq, find_dnsmasq
+from wizard.provisioning.render import boot_kind, boot_script, dnsmasq_config, reservations
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.tree import TreeError, prepare, render_tree, token_key
 
 EXAMPLE = Path("answers/examples/lab-small.yaml")
 NEW_MAC = "52:54:00:aa:bb:01"
@@ -154,7 +154,7 @@ def test_failed_render_keeps_the_previous_tree(answers: Answers, tmp_path: Path,
 
     def broken(*args: object) -> dict[str, str]:
         raise OSError("disk full")
-    monkeypatch.setattr("wizard.provisioner.tree.install_files", broken)
+    monkeypatch.setattr("wizard.provisioning.tree.install_files", broken)
     with pytest.raises(OSError, match="disk full"):
         render_tree(site, tree)
     assert sorted(p.relative_to(tree) for p in tree.rglob("*")) == before

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from wizard.cli import main
-from wizard.drivers.dnsmasq import Dnsmasq, find_dnsmasq
-from wizard.ownedfs import LinkError
+from wizard.base.ownedfs import LinkError
+from wizard.cli.main import main
+from wizard.provisioning.dnsmasq import Dnsmasq, find_dnsmasq
 
 EXAMPLE = Path("answers/examples/lab-small.yaml")
 WRITTEN = [

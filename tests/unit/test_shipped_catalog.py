@@ -9,7 +9,7 @@ import pytest
 from tests.unit.base_answers import BASE
 from wizard.answers import AnswersError, load
 from wizard.catalog import default_catalog
-from wizard.cli import main
+from wizard.cli.main import main
 
 ROOT = Path(__file__).parents[2]
 CORE = ["crowbar", "deployer", "provisioner", "ipmi", "network", "dns", "logging", "ntp"]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from wizard.cli import main
-from wizard.cli_ssh import check_block, match_block
+from wizard.cli.main import main
+from wizard.cli.ssh import check_block, match_block
 
 AWKWARD = "it's a dir #1 \"x\" $HOME `id`; && \\"
 """A directory name that is legal but means something to sshd_config or to the shell."""

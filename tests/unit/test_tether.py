@@ -1,4 +1,4 @@
-"""The tether that dnsmasq runs under (wizard.drivers.tether): its command dies with the
+"""The tether that dnsmasq runs under (wizard.provisioning.tether): its command dies with the
 process that started it, however that process ends; signals are passed on; its command's
 end is the tether's.
 
@@ -21,7 +21,7 @@ import pytest
 
 STARTER = """\
 import subprocess, sys, time
-tether = subprocess.Popen([sys.executable, "-m", "wizard.drivers.tether", "--", *sys.argv[1:]],
+tether = subprocess.Popen([sys.executable, "-m", "wizard.provisioning.tether", "--", *sys.argv[1:]],
                           stdin=subprocess.PIPE, start_new_session=True)
 print(tether.pid, flush=True)
 time.sleep(600)
@@ -78,7 +78,7 @@ def test_the_command_dies_with_its_starter(sig: int) -> None:
 
 
 def _tethered(*command: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "wizard.drivers.tether", "--", *command],
+    return subprocess.Popen([sys.executable, "-m", "wizard.provisioning.tether", "--", *command],
                             stdin=subprocess.PIPE)
 
 

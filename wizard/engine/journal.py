@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from wizard import filelock
-from wizard.provisioner.state import epoch_of
+from wizard.base import filelock
+from wizard.provisioning.state import add_holder_column, epoch_of, make_claim
 
 LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
              "readying", "ready", "problem")
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (node, step));
 CREATE TABLE IF NOT EXISTS claims (
     node TEXT NOT NULL, what TEXT NOT NULL, epoch INTEGER NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (node, what, epoch));
+    holder TEXT, PRIMARY KEY (node, what, epoch));
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
     node TEXT, step TEXT, data TEXT NOT NULL);
@@ -125,6 +125,7 @@ class Journal:
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA busy_timeout = 5000")
             db.executescript(SCHEMA)
+            add_holder_column(db)
         except sqlite3.Error as exc:
             os.close(fd)
             raise JournalError(f"cannot open the journal {path}: {exc}") from None
@@ -220,23 +221,24 @@ class Journal:
             payload = data | ({"detail": detail} if detail else {})
             return self._event(db, at, kind, node, step, payload)
 
-    def claim(self, node: str, what: str) -> bool:
+    def claim(self, node: str, what: str, holder: str | None = None) -> bool:
         """Use up ``what`` (a one-time install capability) for ``node``'s current install;
-        False when it was used already. Claiming ``installed`` ends the install: the next
-        one starts a new epoch, as does ``install-boot`` (see :mod:`wizard.provisioner.state`)."""
+        False when it was used already (by another ``holder``: see
+        :func:`~wizard.provisioning.state.make_claim`). Claiming ``installed`` ends the
+        install: the next one starts a new epoch, as does ``install-boot`` (see
+        :mod:`wizard.provisioning.state`)."""
         at = filelock.now()
         with self._transaction() as db:
             epoch = epoch_of(db, node)
-            made = db.execute("INSERT OR IGNORE INTO claims (node, what, epoch, at) "
-                              "VALUES (?,?,?,?)", (node, what, epoch, at)).rowcount
-            if made:
+            made = make_claim(db, node, what, at, holder)
+            if made == "made":
                 self._event(db, at, "claimed", node, None, {"what": what, "epoch": epoch})
-            return bool(made)
+            return made != "used"
 
     # --- reading -------------------------------------------------------------------------
 
     def epoch(self, node: str) -> int:
-        """``node``'s install epoch (see :mod:`wizard.provisioner.state`)."""
+        """``node``'s install epoch (see :mod:`wizard.provisioning.state`)."""
         return epoch_of(self._db, node)
 
     def state(self, node: str) -> str | None:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from wizard.ownedfs import touch
+from wizard.base.ownedfs import touch
 
 POLL = 0.25
 """Seconds between the runner's looks at the pause file."""

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from wizard.chef_push import KIND_NAMES, Target
+from wizard.chef.push import KIND_NAMES, Target
 from wizard.engine.journal import SITE, Journal
 
 NODE_STEPS: tuple[tuple[str, str], ...] = (

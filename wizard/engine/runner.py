@@ -28,23 +28,25 @@ from pathlib import Path
 from typing import Any
 
 from wizard.answers import Answers
+from wizard.base.yamlfile import write_atomic
 from wizard.catalog import Catalog
-from wizard.chef_node import register_client
-from wizard.chef_objects import ChefObjects, export_repo, render
-from wizard.chef_push import Target, targets
-from wizard.drivers.chef import ChefAuthError, ChefError, ChefServer
-from wizard.drivers.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
-from wizard.drivers.ipmi import IpmiDriver, IpmiError
-from wizard.drivers.ipmi import Target as BmcTarget
+from wizard.chef.api import ChefAuthError, ChefError, ChefServer
+from wizard.chef.node import register_client
+from wizard.chef.objects import ChefObjects, export_repo, render
+from wizard.chef.push import Target, targets
 from wizard.engine.journal import LIFECYCLE, SITE, Journal, JournalError
 from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, Plan, build
-from wizard.inventory import DiscoveredNode, Inventory, InventoryReport
-from wizard.provisioner.render import reservations
-from wizard.provisioner.site import ProvisionerSite
-from wizard.provisioner.state import StoreError
-from wizard.provisioner.tree import dnsmasq_files, prepare, render_tree, token_key
-from wizard.yamlfile import write_atomic
+from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryReport
+from wizard.hardware.ipmi import IpmiDriver, IpmiError
+from wizard.hardware.ipmi import Target as BmcTarget
+from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
+from wizard.provisioning.http import create_app
+from wizard.provisioning.render import reservations
+from wizard.provisioning.serving import provisioner_server
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.state import StoreError
+from wizard.provisioning.tree import dnsmasq_files, prepare, render_tree, token_key
 
 STEP_STATE = dict(NODE_STEPS)
 Emit = Callable[[dict[str, Any]], None]
@@ -91,9 +93,9 @@ class JournalStates:
     def epoch(self, node: str) -> int:
         return self.journal.epoch(node)
 
-    def claim(self, node: str, what: str) -> bool:
+    def claim(self, node: str, what: str, holder: str | None = None) -> bool:
         with _store_errors():
-            return self.journal.claim(node, what)
+            return self.journal.claim(node, what, holder)
 
     def set_state(self, node: str, state: str) -> None:
         with _store_errors():
@@ -271,9 +273,6 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _http(self):
-        from wizard.drivers.http import create_app
-        from wizard.serving import provisioner_server
-
         states = JournalStates(self.journal, lambda node: self._installed[node].set()
                                if node in self._installed else None, self._transition)
         chef = self.chef

@@ -8,7 +8,7 @@ the script decides. A lab server does the same over real HTTP, minus the firmwar
   short wait), then run the answer file's post-install step as a real installer would:
   send the public half of the node's own key with the node's token (the admin node
   registers it as the node's Chef client), run chef-client's first contact with that key
-  through the real Chef API (:func:`wizard.chef_node.first_run`), and call back
+  through the real Chef API (:func:`wizard.chef.node.first_run`), and call back
   ``installed``;
 * local disk or unknown: nothing to do.
 
@@ -32,8 +32,8 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from wizard.chef_node import first_run, public_pem
-from wizard.drivers.chef import ChefError
+from wizard.chef.api import ChefError
+from wizard.chef.node import first_run, public_pem
 
 log = logging.getLogger("wizard.lab.agent")
 INSTALL_SECONDS = 0.5

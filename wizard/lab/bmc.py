@@ -17,7 +17,7 @@ import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.constants as constants
 import pyghmi.ipmi.private.serversession as serversession
 
-from wizard.fru import encode_fru
+from wizard.hardware.fru import encode_fru
 
 NETFN_APP, NETFN_CHASSIS, NETFN_STORAGE, NETFN_TRANSPORT = 0x06, 0x00, 0x0A, 0x0C
 BOOT_DEVICES = {"network": 0x1, "disk": 0x2, "cd": 0x5, "bios": 0x6, "default": 0x0}

@@ -19,13 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wizard.drivers.ipmi import IpmiDriver
-from wizard.interrupts import deferred_interrupt
+from wizard.base.interrupts import deferred_interrupt
+from wizard.base.ownedfs import open_append
+from wizard.base.yamlfile import write_atomic
+from wizard.hardware.ipmi import IpmiDriver
 from wizard.lab.bmc import Faults
 from wizard.lab.fleet import DEFAULT_NETWORK, FleetSpec, plan_fleet, read_states
 from wizard.lab.goiardi import Goiardi, GoiardiError, find_goiardi
-from wizard.ownedfs import open_append
-from wizard.yamlfile import write_atomic
 
 START_TIMEOUT = 20.0
 

@@ -29,9 +29,9 @@ from types import ModuleType
 
 import netaddr
 
+from wizard.base.yamlfile import write_atomic
 from wizard.lab.agent import NodeAgents
 from wizard.lab.bmc import FakeBmc, Faults, Hardware, ServerState
-from wizard.yamlfile import write_atomic
 
 DEFAULT_NETWORK = "127.1.0.0/22"
 LAB_USERNAME = "crowbar"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from wizard.interrupts import deferred_interrupt
-from wizard.ownedfs import open_append
-from wizard.yamlfile import write_atomic
+from wizard.base.interrupts import deferred_interrupt
+from wizard.base.ownedfs import open_append
+from wizard.base.yamlfile import write_atomic
 
 
 class GoiardiError(RuntimeError):

@@ -20,11 +20,11 @@ import secrets
 from pathlib import Path
 
 from wizard.answers import Answers, Proposal
+from wizard.base.problems import AnswersError
+from wizard.base.secrets import Secret, SecretError
+from wizard.base.yamlfile import write_atomic
 from wizard.lab.control import Lab, LabError
 from wizard.lab.goiardi import free_port
-from wizard.problems import AnswersError
-from wizard.secrets import Secret, SecretError
-from wizard.yamlfile import write_atomic
 
 LOOPBACK = "127.0.0.1"
 

@@ -1,0 +1,1 @@
+"""Chef: the objects a deployment renders, the signed Chef Server API, node registration."""

@@ -1,0 +1,2 @@
+"""The crowbar-wizard command (the top layer): argument parsing and printing over the
+engine and the TUI."""

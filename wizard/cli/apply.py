@@ -1,0 +1,302 @@
+"""``crowbar-wizard apply`` and ``status``: take nodes to ready, headless, and watch it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from wizard.answers import Answers, load
+from wizard.base.secrets import SecretError
+from wizard.catalog import default_catalog
+from wizard.chef.api import ChefError
+from wizard.chef.node import admin_client
+from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
+from wizard.cli.lab import add_lab_option, cabled
+from wizard.cli.pxe import preflight_options, run_preflight_checks
+from wizard.engine.journal import Journal, JournalError, JournalLocked, holder
+from wizard.engine.paths import SitePaths, site_state
+from wizard.engine.pause import set_paused
+from wizard.engine.phases import PHASES, nodes_past_phases
+from wizard.engine.plan import describe
+from wizard.engine.runner import Options, Runner, StepFailed
+from wizard.hardware.ipmi import IpmiDriver
+from wizard.lab.control import LabError, lab_directory
+from wizard.provisioning.dnsmasq import DnsmasqError
+from wizard.provisioning.tree import TreeError
+
+"""How many of the progress view's phases a node in this state has finished."""
+LAB_OPTIONS = Options(step_timeout=30, install_timeout=120, attempts=3, backoff=0.5)
+
+
+def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    """Add ``apply`` and ``status`` to the ``crowbar-wizard`` parser."""
+    apply = commands.add_parser(
+        "apply", help="take the answers' nodes to ready (IPMI, PXE, Chef), headless",
+        description="Deploy ANSWERS: write the DHCP reservations and dnsmasq config, push "
+        "the Chef environment, roles and data bag items, then take every node through its "
+        "lifecycle (boot device network, power cycle, OS install with its callback, boot "
+        "device disk, Chef node and run list) to ready. Every step is journaled before the "
+        "next one starts: run apply again after a crash or Ctrl-C and it resumes. Before "
+        "serving DHCP on a real network it runs the checks of 'pxe preflight'. Exit 0 "
+        "when every node is ready, 1 when some are in problem (listed), 2 for invalid "
+        "input, 3 when another apply holds the journal.", formatter_class=formatter,
+    )
+    apply.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    add_lab_option(apply, "deploy onto the lab's simulated servers")
+    apply.add_argument("--dry-run", action="store_true",
+                       help="print what would be done, against the journal; change nothing")
+    apply.add_argument("--json", action="store_true", help="one JSON event per line")
+    apply.add_argument("--state", type=Path, metavar="DIR",
+                       help="journal and PXE tree (default: per site, see status --help)")
+    preflight_options(apply)
+    apply.set_defaults(handler=_apply)
+
+    status = commands.add_parser(
+        "status", help="node states from an apply's journal",
+        description="Show each node's lifecycle state (and problem reason) from the journal "
+        "of ANSWERS' deployment, while apply runs or after. The journal lives in the state "
+        "directory: --state, else $CROWBAR_STATE_DIR/<site>, /var/lib/crowbar-wizard/<site> "
+        "for root, ~/.local/state/crowbar-wizard/<site> otherwise, and the lab's directory "
+        "with --lab.", formatter_class=formatter,
+    )
+    status.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    status.add_argument("--lab", action="store_true", help="the lab deployment's journal")
+    status.add_argument("--state", type=Path, metavar="DIR", help="the state directory")
+    status.add_argument("--follow", action="store_true",
+                        help="print events as they happen until apply ends (Ctrl-C stops)")
+    status.add_argument("--json", action="store_true", help="JSON output")
+    status.set_defaults(handler=_status)
+
+    for name, verb in (("pause", "Pause"), ("resume", "Resume")):
+        control = commands.add_parser(
+            name, help=f"{name} the running apply of ANSWERS",
+            description=f"{verb} the apply running for ANSWERS' site. A paused apply starts "
+            "no new step (the ones under way finish) until it is resumed; the wizard's "
+            "Deploy step shows it and has the same button. Exit 1 when no apply is running.",
+            formatter_class=formatter)
+        control.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+        control.add_argument("--lab", action="store_true", help="the lab deployment")
+        control.add_argument("--state", type=Path, metavar="DIR", help="the state directory")
+        control.set_defaults(handler=_pause if name == "pause" else _resume)
+
+
+def state_directory(answers: Answers, args: argparse.Namespace) -> Path:
+    return site_state(answers, lab=args.lab, state=args.state)
+
+
+class ProgressView:
+    """On a terminal: a bar per phase and the nodes counted by state, problems as they come."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.progress = Progress(TextColumn("{task.description:28s}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[summary]}"))
+        self.tasks = {key: self.progress.add_task(label, total=None, summary="")
+                      for key, label in PHASES}
+
+    def __enter__(self) -> ProgressView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "plan":
+            for task in self.tasks.values():
+                self.progress.update(task, total=event["nodes"])
+        elif kind == "state":
+            self.states[event["node"]] = event["state"]
+            if event["state"] == "problem":
+                self.progress.console.print(f"[red]{escape(event['node'])}: problem[/red]: "
+                                            f"{escape(str(event['reason']))}")
+            self._redraw()
+        elif kind in ("serving", "chef-export", "paused", "resumed"):
+            Printer(False)(event)
+
+    def _redraw(self) -> None:
+        past = nodes_past_phases(self.states.values())
+        counts: dict[str, int] = {}
+        for state in self.states.values():
+            counts[state] = counts.get(state, 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        for (key, _), completed in zip(PHASES, past, strict=True):
+            self.progress.update(self.tasks[key], completed=completed,
+                                 summary=summary if key == "chef" else "")
+
+
+class Printer:
+    """Engine events as lines for people, or JSON lines."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(event, sort_keys=True), flush=True)
+            return
+        kind = event["event"]
+        if kind == "state":
+            reason = f": {event['reason']}" if event.get("reason") else ""
+            print(f"{event['node']}: {event['state']}{reason}", flush=True)
+        elif kind == "step" and event["status"] == "failed":
+            print(f"{event['node']}: {event['step']} failed: {event['error']}", flush=True)
+        elif kind == "serving":
+            print(f"provisioner serving {event['url']}", flush=True)
+        elif kind == "chef-export":
+            print(f"no Chef server: wrote {event['files']} files to {event['path']}",
+                  flush=True)
+        elif kind in ("paused", "resumed"):
+            print(f"apply {kind}: " + ("no new step starts until `crowbar-wizard resume`"
+                                       if kind == "paused" else "steps start again"),
+                  flush=True)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    answers = load(args.answers)
+    if args.lab:
+        try:
+            answers = cabled(answers, deploy=True)
+        except LabError as exc:
+            print(f"apply --lab: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    state = state_directory(answers, args)
+    journal_path = SitePaths(state).journal
+    if args.dry_run:
+        journal = Journal.open(journal_path, lock=False) if journal_path.exists() else None
+        try:
+            runner = _runner(answers, journal, state, args, dry_run=True)
+        except SecretError as exc:
+            print(f"apply: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        try:
+            for line in describe(runner.plan()):
+                print(line)
+        finally:
+            runner.ipmi.close()
+            if journal is not None:
+                journal.close()
+        return EXIT_OK
+    try:
+        journal = Journal.open(journal_path)
+    except JournalLocked as exc:
+        print(f"apply: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except JournalError as exc:
+        print(f"apply: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.lab and not run_preflight_checks(answers, args):
+        journal.close()
+        print("apply: not serving DHCP on this network: fix the problems above", file=sys.stderr)
+        return EXIT_FAILED
+    view = ProgressView() if sys.stdout.isatty() and not args.json else None
+    try:
+        runner = _runner(answers, journal, state, args, view=view)
+        if view is not None:
+            with view:
+                outcome = asyncio.run(_run(runner))
+        else:
+            outcome = asyncio.run(_run(runner))
+    except (SecretError, ChefError, LabError, JournalError, StepFailed, TreeError,
+            DnsmasqError) as exc:  # StepFailed: a site step (DHCP config, Chef objects)
+        print(f"apply: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        states = Counter(state for state, _ in journal.states().values())
+        print(f"apply: interrupted with {', '.join(f'{n} {s}' for s, n in states.most_common())}"
+              f"; every step done is in {journal_path}: apply again resumes from there",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        journal.close()
+    if outcome.problems:
+        print(f"{len(outcome.ready)} nodes ready, {len(outcome.problems)} in problem:",
+              file=sys.stderr)
+        for name, reason in sorted(outcome.problems.items()):
+            print(f"  {name}: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"all {len(outcome.ready)} nodes ready")
+    return EXIT_OK
+
+
+def _runner(answers: Answers, journal: Journal | None, state: Path,
+            args: argparse.Namespace, dry_run: bool = False,
+            view: ProgressView | None = None) -> Runner:
+    server = None if dry_run else admin_client(answers.chef)
+    return Runner(answers, default_catalog(), journal,  # type: ignore[arg-type]
+                  directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
+                  serve_dhcp=not args.lab,
+                  options=LAB_OPTIONS if args.lab else Options(),
+                  emit=view or Printer(args.json),
+                  provisioner_url_file=lab_directory() / "provisioner.url" if args.lab
+                  else None,
+                  # a lab server's requests come from its BMC's loopback address
+                  peers={node.name: node.bmc_address for node in answers.nodes
+                         if node.bmc_address is not None} if args.lab else None)
+
+
+async def _run(runner: Runner):
+    try:
+        return await runner.run()
+    finally:
+        runner.ipmi.close()
+        if runner.chef is not None:
+            await runner.chef.close()
+
+
+def _status(args: argparse.Namespace) -> int:
+    answers = load(args.answers)
+    path = SitePaths(state_directory(answers, args)).journal
+    try:
+        journal = Journal.open(path, lock=False)
+    except FileNotFoundError:
+        print(f"no apply has run for {answers.site.name} yet (no journal at {path})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    with journal:
+        if args.follow:
+            for event in journal.follow(until=lambda: holder(path) is None):
+                words = [event.at, event.node or "", event.kind, event.step or "",
+                         json.dumps(event.data, sort_keys=True) if event.data else ""]
+                print(json.dumps(event.__dict__) if args.json else
+                      " ".join(word for word in words if word), flush=True)
+            return EXIT_OK
+        states = journal.states()
+    if args.json:
+        print(json.dumps({n: {"state": s, "reason": r} for n, (s, r) in states.items()}))
+        return EXIT_OK
+    for name, (state_name, reason) in states.items():
+        print(f"{name:24s} {state_name}{': ' + reason if reason else ''}")
+    return EXIT_OK
+
+
+def _pause(args: argparse.Namespace) -> int:
+    return _set_pause(args, True)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    return _set_pause(args, False)
+
+
+def _set_pause(args: argparse.Namespace, paused: bool) -> int:
+    answers = load(args.answers)
+    path = SitePaths(state_directory(answers, args)).journal
+    who = holder(path)
+    if who is None:
+        print(f"no apply is running for {answers.site.name} (journal {path})", file=sys.stderr)
+        return EXIT_FAILED
+    set_paused(path, paused)
+    print(f"{'paused' if paused else 'resumed'} the apply of {answers.site.name} "
+          f"(pid {who.get('pid', '?')}): " + ("steps under way finish, no new one starts"
+                                              if paused else "steps start again"))
+    return EXIT_OK

@@ -1,0 +1,278 @@
+"""``crowbar-wizard pxe``: render, check and serve what the admin node PXE-boots nodes with."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from wizard.answers import Answers, load
+from wizard.base.escaping import EscapeError, dnsmasq_value
+from wizard.base.ownedfs import real_dir
+from wizard.base.problems import InputError
+from wizard.base.secrets import SecretError
+from wizard.base.yamlfile import write_atomic
+from wizard.catalog import default_catalog
+from wizard.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
+from wizard.provisioning.preflight import PROBE_TIMEOUT, PreflightError, run_preflight
+from wizard.provisioning.site import ProvisionerSite
+from wizard.provisioning.state import StoreError
+from wizard.provisioning.tree import (
+    RenderSummary,
+    TreeError,
+    dnsmasq_files,
+    prepare,
+    render_tree,
+    token_key,
+)
+
+log = logging.getLogger("wizard.pxe")
+DNSMASQ_CHECK = 0.5
+"""Seconds between checks that the dnsmasq ``pxe serve`` runs is still alive."""
+EXIT_INTERRUPTED = 130
+DIR_HELP = "the provisioner's directory, e.g. /srv/crowbar/pxe (new, empty or an earlier render)"
+
+
+def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
+    """Add ``pxe render|preflight|serve`` to the ``crowbar-wizard`` parser."""
+    pxe = commands.add_parser(
+        "pxe", help="DHCP, TFTP and HTTP boot for the nodes (dnsmasq + provisioner)",
+        description="Render and serve what nodes PXE-boot from: dnsmasq's DHCP/TFTP config "
+        "with a reservation per node, iPXE and pxelinux boot scripts, the OS installer's "
+        "answer files, and the provisioner's HTTP service.", formatter_class=formatter,
+    )
+    actions = pxe.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    render = actions.add_parser(
+        "render", help="write the whole PXE tree into DIR",
+        description="Write into DIR: dnsmasq/dnsmasq.conf and hosts/nodes (checked with "
+        "'dnsmasq --test' first; the previous ones kept as .last-good), tftp/ with the boot "
+        "loaders and pxelinux.cfg/, http/boot/<mac>.ipxe and http/install/<node>.<file> answer "
+        "files (0600). Kernels and initrds go in DIR/media/<os>/ (linux, initrd) and "
+        "DIR/media/discovery/; they are yours to provide. DIR must be new, empty or an "
+        "earlier render.", formatter_class=formatter,
+    )
+    render.set_defaults(handler=_render)
+    render.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    render.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
+
+    preflight = actions.add_parser(
+        "preflight", help="check the admin network before serving DHCP",
+        description="Check that the admin address is on the admin interface, that the "
+        "DHCP (67), TFTP (69) and HTTP ports are free, and that no other DHCP server "
+        "answers on the admin network (a DHCPDISCOVER is sent and offers collected). "
+        "Needs root. Exit 0 when serving is safe, 1 otherwise.", formatter_class=formatter,
+    )
+    preflight.set_defaults(handler=_preflight)
+    preflight.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    preflight_options(preflight)
+
+    serve = actions.add_parser(
+        "serve", help="preflight, then run dnsmasq and the provisioner HTTP service",
+        description="Render DIR (as 'pxe render'), run the preflight checks, start dnsmasq "
+        "on the admin interface and serve the provisioner over HTTP on the admin address "
+        "until stopped. Ctrl-C (exit 130) or SIGTERM (exit 0) stops dnsmasq too, and "
+        "dnsmasq never outlives it, even when it is killed. SIGHUP does not stop it: it "
+        "re-reads ANSWERS (a config dnsmasq refuses is reported and the running one kept). "
+        "A dnsmasq that fails at start or dies while serving stops it, with dnsmasq's "
+        "reason (exit 1).",
+        formatter_class=formatter,
+    )
+    serve.set_defaults(handler=_serve)
+    serve.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    serve.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
+    preflight_options(serve)
+
+
+def preflight_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-foreign-dhcp", action="store_true",
+                        help="serve even when another DHCP server answers on the admin network")
+    parser.add_argument("--probe-timeout", type=float, default=PROBE_TIMEOUT, metavar="SECONDS",
+                        help="how long to listen for other DHCP servers (default: "
+                        f"{PROBE_TIMEOUT:g}; dnsmasq waits 3 s before its first offer)")
+
+
+def _site(answers: Answers, directory: Path) -> ProvisionerSite:
+    return ProvisionerSite(answers, default_catalog(), token_key(directory))
+
+
+def _write(answers: Answers, directory: Path, dnsmasq: Dnsmasq | None
+           ) -> tuple[ProvisionerSite, RenderSummary]:
+    dnsmasq_value(directory)  # its paths go into dnsmasq's config: check it first
+    prepare(directory)
+    site = _site(answers, directory)
+    summary = render_tree(site, directory)
+    if dnsmasq is not None:
+        dnsmasq.install(*dnsmasq_files(site, directory))
+    else:
+        config, hosts = dnsmasq_files(site, directory)
+        real_dir(directory / "dnsmasq" / "hosts", directory)
+        write_atomic(directory / "dnsmasq" / "dnsmasq.conf", config, mode=0o644)
+        write_atomic(directory / "dnsmasq" / "hosts" / "nodes", hosts, mode=0o644)
+    return site, summary
+
+
+def _report(summary: RenderSummary, directory: Path, checked: bool) -> None:
+    print(f"wrote {summary.files} files for {summary.nodes} nodes to {directory}")
+    verdict = "accepted by dnsmasq --test" if checked else "NOT checked: dnsmasq is not installed"
+    print(f"dnsmasq config: {directory / 'dnsmasq' / 'dnsmasq.conf'} ({verdict})")
+    if summary.loaders:
+        print(f"boot loaders in tftp/: {', '.join(summary.loaders)}")
+    for missing in summary.missing_loaders:
+        print(f"warning: boot loader missing: {missing}", file=sys.stderr)
+
+
+def _render(args: argparse.Namespace) -> int:
+    answers = load(args.answers)
+    dnsmasq = Dnsmasq(args.directory / "dnsmasq") if find_dnsmasq() else None
+    try:
+        _, summary = _write(answers, args.directory, dnsmasq)
+    except EscapeError as exc:
+        print(f"cannot render: DIR: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except (TreeError, DnsmasqError, SecretError, OSError) as exc:
+        print(f"cannot render: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _report(summary, args.directory, dnsmasq is not None)
+    return EXIT_OK
+
+
+def run_preflight_checks(answers: Answers, args: argparse.Namespace) -> bool:
+    site = ProvisionerSite(answers, default_catalog(), b"")
+    try:
+        report = run_preflight(answers.admin.interface, answers.admin.address,
+                               site.attributes["web_port"],
+                               allow_foreign_dhcp=args.allow_foreign_dhcp,
+                               timeout=args.probe_timeout)
+    except PreflightError as exc:
+        print(f"preflight: {exc}", file=sys.stderr)
+        return False
+    for note in report.notes:
+        print(f"preflight: {note}")
+    for problem in report.problems:
+        print(f"preflight: {problem}", file=sys.stderr)
+    return report.ok
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    answers = load(args.answers)
+    if not run_preflight_checks(answers, args):
+        return EXIT_FAILED
+    print("preflight: the admin network is ready for DHCP, TFTP and HTTP")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    answers = load(args.answers)
+    if not run_preflight_checks(answers, args):
+        print("not serving: fix the problems above (see --help)", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        dnsmasq = Dnsmasq(args.directory / "dnsmasq")
+        site, summary = _write(answers, args.directory, dnsmasq)
+    except EscapeError as exc:
+        print(f"cannot serve: DIR: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except (TreeError, DnsmasqError, SecretError, OSError) as exc:
+        print(f"cannot serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _report(summary, args.directory, True)
+    try:
+        dnsmasq.start()
+        status = asyncio.run(_serve_http(args, site, dnsmasq))
+    except DnsmasqError as exc:
+        print(f"cannot serve: {exc}{_access_hint(str(exc))}", file=sys.stderr)
+        return EXIT_FAILED
+    except StoreError as exc:
+        print(f"cannot serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        dnsmasq.stop()
+    if status == EXIT_INTERRUPTED:
+        raise KeyboardInterrupt  # "interrupted", exit 130, as every command on Ctrl-C
+    return status
+
+
+def _access_hint(reason: str) -> str:
+    """What to do when dnsmasq, once it has dropped root, cannot reach the TFTP root."""
+    if "inaccessible" not in reason:
+        return ""
+    return ("\n  dnsmasq drops root to an unprivileged user, which must be able to enter "
+            "every directory down to DIR/tftp: give them o+x (chmod o+x DIR and each "
+            "parent), or choose a DIR such as /srv/crowbar/pxe")
+
+
+async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq) -> int:
+    # the HTTP service and the Chef client (starlette, httpx): only ``pxe serve`` pays
+    from wizard.chef.node import admin_client, register_client
+    from wizard.provisioning.http import create_app
+    from wizard.provisioning.serving import provisioner_server
+    from wizard.provisioning.state import ProvisionerState
+
+    state = ProvisionerState(args.directory / "state.db")
+    try:
+        chef = admin_client(site.answers.chef)
+    except SecretError as exc:
+        chef = None
+        log.warning("chef.key: %s: installing nodes cannot register their Chef clients", exc)
+    app = create_app(
+        site, state, media=args.directory / "media",
+        register_client=(lambda name, key: register_client(chef, name, key))
+        if chef is not None else None,
+        leases=args.directory / "dnsmasq" / "leases")
+    service = app.state.service
+
+    def reload() -> None:
+        try:
+            answers = load(args.answers)
+            new_site, _ = _write(answers, args.directory, dnsmasq)
+        except (InputError, TreeError, DnsmasqError, SecretError, OSError) as exc:
+            if dnsmasq.running():
+                log.error("reload refused, still serving the previous config: %s", exc)
+            else:  # the new config passed dnsmasq --test, then dnsmasq failed to start
+                log.error("reload: %s", exc)  # the watcher below stops serving
+            return
+        service.site = new_site
+        log.info("reloaded %s: %d nodes", args.answers, len(new_site.nodes))
+
+    server = provisioner_server(app, site.answers.admin.address, site.attributes["web_port"])
+    stopped_by: list[int] = []
+    died: list[str] = []
+
+    def stop(number: int) -> None:
+        stopped_by.append(number)
+        server.should_exit = True
+
+    async def watch_dnsmasq() -> None:
+        """Stop serving when dnsmasq dies: HTTP with no DHCP behind it boots nothing."""
+        while dnsmasq.running():  # a reload's restart runs in this loop: never seen here
+            await asyncio.sleep(DNSMASQ_CHECK)
+        died.append(dnsmasq.failure() or "it did not start again")
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop, number)
+    watcher = asyncio.create_task(watch_dnsmasq())
+    print(f"serving {site.http_url} and DHCP/TFTP on {site.answers.admin.interface} "
+          f"(dnsmasq pid {dnsmasq.pid()})", flush=True)
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+        state.close()
+        if chef is not None:
+            await chef.close()
+    if died:
+        log.error("dnsmasq exited: %s; stopped serving", died[0])
+        return EXIT_FAILED
+    if not server.started:
+        return EXIT_FAILED
+    return EXIT_INTERRUPTED if signal.SIGINT in stopped_by else EXIT_OK

@@ -1,1 +1,0 @@
-"""Drivers: small classes around one real system each (IPMI, dnsmasq, HTTP, Chef)."""

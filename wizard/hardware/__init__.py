@@ -1,0 +1,1 @@
+"""Hardware: IPMI control and sweep, FRU data, and the inventory a node reports."""

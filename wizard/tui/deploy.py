@@ -1,0 +1,510 @@
+"""Deploy: run the engine on the saved answers and show it live, from its journal.
+
+Deploy starts ``crowbar-wizard apply --json`` as its own process, in its own session, its
+output going to ``apply.log`` beside the journal: closing the wizard or losing the SSH
+link does not stop it. The screen follows the apply's journal, the same whether this
+wizard started the apply or found it running (then it attaches): a grid of nodes colored
+by lifecycle state (select one for its steps and log), a bar per phase, an aggregate bar
+with ETA, and a log. Pause holds back new steps; Cancel stops the apply as Ctrl-C does,
+leaving a journal the next Deploy resumes from.
+
+An apply that ends other than with every node ready (it could not start: the lab too
+small, a secret missing; or it left nodes in problem) is shown as such: what it printed
+last, from ``apply.log`` and shown as written, and what to do next (start the lab with as
+many servers as the answers have nodes, retry, the log's path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+from collections import deque
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
+
+from wizard.answers import Answers
+from wizard.base.ownedfs import open_append
+from wizard.engine.journal import Journal, holder
+from wizard.engine.paths import SitePaths
+from wizard.engine.pause import is_paused, set_paused
+from wizard.lab.control import Lab, lab_directory
+from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress
+from wizard.tui.markup import literal
+from wizard.tui.steps import StepScreen
+from wizard.tui.welcome import lab_up_process
+
+PHASES = (("hardware", "Boot device, power"), ("install", "OS install"),
+          ("chef", "Chef, ready"))
+STATE_COLORS = {"discovered": "#757575", "allocated": "#a0a0a0",
+                "hardware-installing": "#ffd54f", "installing": "#ffa040",
+                "installed": "#4dd0e1", "readying": "#64b5f6", "ready": "#66bb6a",
+                "problem": "#ef5350"}
+"""Cell backgrounds (under black text), the same in the dark and the light theme."""
+CELL = 12
+"""Width of a node's cell in the grid."""
+POLL = 0.25
+"""Seconds between looks at the journal."""
+OUTPUT_LINES = 4
+"""Last lines of what an apply printed, shown when it fails."""
+
+
+def journal_paths(answers: Answers) -> dict[str, Path]:
+    """Where the lab's and the real deployment's journals of ``answers`` are."""
+    return {"lab": SitePaths.of(answers, lab=True).journal,
+            "real": SitePaths.of(answers, lab=False).journal}
+
+
+def running_deploy(answers: Answers) -> str | None:
+    """``lab`` or ``real`` when an apply of ``answers`` is running now."""
+    return next((kind for kind, path in journal_paths(answers).items() if holder(path)), None)
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA --"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"ETA {minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+class DeployScreen(StepScreen):
+    """Live progress of an apply."""
+
+    step = "deploy"
+    HELP = ("Deploy the saved answers: every node from bare to ready, as `crowbar-wizard "
+            "apply` does. The apply runs as its own process and goes on if the wizard "
+            "closes; opening the wizard again attaches to it. Each cell of the grid is a "
+            "node, colored by state (yellow hardware, orange installing, blue Chef, green "
+            "ready, red problem); move onto one for its steps and log. Pause lets the steps "
+            "under way finish and starts no new one until Resume. Cancel stops the apply; "
+            "Deploy again resumes where it stopped.")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kind: str | None = None
+        self.path: Path | None = None
+        self.progress = DeployProgress([])
+        self.journal: Journal | None = None
+        self.running = False
+        self.holder: dict | None = None
+        """Who holds the journal: pausing and cancelling need an apply that has it."""
+        self.process: asyncio.subprocess.Process | None = None
+        self.columns = 0
+        self.cells: dict[str, tuple[int, int]] = {}
+        self.shown: str | None = None
+        self.log_offset = 0
+        self.output: deque[str] = deque(maxlen=OUTPUT_LINES)
+        """The last lines the apply printed besides its events (its error, when it fails)."""
+        self.exit_code: int | None = None
+        """How the apply this wizard started ended (None: still running, or not ours)."""
+        self.failure: str | None = None
+        """What went wrong with the last apply, shown until the next one."""
+        self._said = ""
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="deploy-buttons"):
+            yield Button("Deploy on the lab", id="lab", variant="primary", compact=True)
+            yield Button("Deploy", id="real", compact=True)
+            yield Button("Pause", id="pause", disabled=True, compact=True)
+            yield Button("Cancel", id="cancel", variant="error", disabled=True, compact=True)
+        yield Static("", id="deploy-status")
+        with Vertical(id="deploy-failed"):
+            yield Static("", id="failed-output")
+            with Horizontal(id="failed-actions"):
+                yield Button("", id="lab-resize", variant="primary", compact=True)
+                yield Button("Retry", id="retry", compact=True)
+        for key, label in PHASES:
+            with Horizontal(classes="phase"):
+                yield Label(label)
+                yield ProgressBar(total=1, id=f"phase-{key}", show_eta=False,
+                                  show_percentage=False)
+                yield Label("", id=f"count-{key}", classes="count")
+        with Horizontal(classes="phase"):
+            yield Label("All steps")
+            yield ProgressBar(total=1, id="overall", show_eta=False, show_percentage=False)
+            yield Label("", id="count-overall", classes="count")
+            yield Label("", id="eta")
+        with Horizontal(id="deploy-panes"):
+            grid: DataTable[Text] = DataTable(id="grid", cursor_type="cell", show_header=False)
+            yield grid
+            with VerticalScroll(id="node-pane"):
+                yield Static("", id="node-detail")
+        yield RichLog(id="log", markup=True, wrap=True, min_width=20, max_lines=2000)
+
+    def on_mount(self) -> None:
+        self.set_interval(POLL, self.poll)
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        answers = self.answers
+        if not self.running and answers is not None and (
+                self.path not in journal_paths(answers).values()):
+            self._pick_journal()  # first time here, or other answers (another site)
+        self.query_one("#lab", Button).focus()
+
+    @property
+    def answers(self) -> Answers | None:
+        return self.app.answers  # type: ignore[attr-defined]
+
+    # --- which apply -----------------------------------------------------------------------
+
+    def _pick_journal(self) -> None:
+        """Attach to the running apply of these answers, else show the last one's journal."""
+        answers = self.answers
+        if answers is None:
+            return
+        paths = journal_paths(answers)
+        kind = running_deploy(answers) or next(
+            (k for k, p in sorted(paths.items(), key=lambda kp: -_mtime(kp[1])) if
+             p.exists()), None)
+        if kind is not None:
+            self.follow(paths[kind], kind)
+        else:
+            self._status()
+
+    def follow(self, path: Path, kind: str) -> None:
+        """Show the apply whose journal is ``path`` (it may not exist yet)."""
+        if self.journal is not None:
+            self.journal.close()
+        self.kind, self.path, self.journal = kind, path, None
+        answers = self.answers
+        self.progress = DeployProgress([n.name for n in answers.nodes] if answers else [])
+        log_file = SitePaths(path.parent).apply_log
+        self.log_offset = log_file.stat().st_size if log_file.exists() else 0
+        self.output.clear()
+        self.exit_code = self.failure = None
+        self.query_one("#deploy-failed").display = False
+        self.columns = 0
+        self.call_after_refresh(self.poll)
+
+    # --- following the journal ---------------------------------------------------------------
+
+    def poll(self) -> None:
+        path = self.path
+        if path is None:
+            return
+        log = self.query_one("#log", RichLog)
+        changed: set[str] = set()
+        if self._open_journal(path):
+            assert self.journal is not None
+            changed, lines = self.progress.apply(self.journal.events(self.progress.seq, 5000))
+            for line in lines:
+                log.write(line)
+        self._tail_apply_log(SitePaths(path.parent).apply_log, log)
+        # an apply that fails to start never writes a journal: its process says it ended
+        own = self.process is not None
+        self.holder = holder(path)
+        was_running, self.running = self.running, own or self.holder is not None
+        if self.running != was_running and not self.running:
+            self._ended()
+        self._draw(changed)
+
+    def _open_journal(self, path: Path) -> bool:
+        """Whether the journal is open (the apply may not have made it yet, or ever)."""
+        if self.journal is None and path.exists():
+            try:
+                self.journal = Journal.open(path, lock=False)
+            except FileNotFoundError:  # the apply is making it: next time
+                pass
+            except (OSError, sqlite3.Error) as exc:  # shown; tried again next time
+                self.query_one("#deploy-status", Static).update(
+                    literal(f"cannot read {path}: {exc}"))
+        return self.journal is not None
+
+    def _tail_apply_log(self, path: Path, log: RichLog) -> None:
+        """What apply printed besides its events (errors, the provisioner's URL)."""
+        try:
+            with path.open("rb") as file:
+                file.seek(self.log_offset)
+                data = file.read()
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        self.log_offset += end
+        for raw in data[:end].decode(errors="replace").splitlines():
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                log.write(literal(raw))
+                if raw.strip():
+                    self.output.append(raw)
+                continue
+            if event.get("event") == "serving":
+                log.write(f"provisioner serving {literal(event['url'])}")
+            elif event.get("event") == "chef-export":
+                log.write(f"no Chef server: wrote {event['files']} files to "
+                          f"{literal(event['path'])}")
+
+    def _ended(self) -> None:
+        self.progress.paused = False
+        counts = self.progress.counts()
+        total = len(self.progress.nodes)
+        code = self.exit_code
+        if code == 130:  # cancelled: said in the log
+            return
+        if (code in (0, None) and counts.get("ready", 0) == total and total):
+            self.notify(f"all {total} nodes ready")
+            return
+        where = "on the lab" if self.kind == "lab" else "for real"
+        exit_ = "" if code is None else f" (exit {code})"
+        if code is not None and self.journal is None:
+            title = f"The apply {where} did not start{exit_}"
+        else:
+            problems = counts.get("problem", 0)
+            title = (f"The apply {where} ended{exit_}: {counts.get('ready', 0)} of {total} "
+                     "ready" + (f", {problems} in problem" if problems else ""))
+        self._failed(title, list(self.output))
+
+    def _failed(self, title: str, output: list[str]) -> None:
+        """Show what went wrong (the title in the status line, then the output as written)
+        and offer what to do next."""
+        answers, path = self.answers, self.path
+        self.failure = title
+        where = [] if path is None else [
+            f"full output: {_shown(SitePaths(path.parent).apply_log)}"]
+        self.query_one("#failed-output", Static).update(
+            "\n".join(literal(line) for line in [*output, *where]))
+        resize = self.query_one("#lab-resize", Button)
+        short = self._lab_short()
+        resize.display = short is not None
+        if answers is not None:
+            resize.label = f"Start the lab with {len(answers.nodes)} nodes"
+        self.query_one("#deploy-failed").display = True
+        self._status()
+        self.query_one("#lab-resize" if short is not None else "#retry", Button).focus()
+        if not self.is_current:  # on another step: told there
+            self.notify(title, severity="error", markup=False)
+
+    def _lab_short(self) -> int | None:
+        """The lab's server count when a lab is up with fewer servers than nodes to deploy."""
+        answers = self.answers
+        spec = Lab(lab_directory()).spec()
+        if self.kind != "lab" or answers is None or spec is None:
+            return None
+        return len(spec.bmcs) if len(spec.bmcs) < len(answers.nodes) else None
+
+    def _draw(self, changed: set[str]) -> None:
+        progress = self.progress
+        for (key, _), value in zip(PHASES, progress.phases(), strict=True):
+            self.query_one(f"#phase-{key}", ProgressBar).update(
+                total=len(progress.nodes) or 1, progress=value)
+            self.query_one(f"#count-{key}", Label).update(f"{value}/{len(progress.nodes)}")
+        self.query_one("#overall", ProgressBar).update(total=progress.total or 1,
+                                                       progress=len(progress.done))
+        self.query_one("#count-overall", Label).update(f"{len(progress.done)}/{progress.total}")
+        self.query_one("#eta", Label).update(
+            format_eta(progress.eta()) if self.running else "")
+        self._grid(changed)
+        self._status()
+        if self.shown is not None and self.shown in changed:
+            self._detail(self.shown)
+
+    def _grid(self, changed: set[str]) -> None:
+        grid = self.query_one("#grid", DataTable)
+        columns = max(1, (grid.size.width - 2) // CELL) if grid.size.width else 4
+        names = list(self.progress.nodes)
+        if columns != self.columns or len(names) != len(self.cells):
+            self.columns = columns
+            grid.clear(columns=True)
+            for column in range(columns):
+                grid.add_column("", key=str(column), width=CELL - 2)
+            self.cells = {}
+            for row in range((len(names) + columns - 1) // columns):
+                chunk = names[row * columns:(row + 1) * columns]
+                grid.add_row(*(self._cell(n) for n in chunk),
+                             *([Text("")] * (columns - len(chunk))), key=str(row))
+                self.cells.update({n: (row, i) for i, n in enumerate(chunk)})
+            return
+        for name in changed:
+            row, column = self.cells[name]
+            grid.update_cell(str(row), str(column), self._cell(name))
+
+    def _cell(self, name: str) -> Text:
+        color = STATE_COLORS.get(self.progress.nodes[name].state, "white")
+        return Text(f"{name[:CELL - 2]:<{CELL - 2}}", style=f"black on {color}")
+
+    def _status(self) -> None:
+        status = self.query_one("#deploy-status", Static)
+        say = self._say
+        buttons = {name: self.query_one(f"#{name}", Button)
+                   for name in ("lab", "real", "pause", "cancel")}
+        observing = self.app.observing  # type: ignore[attr-defined]
+        buttons["lab"].disabled = buttons["real"].disabled = self.running or observing
+        buttons["pause"].disabled = buttons["cancel"].disabled = (self.holder is None
+                                                                  or observing)
+        if self.path is None:
+            say(status, "No deploy of these answers has run yet.")
+            return
+        paused = self.holder is not None and (self.progress.paused or is_paused(self.path))
+        buttons["pause"].label = "Resume" if paused else "Pause"
+        counts = ", ".join(f"[{STATE_COLORS.get(s, 'white')}]■[/] {n} {s}"
+                           for s, n in sorted(self.progress.counts().items()))
+        where = "on the lab" if self.kind == "lab" else "for real"
+        if self.holder is not None:
+            state = "[b $warning]paused[/]" if paused else "running"
+            say(status, f"Apply {where} {state} (pid {self.holder.get('pid', '?')}): {counts}")
+        elif self.running:
+            say(status, f"Starting the apply {where}...")
+        elif self.failure is not None:
+            say(status, f"[b $error]{literal(self.failure)}[/]")
+        elif self.journal is None:
+            say(status, f"No apply {where} has written its journal yet.")
+        else:
+            say(status, f"Last apply {where}: {counts}")
+
+    def _say(self, status: Static, text: str) -> None:
+        """Update the status line only when it changes (every redraw goes down the wire)."""
+        if text != self._said:
+            self._said = text
+            status.update(text)
+
+    # --- a node's steps and log --------------------------------------------------------------
+
+    @on(DataTable.CellHighlighted, "#grid")
+    def highlighted(self, event: DataTable.CellHighlighted) -> None:
+        row, column = event.coordinate.row, event.coordinate.column
+        name = next((n for n, cell in self.cells.items() if cell == (row, column)), None)
+        if name is not None:
+            self._detail(name)
+
+    def _detail(self, name: str) -> None:
+        self.shown = name
+        node = self.progress.nodes[name]
+        color = STATE_COLORS.get(node.state, "white")
+        marks = {"done": "[$success]✓[/]", "failed": "[$error]✗[/]"}
+        steps = []
+        for step in STEP_NAMES:
+            status = node.steps.get(step)
+            mark = "·" if status is None else marks.get(status, "[$warning]…[/]")
+            steps.append(f" {mark} {step}" + (f" {status}" if status not in (None, "done")
+                                              else ""))
+        reason = f"\n[$error]{literal(node.reason)}[/]" if node.reason else ""
+        self.query_one("#node-detail", Static).update(
+            "\n".join([f"[b]{name}[/b] [{color}]■[/] {node.state}{reason}", *steps, "",
+                       *node.log]))
+
+    # --- starting, pausing, cancelling -------------------------------------------------------
+
+    @on(Button.Pressed, "#lab")
+    def deploy_lab(self) -> None:
+        self._deploy(lab=True)
+
+    @on(Button.Pressed, "#real")
+    def deploy_real(self) -> None:
+        self._deploy(lab=False)
+
+    @on(Button.Pressed, "#retry")
+    def retry(self) -> None:
+        self._deploy(lab=self.kind == "lab")
+
+    @on(Button.Pressed, "#lab-resize")
+    def resize_lab(self) -> None:
+        """The lab down, up again as large as the answers (same network and seed), apply."""
+        self._deploy(lab=True, restart_lab=True)
+
+    def _deploy(self, *, lab: bool, restart_lab: bool = False) -> None:
+        app = self.app
+        if not app.may_edit():  # type: ignore[attr-defined]
+            return
+        if app.path is None or not app.saved:  # type: ignore[attr-defined]
+            self.notify("Save the answers first (Review & save)", severity="warning")
+            return
+        answers = self.answers
+        assert answers is not None
+        kind = "lab" if lab else "real"
+        self.follow(journal_paths(answers)[kind], kind)
+        self.run_apply(Path(app.path), lab, len(answers.nodes),  # type: ignore[attr-defined]
+                       restart_lab=restart_lab)
+
+    @work(exclusive=True, group="apply")
+    async def run_apply(self, path: Path, lab: bool, nodes: int, *,
+                        restart_lab: bool = False) -> None:
+        log = self.query_one("#log", RichLog)
+        command = [sys.executable, "-m", "wizard.cli"]
+        the_lab = Lab(lab_directory())
+        spec = the_lab.spec() if restart_lab else None
+        if spec is not None:
+            log.write(f"stopping the lab ({len(spec.bmcs)} servers)")
+            await asyncio.to_thread(the_lab.down)  # its directory, apply.log with it
+            self.log_offset = 0
+        if lab and the_lab.pid() is None:
+            log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
+            options = ("--network", spec.network, "--seed", str(spec.seed)) if spec else ()
+            started, lines = await lab_up_process(nodes, *options)
+            for line in lines:
+                log.write(literal(line))
+            if not started:
+                self._failed("The lab did not start", lines[-OUTPUT_LINES:])
+                return
+        assert self.path is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open_append(SitePaths(self.path.parent).apply_log) as output:
+                process = await asyncio.create_subprocess_exec(
+                    *command, "apply", str(path.resolve()), "--json",
+                    *(["--lab"] if lab else []),
+                    stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
+                    start_new_session=True)  # goes on when the wizard's terminal goes away
+        except OSError as exc:
+            self._failed("The apply did not start", [str(exc)])
+            return
+        self.process = process
+        self.running = True
+        self._status()
+        try:
+            code = await process.wait()
+        finally:
+            self.process = None
+        self.exit_code = code
+        self.poll()
+        if code == 130:
+            log.write("cancelled: the journal keeps what was done; Deploy resumes")
+
+    @on(Button.Pressed, "#pause")
+    def toggle_pause(self) -> None:
+        if self.path is None or self.holder is None or not self.app.may_edit():  # type: ignore[attr-defined]
+            return
+        paused = not is_paused(self.path)
+        set_paused(self.path, paused)
+        self.query_one("#pause", Button).label = "Resume" if paused else "Pause"
+        self.notify("pausing: steps under way finish, no new one starts" if paused else
+                    "resuming")
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        """Stop the apply as Ctrl-C would; the journal lets the next deploy resume."""
+        who = holder(self.path) if self.path is not None else None
+        if who is None or not self.app.may_edit():  # type: ignore[attr-defined]
+            return
+        if who.get("host") != socket.gethostname():
+            self.notify(f"the apply runs on {who.get('host')}: cancel it there",
+                        severity="warning")
+            return
+        try:  # the apply lifts its own pause as it ends
+            os.kill(int(who["pid"]), signal.SIGINT)
+        except (ProcessLookupError, PermissionError, KeyError, ValueError) as exc:
+            self.notify(f"cannot cancel: {exc}", severity="error", markup=False)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to here when under it (shorter), else as it is."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
