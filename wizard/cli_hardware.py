@@ -87,10 +87,11 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     up = actions.add_parser(
         "up", help="start N simulated servers with their BMCs",
         description="Start N simulated servers, their BMCs and (when goiardi is installed) a "
-        f"Chef server. The BMCs take {DEFAULT_NETWORK}, or when another lab holds addresses "
-        f"of it the next free {DEFAULT_NETWORK.partition('/')[2]}-bit block of "
-        f"{AUTOMATIC_RANGE}; with --network, that block or, when another process holds its "
-        "addresses, exit 1 naming what holds them.", formatter_class=formatter)
+        f"Chef server. The BMCs take {DEFAULT_NETWORK}; when another lab holds addresses of "
+        f"it, the next free /{DEFAULT_NETWORK.partition('/')[2]} of {AUTOMATIC_RANGE}. With "
+        "--network CIDR they take that block, and when another process holds any of its "
+        "addresses lab up exits 1 naming what holds them (a lab by its directory).",
+        formatter_class=formatter)
     up.set_defaults(handler=_lab_up)
     up.add_argument("--nodes", type=int, required=True, metavar="N")
     up.add_argument("--seed", type=int, default=0, help="same seed, same fleet (default: 0)")
