@@ -60,6 +60,15 @@ def test_the_free_block_skips_one_with_any_address_held(hold: Callable) -> None:
     assert free_block(port, first="127.85.0.0/24", within="127.85.0.0/24") is None
 
 
+def test_a_dual_stack_socket_on_the_port_holds_every_block() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as wildcard:
+        wildcard.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        wildcard.bind(("::", 0))
+        port = wildcard.getsockname()[1]
+        assert free_block(port, first="127.85.0.0/24", within="127.85.0.0/16") is None
+        assert holders([("127.85.0.1", port)]) == [f"pid {os.getpid()} ({_command()})"]
+
+
 def test_the_problem_counts_the_addresses_and_names_the_holder(hold: Callable) -> None:
     _, port = hold("127.85.0.5")
     hold("127.85.0.6", port)
@@ -98,4 +107,5 @@ def test_a_network_that_is_no_ipv4_block_is_refused_in_words(network: str, messa
 
 
 def _command() -> str:
-    return Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()[:80]
+    argv = Path("/proc/self/cmdline").read_bytes().decode().replace("\0", " ")
+    return " ".join(argv.split())[:80]

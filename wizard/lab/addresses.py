@@ -1,17 +1,19 @@
 """Loopback addresses for a lab's BMCs: which are free, which block to take, who holds one.
 
-"Free" is what the fleet will meet: a UDP socket bound to the address and port, without
-``SO_REUSEADDR`` (as pyghmi binds them), then closed. Who holds an address that is not
-free is read from the kernel's socket table (``/proc/net/udp``) and the processes'
-descriptors (``/proc/PID/fd``): a lab's fleet is recognised by its command line
-(``python -m wizard.lab.fleet DIR``), whether ``DIR`` still holds that lab or not.
-Processes of other users are seen only by root; they are then "a process of another user".
+Whether a fleet may take its addresses is what it will meet: a UDP socket bound to each
+address and port, without ``SO_REUSEADDR`` (as pyghmi binds them), then closed. Which block a
+lab without ``--network`` takes, and who holds an address, are read from the kernel's socket
+table (``/proc/net/udp``, ``udp6``) and the processes' descriptors (``/proc/PID/fd``): a
+lab's fleet is recognised by its command line (``python -m wizard.lab.fleet DIR``), whether
+``DIR`` still holds that lab or not. Processes of other users are seen only by root; they
+are then "a process of another user".
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import os
 import socket
 import struct
@@ -41,12 +43,18 @@ def unavailable(endpoints: Iterable[Endpoint]) -> dict[Endpoint, int]:
 
 def free_block(port: int, *, first: str, within: str = AUTOMATIC_RANGE) -> str | None:
     """The first block the size of ``first``, from ``first`` on through ``within``, none of
-    whose addresses is held on ``port``; None when every one has some held."""
+    whose addresses is bound on ``port``; None when every one has some bound.
+
+    Read from the kernel's socket table rather than probed by binding, so that looking for
+    a block never makes another lab's fleet, binding right then, fail; a lab that takes
+    the block meanwhile is met by the fleet's own bind."""
+    bound = {address for (address, p), _ in _udp_sockets() if p == port}
+    if "0.0.0.0" in bound:
+        return None
+    taken = [netaddr.IPAddress(address) for address in bound]
     size = netaddr.IPNetwork(first)
-    blocks = [block for block in netaddr.IPNetwork(within).subnet(size.prefixlen)
-              if block.first >= size.first]
-    for block in blocks:
-        if not unavailable((str(host), port) for host in block.iter_hosts()):
+    for block in netaddr.IPNetwork(within).subnet(size.prefixlen):
+        if block.first >= size.first and not any(address in block for address in taken):
             return str(block)
     return None
 
@@ -112,7 +120,7 @@ def describe(pid: int) -> str:
     if directory is None:
         try:
             argv = (Path("/proc") / str(pid) / "cmdline").read_bytes()
-            command = os.fsdecode(argv).replace("\0", " ").strip()
+            command = " ".join(os.fsdecode(argv).replace("\0", " ").split())
         except OSError:
             command = "?"
         return f"pid {pid} ({command[:80]})"
@@ -130,17 +138,26 @@ def describe(pid: int) -> str:
 
 
 def _udp_sockets() -> list[tuple[Endpoint, int]]:
-    """Every IPv4 UDP socket of this network namespace: ((address, port), inode)."""
-    try:
-        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
-    except OSError:
-        return []
+    """The UDP sockets of this network namespace that hold IPv4 endpoints: ((address,
+    port), inode); an IPv6 one bound to ``::`` counts as ``0.0.0.0`` (it may be dual-stack)."""
     sockets = []
-    for line in lines:
-        fields = line.split()
-        address, port = fields[1].split(":")
-        packed = struct.pack("=I", int(address, 16))  # the kernel prints it in host order
-        sockets.append(((socket.inet_ntoa(packed), int(port, 16)), int(fields[9])))
+    for table, words in (("udp", 1), ("udp6", 4)):
+        try:
+            lines = Path("/proc/net", table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, port = fields[1].split(":")
+            # printed as 32-bit words in host order
+            packed = b"".join(struct.pack("=I", int(address[8 * i:8 * i + 8], 16))
+                              for i in range(words))
+            ip = ipaddress.ip_address(packed)
+            if isinstance(ip, ipaddress.IPv6Address):
+                if ip.ipv4_mapped is None and not ip.is_unspecified:
+                    continue
+                ip = ip.ipv4_mapped or ipaddress.IPv4Address(0)
+            sockets.append(((str(ip), int(port, 16)), int(fields[9])))
     return sockets
 
 

@@ -117,7 +117,10 @@ class Lab:
         none of whose addresses is held: so a second lab (``./dev lab``, the wizard's
         Start the lab, a test) comes up beside one that runs, rather than fail on an
         address the operator never chose; an operator who did choose one is told, not moved.
-        "Held" is what the fleet would meet: the address and port bound by a test socket.
+        "Held", for a chosen block: a test socket cannot bind the address and port, as the
+        fleet would not; for the search: bound in the kernel's socket table (a probe there
+        could make another fleet, binding right then, fail). A lab that takes the found
+        block first makes this fleet's bind fail, and the next free block is tried.
         """
         if self.pid() is not None:
             spec = self.spec()
