@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import netaddr
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -23,6 +24,7 @@ from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_O
 from wizard.cli.lab import add_lab_option, cabled
 from wizard.hardware.discovery import SweepResult, expand, sweep
 from wizard.hardware.ipmi import IpmiDriver, IpmiError, Target
+from wizard.lab.addresses import AUTOMATIC_RANGE, holders
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab, LabChef, LabError, lab_directory, no_chef_reason
 from wizard.lab.fleet import DEFAULT_NETWORK
@@ -77,16 +79,25 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     lab = commands.add_parser(
         "lab", help="the built-in lab: a simulated fleet of BMCs on loopback",
         description=f"Start, inspect or stop the lab's fake BMCs (real IPMI over LAN on "
-        f"loopback addresses of {DEFAULT_NETWORK}). State lives in {lab_directory()} "
-        "(set CROWBAR_LAB_DIR to move it).", formatter_class=formatter,
+        f"loopback addresses of {DEFAULT_NETWORK}, or of the next free block when another lab "
+        f"holds it). State lives in {lab_directory()} (set CROWBAR_LAB_DIR to move it; "
+        "several labs run side by side, one per directory).", formatter_class=formatter,
     )
     actions = lab.add_subparsers(dest="action", metavar="ACTION", required=True)
-    up = actions.add_parser("up", help="start N simulated servers with their BMCs")
+    up = actions.add_parser(
+        "up", help="start N simulated servers with their BMCs",
+        description="Start N simulated servers, their BMCs and (when goiardi is installed) a "
+        f"Chef server. The BMCs take {DEFAULT_NETWORK}; when another lab holds addresses of "
+        f"it, the next free /{DEFAULT_NETWORK.partition('/')[2]} of {AUTOMATIC_RANGE}. With "
+        "--network CIDR they take that block, and when another process holds any of its "
+        "addresses lab up exits 1 naming what holds them (a lab by its directory).",
+        formatter_class=formatter)
     up.set_defaults(handler=_lab_up)
     up.add_argument("--nodes", type=int, required=True, metavar="N")
     up.add_argument("--seed", type=int, default=0, help="same seed, same fleet (default: 0)")
-    up.add_argument("--network", default=DEFAULT_NETWORK, metavar="CIDR",
-                    help=f"loopback block for the BMCs (default: {DEFAULT_NETWORK})")
+    up.add_argument("--network", metavar="CIDR",
+                    help=f"loopback block for the BMCs (default: {DEFAULT_NETWORK}, else the "
+                    "first free block after it)")
     up.add_argument("--fault", action="append", default=[], metavar="INDEX:KIND",
                     help="make BMC INDEX misbehave: wrong_password, silent or drop=K (drop "
                     "its first K packets); repeatable. INDEX is 0-based, as the # column of "
@@ -342,6 +353,11 @@ def _lab_up(args: argparse.Namespace) -> int:
     first, last = spec.bmcs[0], spec.bmcs[-1]
     print(f"lab up: {len(spec.bmcs)} BMCs on {first.address}-{last.address} port {first.port}"
           f" (user {spec.username}); state in {lab.directory}")
+    if args.network is None and spec.network != DEFAULT_NETWORK:
+        default = netaddr.IPNetwork(DEFAULT_NETWORK).iter_hosts()
+        held = holders((str(host), first.port) for host in default)
+        print(f"lab up: on {spec.network}, as {DEFAULT_NETWORK} is in use"
+              + (f" by {' and '.join(held)}" if held else ""))
     print(f"lab up: {_chef_line(lab.chef())}")
     print("next: crowbar-wizard discover --lab, or crowbar-wizard apply ANSWERS --lab")
     return EXIT_OK

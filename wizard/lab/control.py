@@ -4,6 +4,9 @@ The fleet (fake BMCs and their node agents) and, when goiardi is installed, a Ch
 run detached (their own sessions), so they outlive the command that started them;
 its state lives in the lab directory: ``$CROWBAR_LAB_DIR``, else ``/run/crowbar-wizard/lab``
 for root, else ``$XDG_RUNTIME_DIR/crowbar-wizard/lab`` (or ``/tmp/crowbar-wizard-UID/lab``).
+
+Several labs (several directories) run side by side on different loopback blocks: see
+:meth:`Lab.up` for which block a lab takes.
 """
 
 from __future__ import annotations
@@ -19,12 +22,28 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import netaddr
+
 from wizard.base.interrupts import deferred_interrupt
 from wizard.base.ownedfs import open_append
 from wizard.base.yamlfile import write_atomic
 from wizard.hardware.ipmi import IpmiDriver
+from wizard.lab.addresses import (
+    AUTOMATIC_RANGE,
+    free_block,
+    holders,
+    lab_processes,
+    problem,
+    unavailable,
+)
 from wizard.lab.bmc import Faults
-from wizard.lab.fleet import DEFAULT_NETWORK, FleetSpec, plan_fleet, read_states
+from wizard.lab.fleet import (
+    DEFAULT_NETWORK,
+    EXIT_ADDRESS_UNAVAILABLE,
+    FleetSpec,
+    plan_fleet,
+    read_states,
+)
 from wizard.lab.goiardi import Goiardi, GoiardiError, find_goiardi
 
 START_TIMEOUT = 20.0
@@ -42,6 +61,16 @@ class LabChef:
 
 class LabError(Exception):
     """The lab cannot do what was asked (already running, failed to start, ...)."""
+
+
+class AddressesUnavailable(LabError):
+    """The fleet's BMC addresses are held by another process (another lab, most often), or
+    are not on this machine."""
+
+
+AUTOMATIC_TRIES = 3
+"""Blocks a lab without ``--network`` tries: one more lab may take the block it found free
+before its fleet binds it."""
 
 
 def lab_directory() -> Path:
@@ -76,31 +105,77 @@ class Lab:
             return None
         return pid
 
-    def up(self, count: int, *, seed: int = 0, network: str = DEFAULT_NETWORK,
+    def up(self, count: int, *, seed: int = 0, network: str | None = None,
            faults: dict[int, Faults] | None = None) -> FleetSpec:
-        """Start a fleet of ``count`` BMCs and wait until every healthy one answers."""
+        """Start a fleet of ``count`` BMCs and wait until every healthy one answers.
+
+        Which loopback block: with ``network``, that one; if another process holds any of
+        the fleet's addresses (on its port), :class:`AddressesUnavailable` says which
+        process, by its lab directory when it is a lab (also one whose directory was
+        removed under it), and nothing is started. Without ``network``, the first
+        :data:`DEFAULT_NETWORK`-sized block of :data:`AUTOMATIC_RANGE`, from the default on,
+        none of whose addresses is held: so a second lab (``./dev lab``, the wizard's
+        Start the lab, a test) comes up beside one that runs, rather than fail on an
+        address the operator never chose; an operator who did choose one is told, not moved.
+        "Held", for a chosen block: a test socket cannot bind the address and port, as the
+        fleet would not; for the search: bound in the kernel's socket table (a probe there
+        could make another fleet, binding right then, fail). A lab that takes the found
+        block first makes this fleet's bind fail, and the next free block is tried.
+        """
         if self.pid() is not None:
             spec = self.spec()
             size = len(spec.bmcs) if spec else "?"
             raise LabError(f"the lab is already up ({size} BMCs, pid {self.pid()}, "
                            f"{self.directory}); run `crowbar-wizard lab down` first")
-        spec = plan_fleet(count, seed=seed, network=network, faults=faults)
+        spec = plan_fleet(count, seed=seed, network=network or DEFAULT_NETWORK, faults=faults)
+        hint = "; give another --network, or none to take a free block"
+        if network is not None:
+            self._check_addresses(spec, hint)
         if (self.directory / "fleet.json").exists():
             self._stop()  # an old lab's leftovers: what still runs of it (agents, goiardi)
             shutil.rmtree(self.directory)
         elif self.directory.exists() and any(self.directory.iterdir()):
             raise LabError(f"{self.directory} is not empty and holds no lab: give the lab a "
                            "directory of its own (CROWBAR_LAB_DIR)")
-        self.directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.directory / "fleet.json", spec.to_json(), mode=0o644)
         try:
-            self._start()
+            for attempt in range(1 if network is not None else AUTOMATIC_TRIES):
+                if network is None:
+                    block = self._free_block(spec.bmcs[0].port)
+                    spec = plan_fleet(count, seed=seed, network=block, faults=faults)
+                self.directory.mkdir(parents=True, exist_ok=True)
+                write_atomic(self.directory / "fleet.json", spec.to_json(), mode=0o644)
+                try:
+                    self._start()
+                    break
+                except AddressesUnavailable as exc:
+                    if network is not None:  # taken since the check
+                        raise AddressesUnavailable(f"{exc}{hint}") from None
+                    if attempt + 1 == AUTOMATIC_TRIES:
+                        raise
             if find_goiardi() is not None:
                 self._start_chef()
         except KeyboardInterrupt:  # no half-started lab left behind
             self.down()
             raise
         return spec
+
+    def _check_addresses(self, spec: FleetSpec, hint: str = "") -> None:
+        endpoints = [(b.address, b.port) for b in spec.bmcs]
+        failed = unavailable(endpoints)
+        if failed:
+            raise AddressesUnavailable(problem(endpoints, failed) + hint)
+
+    @staticmethod
+    def _free_block(port: int) -> str:
+        block = free_block(port, first=DEFAULT_NETWORK)
+        if block is None:
+            default = netaddr.IPNetwork(DEFAULT_NETWORK).iter_hosts()
+            held = holders((str(host), port) for host in default)
+            raise AddressesUnavailable(
+                f"every block of {AUTOMATIC_RANGE} from {DEFAULT_NETWORK} on has addresses in "
+                f"use on port {port} ({DEFAULT_NETWORK} by {' and '.join(held) or 'others'}): "
+                "give the lab a block with --network CIDR")
+        return block
 
     @property
     def chef_directory(self) -> Path:
@@ -127,6 +202,8 @@ class Lab:
         return LabChef(url, key.read_text(), key_path=key)
 
     def _start(self) -> None:
+        spec = self.spec()
+        assert spec is not None
         (self.directory / "ready").unlink(missing_ok=True)
         with open_append(self.directory / "fleet.log") as log, deferred_interrupt():
             process = subprocess.Popen(
@@ -139,6 +216,9 @@ class Lab:
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = self._log_tail()
                 self.down()
+                if process.returncode == EXIT_ADDRESS_UNAVAILABLE:
+                    self._check_addresses(spec)  # says what holds them
+                    raise AddressesUnavailable("".join(tail.splitlines()[-1:]))  # freed since
                 raise LabError(f"the BMC fleet did not start:\n{tail}")
             time.sleep(0.05)
 
@@ -199,9 +279,15 @@ class Lab:
             })
         return rows
 
-    def _stop(self) -> None:
+    def _stop(self) -> bool:
+        """Stop what the lab started; True if some of it ran past its pidfiles (e.g. its
+        directory was removed while it ran), found by their command lines."""
         self._stop_chef()
         self._stop_fleet()
+        strays = lab_processes(self.directory)
+        for pid in strays:
+            stop_pid_group(pid)
+        return bool(strays)
 
     def _stop_chef(self) -> None:
         stop_group(self.chef_directory / "goiardi.pid")
@@ -216,9 +302,10 @@ class Lab:
         """Stop everything the lab started and remove its directory; False if none ran.
 
         Only a directory that holds a lab (its ``fleet.json``) is removed, never another.
+        A lab whose directory was removed under it is stopped too.
         """
         running = self.pid() is not None
-        self._stop()
+        running = self._stop() or running
         if (self.directory / "fleet.json").exists():
             shutil.rmtree(self.directory)
         return running
@@ -232,12 +319,17 @@ def no_chef_reason() -> str:
 
 
 def stop_group(pidfile: Path) -> None:
-    """Stop the process group led by the pid in ``pidfile`` (its leader may be gone, its
-    group not): SIGTERM, up to 5 s for the leader to go, then SIGKILL."""
+    """Stop the process group led by the pid in ``pidfile`` (see :func:`stop_pid_group`)."""
     try:
         pid = int(pidfile.read_text())
     except (OSError, ValueError):
         return
+    stop_pid_group(pid)
+
+
+def stop_pid_group(pid: int) -> None:
+    """Stop the process group led by ``pid`` (its leader may be gone, its group not):
+    SIGTERM, up to 5 s for the leader to go, then SIGKILL."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5

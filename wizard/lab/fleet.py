@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import multiprocessing
@@ -37,6 +38,9 @@ DEFAULT_NETWORK = "127.1.0.0/22"
 LAB_USERNAME = "crowbar"
 LAB_PASSWORD = "crowbar-lab"
 PRIVILEGED_PORT, UNPRIVILEGED_PORT = 623, 10623
+EXIT_ADDRESS_UNAVAILABLE = 3
+"""The fleet's exit status when a BMC's address is held by another process (or is not on
+this machine): ``lab up`` then says what holds it rather than show a traceback."""
 _VENDORS = [
     ("Dell Inc.", ["PowerEdge R650", "PowerEdge R750", "PowerEdge R740xd2"]),
     ("Lenovo", ["ThinkSystem SR650", "ThinkSystem SR630"]),
@@ -93,7 +97,12 @@ def _mac(rng: random.Random, prefix: int) -> str:
 def plan_fleet(count: int, *, seed: int = 0, network: str = DEFAULT_NETWORK,
                port: int | None = None, faults: dict[int, Faults] | None = None) -> FleetSpec:
     """``count`` BMCs with hardware drawn from ``seed``; ``faults`` by BMC index."""
-    block = netaddr.IPNetwork(network)
+    try:
+        block = netaddr.IPNetwork(network)
+    except (netaddr.AddrFormatError, ValueError):
+        raise ValueError(f"{network!r} is not a network (CIDR, e.g. {DEFAULT_NETWORK})") from None
+    if block.version != 4:
+        raise ValueError(f"{network} is not an IPv4 block (the lab's BMCs are on 127.0.0.0/8)")
     hosts = list(block.iter_hosts())
     if not 1 <= count <= min(len(hosts), 1000):
         raise ValueError(f"a lab fleet on {block} holds 1 to {min(len(hosts), 1000)} BMCs")
@@ -178,12 +187,18 @@ def serve(directory: Path) -> None:
     bmcs = []
     for item in spec.bmcs:
         saved = previous.get(item.address, {}).get("state")
-        bmc = FakeBmc(address=item.address, port=item.port, username=spec.username,
-                      password=spec.password, mac=item.mac, hardware=item.hardware,
-                      state=ServerState(**saved) if saved else None, faults=item.faults,
-                      on_change=record, on_boot=lambda bmc, device: boots.put(
-                          (bmc.hardware.nic_macs[0], device, asdict(bmc.hardware),
-                           bmc.address)))
+        try:
+            bmc = FakeBmc(address=item.address, port=item.port, username=spec.username,
+                          password=spec.password, mac=item.mac, hardware=item.hardware,
+                          state=ServerState(**saved) if saved else None, faults=item.faults,
+                          on_change=record, on_boot=lambda bmc, device: boots.put(
+                              (bmc.hardware.nic_macs[0], device, asdict(bmc.hardware),
+                               bmc.address)))
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                raise
+            logging.error("%s:%d: %s", item.address, item.port, exc.strerror)
+            sys.exit(EXIT_ADDRESS_UNAVAILABLE)
         record(bmc)
         bmcs.append(bmc)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
