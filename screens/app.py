@@ -209,7 +209,12 @@ class WizardApp(App[None]):
         self.show_control()
 
     def on_key(self, event: events.Key) -> None:
-        """Keys that would edit, pressed by an observer, say why they do nothing."""
+        """Keys that would edit, pressed by an observer, say why they do nothing (on the
+        step list, enter goes to a step: observers may)."""
+        from screens.steps import StepList  # it imports this module
+
+        if event.key == "enter" and isinstance(self.focused, StepList):
+            return
         if self.observing and (event.is_printable or event.key in ("enter", "space",
                                                                    "backspace", "delete")):
             self.may_edit()
@@ -302,8 +307,13 @@ class WizardApp(App[None]):
     def action_step(self, offset: int) -> None:
         names = [name for name, _ in STEPS]
         current = getattr(self.screen, "step", names[0])
-        index = min(max(names.index(current) + offset, 0), len(names) - 1)
-        if names[index] != "welcome" and self.answers is None:
+        self.step_to(names[min(max(names.index(current) + offset, 0), len(names) - 1)])
+
+    def step_to(self, step: str) -> bool:
+        """Go to ``step`` as Next and Back do (and the step list): only Welcome until
+        there are answers. Whether it went."""
+        if step != "welcome" and self.answers is None:
             self.notify("Start a plan, open a file or start the lab first", severity="warning")
-            return
-        self.go(names[index])
+            return False
+        self.go(step)
+        return True

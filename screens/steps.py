@@ -28,9 +28,13 @@ class StepList(ListView):
         name = (event.item.id or "").removeprefix("step-")
         if name and name != self.current:
             event.stop()
-            offset = [n for n, _ in STEPS].index(name) - [n for n, _ in STEPS].index(
-                self.current)
-            self.app.run_action(f"step({offset})")
+            if not self.app.step_to(name):  # type: ignore[attr-defined]
+                self.show_current()  # still here
+
+    def show_current(self) -> None:
+        """Mark this list's own step again (a step left through the list marks the
+        step chosen there)."""
+        self.index = [name for name, _ in STEPS].index(self.current)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -90,4 +94,5 @@ class StepScreen(Screen[None]):
         control changes, and as the step is shown); most steps only disable fields."""
 
     def on_screen_resume(self) -> None:
+        self.query_one(StepList).show_current()
         self.app.show_control()  # type: ignore[attr-defined]
