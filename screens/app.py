@@ -16,12 +16,11 @@ from typing import ClassVar
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.events import ScreenResume
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
 
-from screens.control import TakeControl, answers_stamp, banner_text, hold
+from screens.control import AnswersChanged, TakeControl, answers_stamp, banner_text, hold
 from screens.drafts import (
     ConfirmQuit,
     RestoreDraft,
@@ -143,7 +142,8 @@ class WizardApp(App[None]):
                     shown = load(self.path, complete=False)
             if shown is not None:
                 self.answers = shown
-                self.screen.post_message(ScreenResume())
+                self.screen.post_message(AnswersChanged())  # the others: as they are shown
+                self.refresh_header()
         who = self.control.controller()
         if who != self._controller_shown:  # redraw the banner only when it changes
             self._controller_shown = who

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, ListItem, ListView, Static
 
 from screens.app import STEPS
-from screens.control import hold
+from screens.control import AnswersChanged, hold
 from wizard import host_facts
 
 
@@ -145,7 +145,12 @@ class StepScreen(Screen[None]):
 
     def show_answers(self) -> None:
         """Show the answers as they are now, where the step stands: the focus, cursors
-        and scroll stay. Called as the step is shown (by the steps that show answers)."""
+        and scroll stay. Called as the step is shown (by the steps that show answers) and
+        when an observer's answers follow the controller's (:class:`AnswersChanged`)."""
+
+    def on_answers_changed(self, message: AnswersChanged) -> None:
+        message.stop()
+        self.show_answers()
 
     def on_screen_resume(self) -> None:
         self.query_one(StepList).show_current()

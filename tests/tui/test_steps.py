@@ -4,9 +4,12 @@ key or by click, and an observer's step follows the controller's edits where it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import Tree
 
 from screens.app import STEPS, WizardApp
 from wizard.answers import load
@@ -31,6 +34,12 @@ def lab_app() -> WizardApp:
     return WizardApp(Path("lab.yaml"), load("lab.yaml"))
 
 
+def leaf(screen, name: str):
+    tree = screen.query_one("#catalog", Tree)
+    return tree, next(node for branch in tree.root.children for node in branch.children
+                      if node.data == name)
+
+
 async def until(pilot, check, seconds: float = 10) -> None:
     """Let the app run until ``check()`` holds (each round: its queued messages handled,
     then a short wait for timers)."""
@@ -43,9 +52,11 @@ async def until(pilot, check, seconds: float = 10) -> None:
 
 
 async def shown(pilot, step: str) -> None:
-    """Wait until ``step``'s screen is shown, composed."""
+    """Wait until ``step``'s screen is shown, composed, and has handled what that
+    brought (its resume)."""
     app = pilot.app
     await until(pilot, lambda: app.screen.step == step and bool(app.screen.query("#steps")))
+    await pilot.pause()
 
 
 def start_from(target: str) -> str:
@@ -141,4 +152,136 @@ def test_a_step_left_by_the_list_shows_itself_in_it_again() -> None:
             await pilot.press("ctrl+b", "ctrl+b")
             await shown(pilot, "network")
             assert app.screen.query_one("#steps").index == NAMES.index("network")
+    asyncio.run(walk())
+
+
+# --- an observer follows the controller ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def acting(app: WizardApp) -> Iterator[None]:
+    """What the test does to ``app`` it does as ``app``: two apps run here, and Textual
+    takes "the app" of what runs (a screen shown, the messages it handles) from the
+    context that started it."""
+    with app._context():
+        yield
+
+
+async def observed(cpilot, opilot, check) -> None:
+    """Let both sessions run until the observer shows what the controller did:
+    ``check()`` holds (the controller keeps its edits in the draft a moment after them;
+    the observer looks at it every second)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"the observer does not show the edit: {check.__doc__}")
+        await cpilot.pause(0.05)
+        await opilot.pause(0.05)
+
+
+def test_an_observers_focus_and_cursor_stay_put_as_the_controller_edits_a_network() -> None:
+    """Two sessions on one answers file: the observer stands on the networks table, on
+    storage's row; the controller changes storage's VLAN. The observer's table and form
+    show the new VLAN, and its focus and cursor are where they were."""
+    async def walk() -> None:
+        controller, observer = lab_app(), lab_app()
+        async with controller.run_test(size=SIZE) as cpilot:
+            await until(cpilot, lambda: controller.control.held)
+            async with observer.run_test(size=SIZE) as opilot:
+                assert observer.observing
+                with acting(observer):
+                    observer.go("network")
+                    await shown(opilot, "network")
+                    table = observer.screen.query_one("#networks")
+                    table.focus()
+                    await opilot.press("down", "down", "down")
+                    await until(opilot, lambda: observer.screen.current == "storage")
+                    assert table.cursor_row == 3 and observer.focused is table
+
+                with acting(controller):
+                    controller.go("network")
+                    await shown(cpilot, "network")
+                    controller.screen.query_one("#networks").move_cursor(row=3)
+                    await until(cpilot, lambda: controller.screen.query_one(
+                        "#net-vlan").value == "200")  # storage's form
+                    controller.screen.query_one("#net-vlan").value = "201"
+                    await until(cpilot,
+                                lambda: controller.answers.networks["storage"].vlan == 201)
+
+                def vlan_shown() -> bool:
+                    """storage's VLAN 201 in the observer's table"""
+                    return str(table.get_cell("storage", "vlan")).startswith("201")
+                await observed(cpilot, opilot, vlan_shown)
+                assert observer.answers.networks["storage"].vlan == 201
+                assert observer.focused is table, "the focus stays on the table"
+                assert table.cursor_row == 3, "the cursor stays on storage"
+                assert observer.screen.current == "storage"
+                await until(opilot, lambda: observer.screen.query_one("#net-vlan").value
+                            == "201")  # storage's form shows it too
+                await until(opilot, lambda: observer.screen.query_one("#net-vlan").disabled)
+                assert observer.focused is table and table.cursor_row == 3
+    asyncio.run(walk())
+
+
+def test_an_observers_focus_and_cursors_stay_put_as_the_controller_edits_barclamps() -> None:
+    """The observer's cursor on nova's role matrix, the controller takes a node out of a
+    role there; then the observer's cursor down the catalog (it scrolls), the controller
+    selects ceph. The observer shows each edit, its focus, cursors and scroll unmoved."""
+    async def walk() -> None:
+        controller, observer = lab_app(), lab_app()
+        async with controller.run_test(size=SIZE) as cpilot:
+            await until(cpilot, lambda: controller.control.held)
+            async with observer.run_test(size=SIZE) as opilot:
+                assert observer.observing
+                for app, pilot in ((observer, opilot), (controller, cpilot)):
+                    with acting(app):
+                        app.go("barclamps")
+                        await shown(pilot, "barclamps")
+                        tree, node = leaf(app.screen, "nova")
+                        tree.move_cursor(node)
+                        await until(pilot, lambda app=app: app.screen.current == "nova")
+                with acting(observer):
+                    matrix = observer.screen.query_one("#matrix")
+                    matrix.focus()
+                    await opilot.press("down", "down", "right")
+                    assert matrix.cursor_coordinate == (2, 1) and observer.focused is matrix
+
+                with acting(controller):
+                    cmatrix = controller.screen.query_one("#matrix")
+                    cmatrix.focus()
+                    cmatrix.move_cursor(row=cmatrix.get_row_index("compute-3"), column=2)
+                    await cpilot.press("enter")
+                    await until(cpilot, lambda: "compute-3" not in controller.answers.barclamps[
+                        "nova"].roles["nova-compute-kvm"])
+
+                def taken_out() -> bool:
+                    """compute-3 no nova-compute-kvm in the observer's matrix"""
+                    row = matrix.get_row_index("compute-3")
+                    return str(matrix.get_cell_at((row, 2))) == "·"
+                await observed(cpilot, opilot, taken_out)
+                assert observer.focused is matrix, "the focus stays on the matrix"
+                assert matrix.cursor_coordinate == (2, 1), "and its cursor where it was"
+
+                with acting(observer):
+                    tree, _ = leaf(observer.screen, "nova")
+                    tree.focus()
+                    for _ in range(tree.last_line):  # down the catalog until it scrolls
+                        if tree.scroll_offset.y > 0:
+                            break
+                        await opilot.press("down")
+                    await opilot.press("up", "up", "up")  # the cursor inside the view
+                    line, scrolled = tree.cursor_line, tree.scroll_offset
+                    assert scrolled.y > 0
+                with acting(controller):
+                    ctree, ceph = leaf(controller.screen, "ceph")
+                    ctree.select_node(ceph)
+                    await until(cpilot, lambda: "ceph" in controller.answers.barclamps)
+
+                def selected() -> bool:
+                    """ceph marked selected in the observer's catalog"""
+                    return str(leaf(observer.screen, "ceph")[1].label).startswith("●")
+                await observed(cpilot, opilot, selected)
+                assert observer.focused is tree, "the focus stays on the catalog"
+                assert tree.cursor_line == line and tree.scroll_offset == scrolled
     asyncio.run(walk())
