@@ -16,7 +16,6 @@ from typing import ClassVar
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.events import ScreenResume
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
@@ -26,7 +25,7 @@ from wizard.answers.examples import LAB_EXAMPLE
 from wizard.base.problems import InputError, format_loc
 from wizard.engine.sessions import HANDOVER, Control, describe, this_session
 from wizard.tui.barclamps import BarclampsScreen
-from wizard.tui.control import TakeControl, answers_stamp, banner_text, hold
+from wizard.tui.control import AnswersChanged, TakeControl, answers_stamp, banner_text, hold
 from wizard.tui.deploy import DeployScreen, running_deploy
 from wizard.tui.discovery import DiscoveryScreen
 from wizard.tui.drafts import (
@@ -41,7 +40,7 @@ from wizard.tui.drafts import (
 from wizard.tui.field_message import FieldMessage
 from wizard.tui.network import NetworkScreen
 from wizard.tui.review import ReviewScreen
-from wizard.tui.steps import STEPS, StepScreen
+from wizard.tui.steps import STEPS, StepList, StepScreen
 from wizard.tui.welcome import WelcomeScreen
 
 DRAFT_DELAY = 1.0
@@ -139,7 +138,8 @@ class WizardApp(App[None]):
                     shown = load(self.path, complete=False)
             if shown is not None:
                 self.answers = shown
-                self.screen.post_message(ScreenResume())
+                self.screen.post_message(AnswersChanged())  # the others: as they are shown
+                self.refresh_header()
         who = self.control.controller()
         if who != self._controller_shown:  # redraw the banner only when it changes
             self._controller_shown = who
@@ -149,7 +149,7 @@ class WizardApp(App[None]):
 
     def show_control(self) -> None:
         """The banner, the editing widgets and what else of the step shown depends on
-        control (:meth:`~screens.steps.StepScreen.follow_control`), as control says."""
+        control (:meth:`~wizard.tui.steps.StepScreen.follow_control`), as control says."""
 
         for banner in self.screen.query("#banner").results(Static):
             banner.update(banner_text(self.control.controller()) if self.observing else "")
@@ -204,7 +204,10 @@ class WizardApp(App[None]):
         self.show_control()
 
     def on_key(self, event: events.Key) -> None:
-        """Keys that would edit, pressed by an observer, say why they do nothing."""
+        """Keys that would edit, pressed by an observer, say why they do nothing (on the
+        step list, enter goes to a step: observers may)."""
+        if event.key == "enter" and isinstance(self.focused, StepList):
+            return
         if self.observing and (event.is_printable or event.key in ("enter", "space",
                                                                    "backspace", "delete")):
             self.may_edit()
@@ -297,8 +300,13 @@ class WizardApp(App[None]):
     def action_step(self, offset: int) -> None:
         names = [name for name, _ in STEPS]
         current = getattr(self.screen, "step", names[0])
-        index = min(max(names.index(current) + offset, 0), len(names) - 1)
-        if names[index] != "welcome" and self.answers is None:
+        self.step_to(names[min(max(names.index(current) + offset, 0), len(names) - 1)])
+
+    def step_to(self, step: str) -> bool:
+        """Go to ``step`` as Next and Back do (and the step list): only Welcome until
+        there are answers. Whether it went."""
+        if step != "welcome" and self.answers is None:
             self.notify("Start a plan, open a file or start the lab first", severity="warning")
-            return
-        self.go(names[index])
+            return False
+        self.go(step)
+        return True

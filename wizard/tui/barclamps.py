@@ -24,7 +24,7 @@ from wizard.answers.proposals import check as check_proposals
 from wizard.base.problems import format_loc
 from wizard.catalog import Attribute, Catalog, default_catalog
 from wizard.tui.field_message import FieldMessage
-from wizard.tui.steps import StepScreen
+from wizard.tui.steps import StepScreen, refill
 
 
 def parse_value(attribute: Attribute, text: str) -> Any:
@@ -77,8 +77,12 @@ class BarclampsScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        self._fill_tree()
+        self.show_answers()
         self.query_one("#catalog", Tree).focus()
+
+    def show_answers(self) -> None:
+        """The catalog's marks and the panel of the barclamp shown, in place."""
+        self._fill_tree()
 
     @property
     def answers(self) -> Answers | None:
@@ -86,9 +90,15 @@ class BarclampsScreen(StepScreen):
 
     def _fill_tree(self) -> None:
         tree = self.query_one("#catalog", Tree)
-        tree.clear()
-        cursor: TreeNode[str] | None = None
         selected = set(self.answers.barclamps) if self.answers else set()
+        if tree.root.children:  # the marks change in place: the cursor and scroll stay
+            for branch in tree.root.children:
+                for leaf in branch.children:
+                    mark = "[green]●[/]" if leaf.data in selected else "○"
+                    leaf.set_label(f"{mark} {leaf.data}")
+            self._show(self.current)
+            return
+        cursor: TreeNode[str] | None = None
         for category in ("core", "openstack", "hadoop", "ops"):
             names = sorted((n for n in self.catalog if self.catalog[n].category == category),
                            key=lambda n: (self.catalog[n].run_order, n))
@@ -138,6 +148,12 @@ class BarclampsScreen(StepScreen):
     # --- the right-hand panel ------------------------------------------------------------
 
     def _show(self, name: str | None) -> None:
+        answers = self.answers
+        proposal = answers.barclamps.get(name) if answers and name else None
+        if name is not None and name == self.current and proposal is not None and (
+                self._show_values(name, proposal)):
+            self._matrix(name)  # the same form: its values in place, where it stands
+            return
         self.current = name
         about = self.query_one("#about", Static)
         fields = self.query_one("#attributes", Vertical)
@@ -151,29 +167,48 @@ class BarclampsScreen(StepScreen):
         requires = ", ".join(barclamp.requires) or "nothing"
         about.update(f"[b]{barclamp.display_name}[/b] ({barclamp.category}, run order "
                      f"{barclamp.run_order}; requires {requires})\n{barclamp.description}")
-        answers = self.answers
-        proposal = answers.barclamps.get(name) if answers else None
         if proposal is None:
             return
         for key, attribute in barclamp.attributes.items():
-            value = proposal.attributes.get(key, attribute.default)
-            text = ", ".join(map(str, value)) if isinstance(value, list) else (
-                "" if value is None else str(value))
             fields.mount(Horizontal(
                 Label(key, classes="field"),
-                Input(text, id=f"attr-{key}", name=name,  # its barclamp: see attribute_changed
+                Input(self._text(proposal, key, attribute), id=f"attr-{key}",
+                      name=name,  # its barclamp: see attribute_changed
                       password=attribute.type == "secret"),
                 FieldMessage(id=f"msg-{key}"), classes="attr"))
         self.hold_if_observing()
         self._matrix(name)
+
+    @staticmethod
+    def _text(proposal: Proposal, key: str, attribute: Attribute) -> str:
+        """An attribute's value as its field shows it."""
+        value = proposal.attributes.get(key, attribute.default)
+        return ", ".join(map(str, value)) if isinstance(value, list) else (
+            "" if value is None else str(value))
+
+    def _show_values(self, name: str, proposal: Proposal) -> bool:
+        """Put the proposal's values in the fields shown for ``name`` (a field whose text
+        differs from its value gets the value, its message cleared); False when the
+        fields are not that barclamp's."""
+        attributes = self.catalog[name].attributes
+        fields = list(self.query("#attributes Input").results(Input))
+        if [(f.id, f.name) for f in fields] != [(f"attr-{key}", name) for key in attributes]:
+            return False
+        with self.prevent(Input.Changed):
+            for field, (key, attribute) in zip(fields, attributes.items(), strict=True):
+                text = self._text(proposal, key, attribute)
+                if field.value != text:
+                    field.value = text
+                    self.query_one(f"#msg-{key}", FieldMessage).update("")
+        return True
 
     def _matrix(self, name: str) -> None:
         """Nodes down, roles across: ● holds it, ◦ holds it by itself (every node), red
         where a rule is broken (a role header in red: too few or too many nodes)."""
         answers = self.answers
         matrix = self.query_one("#matrix", DataTable)
-        matrix.clear(columns=True)
         if answers is None:
+            matrix.clear(columns=True)
             return
         placed = assignments(answers, self.catalog).get(name, {})
         roles = self.catalog[name].roles
@@ -186,10 +221,10 @@ class BarclampsScreen(StepScreen):
             {role.name for role in roles if any(f.loc == ("barclamps", name, "roles") and
                                                 f" role {role.name} " in f.message
                                                 for f in findings)})
-        matrix.add_column("node", key="node")
-        for role in roles:
-            matrix.add_column(Text(role.name, style="bold red" if role.name in bad_roles
-                                   else ""), key=role.name)
+        columns = [("node", Text("node"))] + [
+            (role.name, Text(role.name, style="bold red" if role.name in bad_roles else ""))
+            for role in roles]
+        rows = []
         for node in [answers.admin.hostname, *(n.name for n in answers.nodes)]:
             cells = []
             for role in roles:
@@ -197,7 +232,8 @@ class BarclampsScreen(StepScreen):
                     else "·"
                 cells.append(Text(mark, style="bold red" if (role.name, node) in bad_cells
                                   else "green" if mark != "·" else "dim"))
-            matrix.add_row(node, *cells, key=node)
+            rows.append((node, [node, *cells]))
+        refill(matrix, rows, columns)  # where it stands: the cursor and scroll stay
         self.query_one("#violations", Static).update(
             "\n".join(f"{format_loc(f.loc)}: {f.message}" for f in findings))
 

@@ -18,6 +18,7 @@ from wizard.answers import Answers
 from wizard.base.problems import format_loc
 from wizard.network import Conduit, check_networks
 from wizard.tui.field_message import FieldMessage
+from wizard.tui.steps import refill
 
 TEAMING = {0: "balance-rr", 1: "active-backup", 2: "balance-xor", 3: "broadcast",
            4: "802.3ad (LACP)", 5: "balance-tlb", 6: "balance-alb"}
@@ -36,6 +37,8 @@ class ConduitsPane(Vertical):
     def __init__(self) -> None:
         super().__init__(id="conduits-pane")
         self.current: str | None = None
+        self.shown: Conduit | None = None
+        """The conduit as the form has it (the last change taken, or as it was filled)."""
 
     def compose(self) -> ComposeResult:
         table: DataTable[str] = DataTable(id="conduits", cursor_type="row")
@@ -58,15 +61,21 @@ class ConduitsPane(Vertical):
         return self.app.answers  # type: ignore[attr-defined]
 
     def fill(self) -> None:
+        """The conduits' rows, where the table stands; the form anew when the answers
+        changed its conduit (else what was typed there, taken or not, stays)."""
         table = self.query_one("#conduits", DataTable)
-        table.clear()
         answers = self.answers
-        if answers is None:
+        refill(table, [] if answers is None else (
+            (name, self._row(answers, name, conduit))
+            for name, conduit in answers.conduits.items()))
+        if answers is None or not answers.conduits:
             return
-        for name, conduit in answers.conduits.items():
-            table.add_row(*self._row(answers, name, conduit), key=name)
-        if answers.conduits and (self.current is None or self.current not in answers.conduits):
-            self._edit(next(iter(answers.conduits)))
+        if self.current in answers.conduits:
+            if answers.conduits[self.current] != self.shown:
+                self._edit(self.current)
+        else:
+            row = table.cursor_row if table.is_valid_row_index(table.cursor_row) else 0
+            self._edit(str(table.ordered_rows[row].key.value))
 
     @staticmethod
     def _row(answers: Answers, name: str, conduit: Conduit) -> tuple[str, str, str, str]:
@@ -84,7 +93,7 @@ class ConduitsPane(Vertical):
         if answers is None or name not in answers.conduits:
             return
         self.current = None  # the fields' own change events must not count as edits
-        conduit = answers.conduits[name]
+        conduit = self.shown = answers.conduits[name]
         self.query_one("#conduit-editing", Static).update(f"Editing conduit {name}")
         with self.prevent(Input.Changed, Select.Changed):
             self.query_one("#conduit-interfaces", Input).value = ", ".join(conduit.interfaces)
@@ -122,6 +131,7 @@ class ConduitsPane(Vertical):
             return
         updated = answers.model_copy(update={"conduits": conduits})
         self.app.use(updated, self.app.path, saved=False)  # type: ignore[attr-defined]
+        self.shown = candidate
         table = self.query_one("#conduits", DataTable)
         for column, value in zip(("conduit", "interfaces", "bonding", "networks"),
                                  self._row(updated, name, candidate), strict=True):

@@ -3,7 +3,8 @@
 One session controls (:mod:`wizard.engine.sessions`); the others observe: a banner names the
 controller, the steps' fields and buttons are disabled, keys that would edit say why, and
 the answers on screen follow what the controller saves (or keeps in its draft), inline
-secrets masked (a read-only browser tab is no place for the BMC password). F2 takes
+secrets masked (a read-only browser tab is no place for the BMC password), the focus and
+cursors where the observer left them (:class:`AnswersChanged`). F2 takes
 control over, after a confirmation; when the controller's process ends, the next observer
 gets control by itself.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Select, TextArea
 
@@ -26,6 +28,12 @@ HELD = "observer-held"
 """Class of the widgets disabled because this session observes."""
 MASK = "********"
 """What an observer sees of an inline secret."""
+
+
+class AnswersChanged(Message):
+    """Posted to an observer's screen when it follows the controller to other answers:
+    the step shows them where it stands (focus, cursors and scroll kept; see
+    :meth:`~wizard.tui.steps.StepScreen.show_answers`)."""
 
 
 def banner_text(controller: dict | None) -> str:

@@ -145,11 +145,16 @@ class DeployScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
+        self.show_answers()
+        self.query_one("#lab", Button).focus()
+
+    def show_answers(self) -> None:
+        """The apply of these answers: found the first time here, or for other answers
+        (another site)."""
         answers = self.answers
         if not self.running and answers is not None and (
                 self.path not in journal_paths(answers).values()):
-            self._pick_journal()  # first time here, or other answers (another site)
-        self.query_one("#lab", Button).focus()
+            self._pick_journal()
 
     @property
     def answers(self) -> Answers | None:

@@ -21,7 +21,7 @@ from wizard.base.problems import format_loc
 from wizard.network import Network, check_networks
 from wizard.tui.conduits import ConduitsPane
 from wizard.tui.field_message import FieldMessage
-from wizard.tui.steps import StepScreen
+from wizard.tui.steps import StepScreen, refill
 
 BAR = 40
 """Width of an address-space bar, in cells."""
@@ -64,6 +64,8 @@ class NetworkScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.current: str | None = None
+        self.shown: Network | None = None
+        """The network as the form has it (the last change taken, or as it was filled)."""
 
     def body(self) -> ComposeResult:
         with TabbedContent(id="network-tabs"):
@@ -89,21 +91,32 @@ class NetworkScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
+        self.show_answers()
+
+    def show_answers(self) -> None:
+        """The networks' rows; the form anew when the answers changed its network (else
+        what was typed there, taken or not, stays)."""
+        table = self.query_one("#networks", DataTable)
         self._fill_table()
+        answers = self.answers
+        if answers is not None and self.current in answers.networks:
+            if answers.networks[self.current] != self.shown:
+                self._edit(self.current)
+        elif answers is not None and answers.networks:
+            row = table.cursor_row if table.is_valid_row_index(table.cursor_row) else 0
+            self._edit(str(table.ordered_rows[row].key.value))
         self.query_one(ConduitsPane).fill()
 
     def _fill_table(self) -> None:
-        table = self.query_one("#networks", DataTable)
         answers = self.answers
-        table.clear()
-        if answers is None:
-            return
-        for name, net in answers.networks.items():
-            vlan = f"{net.vlan}{' tagged' if net.use_vlan else ''}" if net.vlan else "-"
-            table.add_row(name, net.subnet, vlan, net.conduit, net.router or "-", bar(net),
-                          key=name)
-        if self.current is None and answers.networks:
-            self._edit(next(iter(answers.networks)))
+        refill(self.query_one("#networks", DataTable),
+               [] if answers is None else ((name, self._row(name, net))
+                                           for name, net in answers.networks.items()))
+
+    @staticmethod
+    def _row(name: str, net: Network) -> tuple[str, ...]:
+        vlan = f"{net.vlan}{' tagged' if net.use_vlan else ''}" if net.vlan else "-"
+        return name, net.subnet, vlan, net.conduit, net.router or "-", bar(net)
 
     @on(DataTable.RowHighlighted, "#networks")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -116,7 +129,7 @@ class NetworkScreen(StepScreen):
         if answers is None or name not in answers.networks:
             return
         self.current = name
-        net = answers.networks[name]
+        net = self.shown = answers.networks[name]
         self.query_one("#editing", Static).update(f"Editing {name}")
         fields = self.query_one("#fields", Vertical)
         fields.remove_children()
@@ -187,11 +200,5 @@ class NetworkScreen(StepScreen):
             return
         self.app.use(answers.model_copy(update={"networks": networks}),  # type: ignore[attr-defined]
                      self.app.path, saved=False)  # type: ignore[attr-defined]
-        table = self.query_one("#networks", DataTable)
-        vlan = (f"{candidate.vlan}{' tagged' if candidate.use_vlan else ''}"
-                if candidate.vlan else "-")
-        for column, value in (("subnet", candidate.subnet), ("vlan", vlan),
-                              ("conduit", candidate.conduit), ("router", candidate.router
-                                                               or "-"),
-                              ("address space", bar(candidate))):
-            table.update_cell(self.current, column, value)
+        self.shown = candidate
+        self._fill_table()

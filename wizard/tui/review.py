@@ -1,6 +1,6 @@
 """Review & save: the YAML that will be written, what is still wrong, and saving it.
 
-An observer sees the YAML with inline secrets masked (:func:`screens.control.observed_data`).
+An observer sees the YAML with inline secrets masked (:func:`wizard.tui.control.observed_data`).
 """
 
 from __future__ import annotations
@@ -38,18 +38,36 @@ class ReviewScreen(StepScreen):
             yield Button("Save", id="save", variant="primary")
 
     def follow_control(self) -> None:
-        """The YAML: as it will be written, or as an observer may see it."""
+        """The YAML: as it will be written, or as an observer may see it (its cursor and
+        scroll where they were)."""
         answers = self.app.answers  # type: ignore[attr-defined]
         if answers is not None:
             observing = self.app.observing  # type: ignore[attr-defined]
-            data = observed_data(answers) if observing else to_data(answers)
-            self.query_one("#yaml", TextArea).text = dump(data)
+            text = dump(observed_data(answers) if observing else to_data(answers))
+            yaml = self.query_one("#yaml", TextArea)
+            if yaml.text != text:
+                selection, scroll = yaml.selection, yaml.scroll_offset
+                yaml.text = text
+                yaml.selection = selection  # clamped to the text
+                yaml.call_after_refresh(yaml.scroll_to, scroll.x, scroll.y, animate=False)
 
     def on_screen_resume(self) -> None:
-        super().on_screen_resume()  # the YAML too, through follow_control
+        super().on_screen_resume()
+        self.show_answers()
         app = self.app
         answers = app.answers  # type: ignore[attr-defined]
         if answers is None:
+            return
+        path = app.path or Path("answers") / f"{answers.site.name}.yaml"  # type: ignore[attr-defined]
+        field = self.query_one("#save-path", Input)
+        field.value = str(path)
+        field.focus()  # enter saves
+
+    def show_answers(self) -> None:
+        """What is still wrong, what saving changes, and the YAML."""
+        self.follow_control()
+        app = self.app
+        if app.answers is None:  # type: ignore[attr-defined]
             return
         problems = app.problems()  # type: ignore[attr-defined]
         verdict = self.query_one("#verdict", Static)
@@ -61,10 +79,6 @@ class ReviewScreen(StepScreen):
             verdict.update("The answers are valid.")
             verdict.set_classes("ok")
         self.query_one("#diff", Static).update(self._diff())
-        path = app.path or Path("answers") / f"{answers.site.name}.yaml"  # type: ignore[attr-defined]
-        field = self.query_one("#save-path", Input)
-        field.value = str(path)
-        field.focus()  # enter saves
 
     def _diff(self) -> str:
         """What saving would change in the file on disk (nothing to say for a new file)."""
