@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from wizard.base import filelock
+from wizard.engine.paths import journal_lock
 from wizard.provisioning.state import add_holder_column, epoch_of, make_claim
 
 LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
@@ -49,16 +50,6 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
     node TEXT, step TEXT, data TEXT NOT NULL);
 """
-
-
-def state_root() -> Path:
-    """The directory that holds every site's state (journal, PXE tree): $CROWBAR_STATE_DIR,
-    else /var/lib/crowbar-wizard for root, ~/.local/state/crowbar-wizard for others."""
-    if "CROWBAR_STATE_DIR" in os.environ:
-        return Path(os.environ["CROWBAR_STATE_DIR"])
-    if os.geteuid() == 0:
-        return Path("/var/lib/crowbar-wizard")
-    return Path.home() / ".local" / "state" / "crowbar-wizard"
 
 
 class JournalLocked(RuntimeError):
@@ -118,7 +109,7 @@ class Journal:
                 raise FileNotFoundError(f"no journal at {path} yet")
             return cls(db, path, None)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = _take_lock(path.with_name(path.name + ".lock"), command)
+        fd = _take_lock(journal_lock(path), command)
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode = WAL")
@@ -297,7 +288,7 @@ class Journal:
 
 def holder(path: Path) -> dict[str, Any] | None:
     """Who holds the journal at ``path`` now (None when nobody does)."""
-    return filelock.holder(path.with_name(path.name + ".lock"))
+    return filelock.holder(journal_lock(path))
 
 
 def _take_lock(lock_path: Path, command: str) -> int:

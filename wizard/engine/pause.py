@@ -13,13 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wizard.base.ownedfs import touch
+from wizard.engine.paths import pause_file
 
 POLL = 0.25
 """Seconds between the runner's looks at the pause file."""
-
-
-def pause_file(journal: Path) -> Path:
-    return journal.with_name("paused")
 
 
 def set_paused(journal: Path, paused: bool) -> None:

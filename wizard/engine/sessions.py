@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.base import filelock
-from wizard.engine.journal import state_root
+from wizard.engine.paths import control_lock
 
 HANDOVER = signal.SIGUSR1
 """What a controller is sent when another session takes control over."""
@@ -28,9 +28,9 @@ HANDOVER = signal.SIGUSR1
 
 def control_path() -> Path:
     """The control lock, beside every site's state (see ``crowbar-wizard status --help``)."""
-    base = state_root()
-    base.mkdir(parents=True, exist_ok=True)
-    return base / "control.lock"
+    path = control_lock()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def this_session(kind: str = "terminal") -> dict[str, Any]:
