@@ -100,8 +100,8 @@ class ProgressView:
         self.progress = Progress(TextColumn("{task.description:28s}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.fields[summary]}"))
-        self.tasks = {key: self.progress.add_task(label, total=None, summary="")
-                      for key, label in PHASES}
+        self.tasks = {phase.key: self.progress.add_task(phase.label, total=None, summary="")
+                      for phase in PHASES}
 
     def __enter__(self) -> ProgressView:
         self.progress.start()
@@ -130,9 +130,9 @@ class ProgressView:
         for state in self.states.values():
             counts[state] = counts.get(state, 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        for (key, _), completed in zip(PHASES, past, strict=True):
-            self.progress.update(self.tasks[key], completed=completed,
-                                 summary=summary if key == "chef" else "")
+        for phase, completed in zip(PHASES, past, strict=True):
+            self.progress.update(self.tasks[phase.key], completed=completed,
+                                 summary=summary if phase.key == "chef" else "")
 
 
 class Printer:

@@ -4,10 +4,21 @@ bars and the Deploy screen's both count nodes past each phase from these."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
-PHASES = (("hardware", "boot device + power cycle"), ("install", "OS install"),
-          ("chef", "Chef node, ready"))
-"""(key, label) of each phase, in order."""
+
+class Phase(NamedTuple):
+    key: str
+    label: str
+    """As the CLI's progress view names it."""
+    title: str
+    """As the Deploy screen names it (shorter: its bars share a line with the label)."""
+
+
+PHASES = (Phase("hardware", "boot device + power cycle", "Boot device, power"),
+          Phase("install", "OS install", "OS install"),
+          Phase("chef", "Chef node, ready", "Chef, ready"))
+"""Each phase, in order."""
 
 PHASE_REACHED = {"installing": 1, "installed": 2, "readying": 2, "ready": 3}
 """How many phases a node in this state is past (states not listed: none)."""

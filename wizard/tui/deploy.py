@@ -37,14 +37,13 @@ from wizard.base.ownedfs import open_append
 from wizard.engine.journal import Journal, holder
 from wizard.engine.paths import SitePaths
 from wizard.engine.pause import is_paused, set_paused
+from wizard.engine.phases import PHASES
 from wizard.lab.control import Lab, lab_directory
 from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress
 from wizard.tui.markup import literal
 from wizard.tui.steps import StepScreen
 from wizard.tui.welcome import lab_up_process
 
-PHASES = (("hardware", "Boot device, power"), ("install", "OS install"),
-          ("chef", "Chef, ready"))
 STATE_COLORS = {"discovered": "#757575", "allocated": "#a0a0a0",
                 "hardware-installing": "#ffd54f", "installing": "#ffa040",
                 "installed": "#4dd0e1", "readying": "#64b5f6", "ready": "#66bb6a",
@@ -122,12 +121,12 @@ class DeployScreen(StepScreen):
             with Horizontal(id="failed-actions"):
                 yield Button("", id="lab-resize", variant="primary", compact=True)
                 yield Button("Retry", id="retry", compact=True)
-        for key, label in PHASES:
+        for phase in PHASES:
             with Horizontal(classes="phase"):
-                yield Label(label)
-                yield ProgressBar(total=1, id=f"phase-{key}", show_eta=False,
+                yield Label(phase.title)
+                yield ProgressBar(total=1, id=f"phase-{phase.key}", show_eta=False,
                                   show_percentage=False)
-                yield Label("", id=f"count-{key}", classes="count")
+                yield Label("", id=f"count-{phase.key}", classes="count")
         with Horizontal(classes="phase"):
             yield Label("All steps")
             yield ProgressBar(total=1, id="overall", show_eta=False, show_percentage=False)
@@ -299,10 +298,10 @@ class DeployScreen(StepScreen):
 
     def _draw(self, changed: set[str]) -> None:
         progress = self.progress
-        for (key, _), value in zip(PHASES, progress.phases(), strict=True):
-            self.query_one(f"#phase-{key}", ProgressBar).update(
+        for phase, value in zip(PHASES, progress.phases(), strict=True):
+            self.query_one(f"#phase-{phase.key}", ProgressBar).update(
                 total=len(progress.nodes) or 1, progress=value)
-            self.query_one(f"#count-{key}", Label).update(f"{value}/{len(progress.nodes)}")
+            self.query_one(f"#count-{phase.key}", Label).update(f"{value}/{len(progress.nodes)}")
         self.query_one("#overall", ProgressBar).update(total=progress.total or 1,
                                                        progress=len(progress.done))
         self.query_one("#count-overall", Label).update(f"{len(progress.done)}/{progress.total}")
