@@ -21,9 +21,9 @@ from wizard.chef.node import admin_client
 from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from wizard.cli.lab import add_lab_option, cabled
 from wizard.cli.pxe import preflight_options, run_preflight_checks
+from wizard.engine.deployments import set_pause
 from wizard.engine.journal import Journal, JournalError, JournalLocked, holder
 from wizard.engine.paths import SitePaths, site_state
-from wizard.engine.pause import set_paused
 from wizard.engine.phases import PHASES, nodes_past_phases
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Runner, StepFailed
@@ -291,11 +291,10 @@ def _resume(args: argparse.Namespace) -> int:
 def _set_pause(args: argparse.Namespace, paused: bool) -> int:
     answers = load(args.answers)
     path = SitePaths(state_directory(answers, args)).journal
-    who = holder(path)
+    who = set_pause(path, paused)
     if who is None:
         print(f"no apply is running for {answers.site.name} (journal {path})", file=sys.stderr)
         return EXIT_FAILED
-    set_paused(path, paused)
     print(f"{'paused' if paused else 'resumed'} the apply of {answers.site.name} "
           f"(pid {who.get('pid', '?')}): " + ("steps under way finish, no new one starts"
                                               if paused else "steps start again"))

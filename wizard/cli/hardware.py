@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -22,7 +23,8 @@ from wizard.base import terminal
 from wizard.base.secrets import SecretError
 from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from wizard.cli.lab import add_lab_option, cabled
-from wizard.hardware.discovery import SweepResult, expand, sweep
+from wizard.engine.discover import sweep_bmcs
+from wizard.hardware.discovery import SweepResult, expand
 from wizard.hardware.ipmi import IpmiDriver, IpmiError, Target
 from wizard.lab.addresses import AUTOMATIC_RANGE, holders
 from wizard.lab.bmc import Faults
@@ -161,7 +163,6 @@ async def _run_sweep(args: argparse.Namespace, addresses: list[str], port: int, 
                      password: str, counts: Counter[str]) -> None:
     """Sweep and show each result as it comes, counting outcomes in ``counts`` (which
     the caller still has when Ctrl-C stops the sweep halfway)."""
-    driver = IpmiDriver(concurrency=args.concurrency, timeout=3.0, retries=2)
     rows: list[SweepResult] = []
     live = None
     if not args.json and sys.stdout.isatty():
@@ -169,21 +170,22 @@ async def _run_sweep(args: argparse.Namespace, addresses: list[str], port: int, 
                     refresh_per_second=8)
         live.start()
     try:
-        async for result in sweep(driver, addresses, port=port, username=user,
-                                  password=password, ping_timeout=args.timeout):
-            counts[result.outcome] += 1
-            if args.json:
-                print(json.dumps(result.to_json()), flush=True)
-            elif result.outcome != "unreachable":
-                rows.append(result)
-                if live is not None:
-                    live.update(_table(rows, counts, len(addresses)))
-                else:
-                    print(_line(result), flush=True)
+        async with contextlib.aclosing(sweep_bmcs(
+                addresses, port=port, username=user, password=password,
+                ping_timeout=args.timeout, concurrency=args.concurrency)) as results:
+            async for result in results:
+                counts[result.outcome] += 1
+                if args.json:
+                    print(json.dumps(result.to_json()), flush=True)
+                elif result.outcome != "unreachable":
+                    rows.append(result)
+                    if live is not None:
+                        live.update(_table(rows, counts, len(addresses)))
+                    else:
+                        print(_line(result), flush=True)
     finally:
         if live is not None:
             live.stop()
-        driver.close()
 
 
 def _print_summary(args: argparse.Namespace, total: int, counts: Counter[str], elapsed: float,
