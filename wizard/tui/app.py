@@ -23,10 +23,11 @@ from textual.widgets import Static
 from wizard.answers import Answers, check, load
 from wizard.answers.examples import LAB_EXAMPLE
 from wizard.base.problems import InputError, format_loc
+from wizard.engine.deployments import running
 from wizard.engine.sessions import HANDOVER, Control, describe, this_session
 from wizard.tui.barclamps import BarclampsScreen
 from wizard.tui.control import AnswersChanged, TakeControl, answers_stamp, banner_text, hold
-from wizard.tui.deploy import DeployScreen, running_deploy
+from wizard.tui.deploy import DeployScreen
 from wizard.tui.discovery import DiscoveryScreen
 from wizard.tui.drafts import (
     ConfirmQuit,
@@ -109,7 +110,7 @@ class WizardApp(App[None]):
             asyncio.get_running_loop().add_signal_handler(HANDOVER, self._hand_over)
         self.set_interval(1.0, self._watch_control)
         self.push_screen("review" if self.answers is not None else "welcome")
-        if self.answers is not None and running_deploy(self.answers):
+        if self.answers is not None and running(self.answers):
             self.go("deploy")  # an apply of these answers is running: attach to it
         if self.observing:
             self._seen = answers_stamp(self.path, draft_path(self.path))

@@ -16,13 +16,7 @@ many servers as the answers have nodes, retry, the log's path).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import socket
-import sqlite3
-import sys
 from collections import deque
 from pathlib import Path
 
@@ -33,16 +27,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
 from wizard.answers import Answers
-from wizard.base.ownedfs import open_append
-from wizard.engine.journal import Journal, holder
-from wizard.engine.paths import SitePaths
-from wizard.engine.pause import is_paused, set_paused
+from wizard.engine import deployments
+from wizard.engine.deployments import ApplyWatch, Journal, JournalUnreadable, StartedApply
 from wizard.engine.phases import PHASES
-from wizard.lab.control import Lab, lab_directory
 from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress
 from wizard.tui.markup import literal
 from wizard.tui.steps import StepScreen
-from wizard.tui.welcome import lab_up_process
 
 STATE_COLORS = {"discovered": "#757575", "allocated": "#a0a0a0",
                 "hardware-installing": "#ffd54f", "installing": "#ffa040",
@@ -55,17 +45,6 @@ POLL = 0.25
 """Seconds between looks at the journal."""
 OUTPUT_LINES = 4
 """Last lines of what an apply printed, shown when it fails."""
-
-
-def journal_paths(answers: Answers) -> dict[str, Path]:
-    """Where the lab's and the real deployment's journals of ``answers`` are."""
-    return {"lab": SitePaths.of(answers, lab=True).journal,
-            "real": SitePaths.of(answers, lab=False).journal}
-
-
-def running_deploy(answers: Answers) -> str | None:
-    """``lab`` or ``real`` when an apply of ``answers`` is running now."""
-    return next((kind for kind, path in journal_paths(answers).items() if holder(path)), None)
 
 
 def format_eta(seconds: float | None) -> str:
@@ -92,15 +71,15 @@ class DeployScreen(StepScreen):
         self.kind: str | None = None
         self.path: Path | None = None
         self.progress = DeployProgress([])
-        self.journal: Journal | None = None
+        self.watch: ApplyWatch | None = None
+        """The journal and output of the apply shown."""
         self.running = False
         self.holder: dict | None = None
         """Who holds the journal: pausing and cancelling need an apply that has it."""
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: StartedApply | None = None
         self.columns = 0
         self.cells: dict[str, tuple[int, int]] = {}
         self.shown: str | None = None
-        self.log_offset = 0
         self.output: deque[str] = deque(maxlen=OUTPUT_LINES)
         """The last lines the apply printed besides its events (its error, when it fails)."""
         self.exit_code: int | None = None
@@ -152,12 +131,17 @@ class DeployScreen(StepScreen):
         (another site)."""
         answers = self.answers
         if not self.running and answers is not None and (
-                self.path not in journal_paths(answers).values()):
+                self.path not in deployments.journals(answers).values()):
             self._pick_journal()
 
     @property
     def answers(self) -> Answers | None:
         return self.app.answers  # type: ignore[attr-defined]
+
+    @property
+    def journal(self) -> Journal | None:
+        """The journal shown, once open (the apply may not have made it yet, or ever)."""
+        return self.watch.journal if self.watch is not None else None
 
     # --- which apply -----------------------------------------------------------------------
 
@@ -166,24 +150,19 @@ class DeployScreen(StepScreen):
         answers = self.answers
         if answers is None:
             return
-        paths = journal_paths(answers)
-        kind = running_deploy(answers) or next(
-            (k for k, p in sorted(paths.items(), key=lambda kp: -_mtime(kp[1])) if
-             p.exists()), None)
+        kind = deployments.latest(answers)
         if kind is not None:
-            self.follow(paths[kind], kind)
+            self.follow(deployments.journals(answers)[kind], kind)
         else:
             self._status()
 
     def follow(self, path: Path, kind: str) -> None:
         """Show the apply whose journal is ``path`` (it may not exist yet)."""
-        if self.journal is not None:
-            self.journal.close()
-        self.kind, self.path, self.journal = kind, path, None
+        if self.watch is not None:
+            self.watch.close()
+        self.kind, self.path, self.watch = kind, path, ApplyWatch(path)
         answers = self.answers
         self.progress = DeployProgress([n.name for n in answers.nodes] if answers else [])
-        log_file = SitePaths(path.parent).apply_log
-        self.log_offset = log_file.stat().st_size if log_file.exists() else 0
         self.output.clear()
         self.exit_code = self.failure = None
         self.query_one("#deploy-failed").display = False
@@ -193,48 +172,35 @@ class DeployScreen(StepScreen):
     # --- following the journal ---------------------------------------------------------------
 
     def poll(self) -> None:
-        path = self.path
-        if path is None:
+        watch = self.watch
+        if watch is None:
             return
         log = self.query_one("#log", RichLog)
         changed: set[str] = set()
-        if self._open_journal(path):
-            assert self.journal is not None
-            changed, lines = self.progress.apply(self.journal.events(self.progress.seq, 5000))
+        if self._open_journal(watch):
+            changed, lines = self.progress.apply(watch.events(self.progress.seq, 5000))
             for line in lines:
                 log.write(line)
-        self._tail_apply_log(SitePaths(path.parent).apply_log, log)
+        self._tail_apply_log(watch, log)
         # an apply that fails to start never writes a journal: its process says it ended
         own = self.process is not None
-        self.holder = holder(path)
+        self.holder = watch.holder()
         was_running, self.running = self.running, own or self.holder is not None
         if self.running != was_running and not self.running:
             self._ended()
         self._draw(changed)
 
-    def _open_journal(self, path: Path) -> bool:
+    def _open_journal(self, watch: ApplyWatch) -> bool:
         """Whether the journal is open (the apply may not have made it yet, or ever)."""
-        if self.journal is None and path.exists():
-            try:
-                self.journal = Journal.open(path, lock=False)
-            except FileNotFoundError:  # the apply is making it: next time
-                pass
-            except (OSError, sqlite3.Error) as exc:  # shown; tried again next time
-                self.query_one("#deploy-status", Static).update(
-                    literal(f"cannot read {path}: {exc}"))
-        return self.journal is not None
-
-    def _tail_apply_log(self, path: Path, log: RichLog) -> None:
-        """What apply printed besides its events (errors, the provisioner's URL)."""
         try:
-            with path.open("rb") as file:
-                file.seek(self.log_offset)
-                data = file.read()
-        except OSError:
-            return
-        end = data.rfind(b"\n") + 1
-        self.log_offset += end
-        for raw in data[:end].decode(errors="replace").splitlines():
+            return watch.open()
+        except JournalUnreadable as exc:  # shown; tried again next time
+            self.query_one("#deploy-status", Static).update(literal(str(exc)))
+            return False
+
+    def _tail_apply_log(self, watch: ApplyWatch, log: RichLog) -> None:
+        """What apply printed besides its events (errors, the provisioner's URL)."""
+        for raw in watch.output():
             try:
                 event = json.loads(raw)
             except ValueError:
@@ -271,10 +237,10 @@ class DeployScreen(StepScreen):
     def _failed(self, title: str, output: list[str]) -> None:
         """Show what went wrong (the title in the status line, then the output as written)
         and offer what to do next."""
-        answers, path = self.answers, self.path
+        answers, watch = self.answers, self.watch
         self.failure = title
-        where = [] if path is None else [
-            f"full output: {_shown(SitePaths(path.parent).apply_log)}"]
+        where = [] if watch is None else [
+            f"full output: {_shown(watch.paths.apply_log)}"]
         self.query_one("#failed-output", Static).update(
             "\n".join(literal(line) for line in [*output, *where]))
         resize = self.query_one("#lab-resize", Button)
@@ -291,7 +257,7 @@ class DeployScreen(StepScreen):
     def _lab_short(self) -> int | None:
         """The lab's server count when a lab is up with fewer servers than nodes to deploy."""
         answers = self.answers
-        spec = Lab(lab_directory()).spec()
+        spec = deployments.lab_spec()
         if self.kind != "lab" or answers is None or spec is None:
             return None
         return len(spec.bmcs) if len(spec.bmcs) < len(answers.nodes) else None
@@ -345,10 +311,10 @@ class DeployScreen(StepScreen):
         buttons["lab"].disabled = buttons["real"].disabled = self.running or observing
         buttons["pause"].disabled = buttons["cancel"].disabled = (self.holder is None
                                                                   or observing)
-        if self.path is None:
+        if self.watch is None:
             say(status, "No deploy of these answers has run yet.")
             return
-        paused = self.holder is not None and (self.progress.paused or is_paused(self.path))
+        paused = self.holder is not None and (self.progress.paused or self.watch.paused())
         buttons["pause"].label = "Resume" if paused else "Pause"
         counts = ", ".join(f"[{STATE_COLORS.get(s, 'white')}]■[/] {n} {s}"
                            for s, n in sorted(self.progress.counts().items()))
@@ -425,7 +391,7 @@ class DeployScreen(StepScreen):
         answers = self.answers
         assert answers is not None
         kind = "lab" if lab else "real"
-        self.follow(journal_paths(answers)[kind], kind)
+        self.follow(deployments.journals(answers)[kind], kind)
         self.run_apply(Path(app.path), lab, len(answers.nodes),  # type: ignore[attr-defined]
                        restart_lab=restart_lab)
 
@@ -433,31 +399,25 @@ class DeployScreen(StepScreen):
     async def run_apply(self, path: Path, lab: bool, nodes: int, *,
                         restart_lab: bool = False) -> None:
         log = self.query_one("#log", RichLog)
-        command = [sys.executable, "-m", "wizard.cli"]
-        the_lab = Lab(lab_directory())
-        spec = the_lab.spec() if restart_lab else None
+        spec = deployments.lab_spec() if restart_lab else None
         if spec is not None:
             log.write(f"stopping the lab ({len(spec.bmcs)} servers)")
-            await asyncio.to_thread(the_lab.down)  # its directory, apply.log with it
-            self.log_offset = 0
-        if lab and the_lab.pid() is None:
+            await deployments.stop_lab()  # its directory, apply.log with it
+            if self.watch is not None:
+                self.watch.rewind_output()
+        if lab and not deployments.lab_is_up():
             log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
-            options = ("--network", spec.network, "--seed", str(spec.seed)) if spec else ()
-            started, lines = await lab_up_process(nodes, *options)
+            started, lines = await (deployments.start_lab(nodes, network=spec.network,
+                                                          seed=spec.seed) if spec else
+                                    deployments.start_lab(nodes))
             for line in lines:
                 log.write(literal(line))
             if not started:
                 self._failed("The lab did not start", lines[-OUTPUT_LINES:])
                 return
         assert self.path is not None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open_append(SitePaths(self.path.parent).apply_log) as output:
-                process = await asyncio.create_subprocess_exec(
-                    *command, "apply", str(path.resolve()), "--json",
-                    *(["--lab"] if lab else []),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=output, stderr=output,
-                    start_new_session=True)  # goes on when the wizard's terminal goes away
+        try:  # detached: goes on when the wizard's terminal goes away
+            process = await deployments.start_apply(path, self.path, lab=lab)
         except OSError as exc:
             self._failed("The apply did not start", [str(exc)])
             return
@@ -477,8 +437,9 @@ class DeployScreen(StepScreen):
     def toggle_pause(self) -> None:
         if self.path is None or self.holder is None or not self.app.may_edit():  # type: ignore[attr-defined]
             return
-        paused = not is_paused(self.path)
-        set_paused(self.path, paused)
+        paused = not deployments.is_paused(self.path)
+        if deployments.set_pause(self.path, paused) is None:  # it ended meanwhile
+            return
         self.query_one("#pause", Button).label = "Resume" if paused else "Pause"
         self.notify("pausing: steps under way finish, no new one starts" if paused else
                     "resuming")
@@ -486,16 +447,17 @@ class DeployScreen(StepScreen):
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
         """Stop the apply as Ctrl-C would; the journal lets the next deploy resume."""
-        who = holder(self.path) if self.path is not None else None
-        if who is None or not self.app.may_edit():  # type: ignore[attr-defined]
+        running = self.path is not None and deployments.holder(self.path) is not None
+        if not running or not self.app.may_edit():  # type: ignore[attr-defined]
             return
-        if who.get("host") != socket.gethostname():
-            self.notify(f"the apply runs on {who.get('host')}: cancel it there",
-                        severity="warning")
-            return
+        assert self.path is not None
         try:  # the apply lifts its own pause as it ends
-            os.kill(int(who["pid"]), signal.SIGINT)
-        except (ProcessLookupError, PermissionError, KeyError, ValueError) as exc:
+            deployments.cancel(self.path)
+        except deployments.NotRunning:  # it ended meanwhile
+            pass
+        except deployments.RunsElsewhere as exc:
+            self.notify(str(exc), severity="warning")
+        except deployments.CannotCancel as exc:
             self.notify(f"cannot cancel: {exc}", severity="error", markup=False)
 
 
@@ -505,10 +467,3 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from wizard.engine.journal import SITE, Event
+from wizard.engine.deployments import SITE, Event
 from wizard.engine.phases import nodes_past_phases
 from wizard.engine.plan import NODE_STEPS
 from wizard.tui.markup import literal

@@ -9,7 +9,7 @@ in the apply's journal, and the table gains a row for each as it arrives.
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,12 +20,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from wizard.base.secrets import SecretError
-from wizard.engine.journal import Journal
-from wizard.hardware.discovery import SweepResult, expand, sweep
+from wizard.engine.deployments import journals, read_events, running_lab
+from wizard.engine.discover import sweep_bmcs
+from wizard.hardware.discovery import SweepResult, expand
 from wizard.hardware.inventory import Inventory, InventoryConflict, InventoryReport
-from wizard.hardware.ipmi import IpmiDriver
-from wizard.lab.control import Lab, lab_directory
-from wizard.tui.deploy import journal_paths
 from wizard.tui.markup import literal
 from wizard.tui.steps import StepScreen
 
@@ -106,14 +104,8 @@ class DiscoveryScreen(StepScreen):
         answers = self.app.answers  # type: ignore[attr-defined]
         if answers is None:
             return
-        for path in journal_paths(answers).values():
-            if not path.exists():
-                continue
-            try:
-                with Journal.open(path, lock=False) as journal:
-                    events = journal.events(self._seen.get(path, 0), kind="inventory")
-            except (OSError, sqlite3.Error):
-                continue
+        for path in journals(answers).values():
+            events = read_events(path, self._seen.get(path, 0), kind="inventory")
             if events:
                 self._seen[path] = events[-1].seq
             for event in events:
@@ -176,8 +168,7 @@ class DiscoveryScreen(StepScreen):
 
     @on(Button.Pressed, "#lab")
     def sweep_lab(self) -> None:
-        lab = Lab(lab_directory())
-        spec = lab.spec() if lab.pid() is not None else None
+        spec = running_lab()
         if spec is None:
             self.notify("no lab is running: start it on Welcome (Start the lab) or with "
                         "`crowbar-wizard lab up`", severity="warning")
@@ -192,19 +183,16 @@ class DiscoveryScreen(StepScreen):
     async def run_sweep(self, addresses: list[str], port: int, user: str,
                         password: str) -> None:
         self.query_one("#counts", Static).update(f"sweeping {len(addresses)} addresses...")
-        driver = IpmiDriver(timeout=3.0, retries=2)
         swept = 0
-        try:
-            async for result in sweep(driver, addresses, port=port, username=user,
-                                      password=password, inventory=self.inventory,
-                                      ping_timeout=self.ping_timeout):
+        async with contextlib.aclosing(sweep_bmcs(
+                addresses, port=port, username=user, password=password,
+                inventory=self.inventory, ping_timeout=self.ping_timeout)) as results:
+            async for result in results:
                 swept += 1
                 self.show(result)
                 self.query_one("#counts", Static).update(
                     f"{swept}/{len(addresses)} addresses answered or timed out; "
                     f"{len(self.results)} BMCs")
-        finally:
-            driver.close()
         self.notify(f"sweep done: {len(self.results)} BMCs found")
 
     def show(self, result: SweepResult) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
 from textual import on, work
@@ -15,21 +13,9 @@ from wizard.answers import load
 from wizard.answers.examples import LAB_EXAMPLE
 from wizard.answers.starter import starter_answers
 from wizard.base.problems import InputError
-from wizard.lab.control import Lab, lab_directory
+from wizard.engine.deployments import lab_is_up, start_lab
 from wizard.network import PlanError
 from wizard.tui.steps import StepScreen
-
-
-async def lab_up_process(nodes: int, *options: str) -> tuple[bool, list[str]]:
-    """``crowbar-wizard lab up`` in its own process (the lab outlives the wizard): whether
-    the lab started, and what the command printed. ``options``: more of ``lab up``'s."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wizard.cli", "lab", "up", "--nodes", str(max(nodes, 1)),
-        *options,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    out, _ = await process.communicate()
-    return process.returncode == 0, out.decode(errors="replace").strip().splitlines()
 
 
 class WelcomeScreen(StepScreen):
@@ -87,7 +73,7 @@ class WelcomeScreen(StepScreen):
 
     @on(Button.Pressed, "#lab-up")
     def lab_up(self) -> None:
-        if Lab(lab_directory()).pid() is not None:
+        if lab_is_up():
             self.notify("the lab is up already")
             return
         self.query_one("#lab-up", Button).disabled = True
@@ -96,7 +82,7 @@ class WelcomeScreen(StepScreen):
 
     @work(exclusive=True, group="lab")
     async def start_lab(self) -> None:
-        started, lines = await lab_up_process(6)
+        started, lines = await start_lab(6)
         self.query_one("#lab-up", Button).disabled = False
         if started:
             self.notify(lines[0] if lines else "the lab is up", timeout=8, markup=False)
