@@ -32,7 +32,6 @@ from wizard.lab.control import LabError, lab_directory
 from wizard.provisioning.dnsmasq import DnsmasqError
 from wizard.provisioning.tree import TreeError
 
-"""How many of the progress view's phases a node in this state has finished."""
 LAB_OPTIONS = Options(step_timeout=30, install_timeout=120, attempts=3, backoff=0.5)
 
 
