@@ -247,10 +247,10 @@ NO_TERMINAL = ("crowbar-wizard: the wizard needs a terminal: run it at one, over
 def _wizard(args: argparse.Namespace) -> int:
     from wizard.tui.app import WizardApp, starting_answers  # Textual: only the wizard pays
 
-
     lab = getattr(args, "lab", False)
     if lab and args.file is not None:
-        raise InputError("crowbar-wizard wizard: FILE or --lab, not both")
+        print("crowbar-wizard wizard: FILE or --lab, not both", file=sys.stderr)
+        return EXIT_INVALID
     web = getattr(args, "web", False)  # serve-web: textual-serve's driver, no terminal
     if not web and not all(stream.isatty() for stream in (sys.stdin, sys.stdout, sys.stderr)):
         # Textual would draw escape codes into a file or pipe, reading keys from nowhere
