@@ -25,6 +25,7 @@ import sqlite3
 import sys
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -95,7 +96,7 @@ class DeployScreen(StepScreen):
         self.progress = DeployProgress([])
         self.journal: Journal | None = None
         self.running = False
-        self.holder: dict | None = None
+        self.holder: dict[str, Any] | None = None
         """Who holds the journal: pausing and cancelling need an apply that has it."""
         self.process: asyncio.subprocess.Process | None = None
         self.columns = 0
@@ -155,10 +156,6 @@ class DeployScreen(StepScreen):
         if not self.running and answers is not None and (
                 self.path not in journal_paths(answers).values()):
             self._pick_journal()
-
-    @property
-    def answers(self) -> Answers | None:
-        return self.app.answers  # type: ignore[attr-defined]
 
     # --- which apply -----------------------------------------------------------------------
 
@@ -342,7 +339,7 @@ class DeployScreen(StepScreen):
         say = self._say
         buttons = {name: self.query_one(f"#{name}", Button)
                    for name in ("lab", "real", "pause", "cancel")}
-        observing = self.app.observing  # type: ignore[attr-defined]
+        observing = self.wizard.observing
         buttons["lab"].disabled = buttons["real"].disabled = self.running or observing
         buttons["pause"].disabled = buttons["cancel"].disabled = (self.holder is None
                                                                   or observing)
@@ -417,18 +414,17 @@ class DeployScreen(StepScreen):
         self._deploy(lab=True, restart_lab=True)
 
     def _deploy(self, *, lab: bool, restart_lab: bool = False) -> None:
-        app = self.app
-        if not app.may_edit():  # type: ignore[attr-defined]
+        wizard = self.wizard
+        if not wizard.may_edit():
             return
-        if app.path is None or not app.saved:  # type: ignore[attr-defined]
+        if wizard.path is None or not wizard.saved:
             self.notify("Save the answers first (Review & save)", severity="warning")
             return
         answers = self.answers
         assert answers is not None
         kind = "lab" if lab else "real"
         self.follow(journal_paths(answers)[kind], kind)
-        self.run_apply(Path(app.path), lab, len(answers.nodes),  # type: ignore[attr-defined]
-                       restart_lab=restart_lab)
+        self.run_apply(wizard.path, lab, len(answers.nodes), restart_lab=restart_lab)
 
     @work(exclusive=True, group="apply")
     async def run_apply(self, path: Path, lab: bool, nodes: int, *,
@@ -476,7 +472,7 @@ class DeployScreen(StepScreen):
 
     @on(Button.Pressed, "#pause")
     def toggle_pause(self) -> None:
-        if self.path is None or self.holder is None or not self.app.may_edit():  # type: ignore[attr-defined]
+        if self.path is None or self.holder is None or not self.wizard.may_edit():
             return
         paused = not is_paused(self.path)
         set_paused(self.path, paused)
@@ -488,7 +484,7 @@ class DeployScreen(StepScreen):
     def cancel(self) -> None:
         """Stop the apply as Ctrl-C would; the journal lets the next deploy resume."""
         who = holder(self.path) if self.path is not None else None
-        if who is None or not self.app.may_edit():  # type: ignore[attr-defined]
+        if who is None or not self.wizard.may_edit():
             return
         if who.get("host") != socket.gethostname():
             self.notify(f"the apply runs on {who.get('host')}: cancel it there",
