@@ -14,11 +14,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
+from wizard.answers import Answers, load, save, unresolved_secrets
 from wizard.answers.budget import budget
 from wizard.answers.starter import starter_answers
 from wizard.base import terminal
-from wizard.base.problems import InputError
+from wizard.base.problems import AnswersError, InputError
 from wizard.base.yamlfile import write_atomic
 from wizard.cli import apply as cli_apply
 from wizard.cli import catalog as cli_catalog
@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         args.handler, args.file = _wizard, None
     try:
-        return args.handler(args)
+        status: int = args.handler(args)
+        return status
     except InputError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
