@@ -38,7 +38,7 @@ BMC_CONDUIT = "bmc"
 
 def _node_selector(value: Any) -> str | list[str]:
     if value in ("all", "none"):
-        return value
+        return str(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return [valid_tag(str(printable(v)).strip()) for v in value]
     raise ValueError("write 'all', 'none' or a list of node roles such as [controller, network]")
@@ -107,9 +107,9 @@ class Network(Model):
             raise ValueError(f"subnet {self.subnet} has host bits set for netmask {self.netmask}")
         return net
 
-    def block(self, name: str) -> netaddr.IPRange | None:
+    def block(self, name: RangeName) -> netaddr.IPRange | None:
         """The named range as a block, or None when the network has no such range."""
-        text = self.ranges.get(name)  # type: ignore[call-overload]
+        text = self.ranges.get(name)
         return None if text is None else netaddr.IPRange(*parse_range(text))
 
     def tag(self) -> int | None:
@@ -194,7 +194,7 @@ def _check_network(
             f"broadcast {net.broadcast} does not match subnet {cidr} ({cidr.broadcast})",
         )
     usable = netaddr.IPRange(cidr.first + 1, cidr.last - 1)
-    blocks: list[tuple[str, netaddr.IPRange]] = []
+    blocks: list[tuple[RangeName, netaddr.IPRange]] = []
     for range_name, text in net.ranges.items():
         block = netaddr.IPRange(*parse_range(text))
         where = (*at, "ranges", range_name)

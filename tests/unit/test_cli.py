@@ -93,6 +93,12 @@ def test_the_wizard_without_a_terminal_says_it_needs_one(args: list[str],
     assert (tmp_path / "out").read_text() == ""
 
 
+def test_the_wizard_with_a_file_and_lab_says_which_one_line(capsys) -> None:
+    """Not the message's characters sorted, one a line (InputError takes problems)."""
+    assert main(["wizard", str(EXAMPLES[0]), "--lab"]) == 2
+    assert capsys.readouterr().err == "crowbar-wizard wizard: FILE or --lab, not both\n"
+
+
 @pytest.mark.parametrize("command", ["validate", "plan", "new", "schema"])
 def test_every_command_has_help(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as caught:

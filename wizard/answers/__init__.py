@@ -50,7 +50,7 @@ from wizard.base.problems import AnswersError, Finding, Loc, Problem, did_you_me
 from wizard.base.secrets import Secret, SecretError
 from wizard.base.yamlfile import Document, dump, merge, read_document, write_atomic
 from wizard.catalog import default_catalog
-from wizard.network import Conduit, Network, check_networks
+from wizard.network import Conduit, Network, RangeName, check_networks
 
 SCHEMA_VERSION = 1
 IPMI_MAX_USER = 16
@@ -111,11 +111,14 @@ class Bmc(Model):
     port: int = Field(623, ge=1, le=65535, description="IPMI (RMCP+) UDP port of the BMCs")
 
 
+DiscoveryMethod = Literal["ipmi", "pxe"]
+
+
 class Discovery(Model):
     """How new nodes are found: IPMI sweep of BMC ranges, PXE-booted inventory, or both."""
 
-    methods: list[Literal["ipmi", "pxe"]] = Field(
-        default_factory=lambda: ["ipmi", "pxe"], min_length=1
+    methods: list[DiscoveryMethod] = Field(
+        default_factory=lambda: list[DiscoveryMethod](["ipmi", "pxe"]), min_length=1
     )
     bmc_ranges: list[AddressBlock] = Field(default_factory=list)
 
@@ -246,7 +249,8 @@ def check(
     return findings
 
 
-def _inside(answers: Answers, network: str, range_name: str | None) -> netaddr.IPRange | None:
+def _inside(answers: Answers, network: str,
+            range_name: RangeName | None) -> netaddr.IPRange | None:
     """The named range of a network (or its whole subnet) when the network is usable."""
     net = answers.networks.get(network)
     if net is None:
@@ -335,14 +339,14 @@ def _check_capacity(answers: Answers) -> Iterator[Finding]:
         needing = len(answers.nodes_needing(name))
         if not needing:
             continue
-        host = net.ranges.get("host")
-        if host is None:
+        host, block = net.ranges.get("host"), net.block("host")
+        if host is None or block is None:
             yield Finding(
                 ("networks", name, "node_addresses"),
                 f"{needing} nodes need an address on {name}, which has no host range",
             )
             continue
-        size = net.block("host").size  # type: ignore[union-attr]
+        size = block.size
         if needing > size:
             yield Finding(
                 ("networks", name, "ranges", "host"),
@@ -404,7 +408,9 @@ def _valid_sections(data: dict[str, Any], errors: list[Any]) -> tuple[Answers, s
 
 @functools.cache
 def _section_adapter(name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(Answers.model_fields[name].annotation)
+    annotation = Answers.model_fields[name].annotation
+    assert annotation is not None  # every field of Answers has one
+    return TypeAdapter(annotation)
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -515,7 +521,8 @@ def to_data(answers: Answers) -> dict[str, Any]:
     field left at its default) is never lost.
     """
     dump = functools.partial(answers.model_dump, mode="json", context={"reveal": True})
-    return _kept(dump(), dump(exclude_unset=True), dump(exclude_defaults=True))
+    kept: dict[str, Any] = _kept(dump(), dump(exclude_unset=True), dump(exclude_defaults=True))
+    return kept
 
 
 def _kept(full: Any, *wanted: Any) -> Any:

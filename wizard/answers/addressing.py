@@ -26,8 +26,8 @@ def node_addresses(answers: Answers) -> dict[str, dict[str, str]]:
             if (address := _pinned(answers, node, network)) is not None
         }
         taken = set(pinned.values())
-        block = net.block("host")
-        free = (str(ip) for ip in block if str(ip) not in taken)  # type: ignore[union-attr]
+        block = net.block("host")  # valid answers: there is one when a node is not pinned
+        free = (str(ip) for ip in (() if block is None else block) if str(ip) not in taken)
         for node in needing:
             result[node.name][network] = pinned.get(node.name) or next(free)
     return result

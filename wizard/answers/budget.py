@@ -29,7 +29,8 @@ def budget(answers: Answers) -> list[NetworkBudget]:
     rows = []
     for name, net in answers.networks.items():
         cidr = net.cidr()
-        sizes = {range_name: net.block(range_name).size for range_name in net.ranges}
+        sizes: dict[str, int] = {range_name: block.size for range_name in net.ranges
+                                 if (block := net.block(range_name)) is not None}
         rows.append(
             NetworkBudget(
                 name=name,

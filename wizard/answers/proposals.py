@@ -52,9 +52,9 @@ def assignments(answers: Answers, catalog: Catalog) -> dict[str, dict[str, list[
         }
     held: dict[str, set[str]] = defaultdict(set)
     for roles in result.values():
-        for role, names in roles.items():
+        for held_role, names in roles.items():
             for node in names:
-                held[node].add(role)
+                held[node].add(held_role)
     everyone = [node.name for node in answers.nodes]
     for name in result:
         for role in catalog[name].roles:
@@ -266,9 +266,9 @@ def allocate(answers: Answers, catalog: Catalog) -> tuple[Answers, list[Placemen
             result.barclamps[name] = Proposal()
     held: dict[str, set[str]] = defaultdict(set)
     for name in order:
-        for role, names in result.barclamps[name].roles.items():
+        for held_role, names in result.barclamps[name].roles.items():
             for node in names:
-                held[node].add(role)
+                held[node].add(held_role)
     placements: list[Placement] = []
     failures: list[str] = []
     for name in order:

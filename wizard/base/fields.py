@@ -132,7 +132,7 @@ def _mac(text: str) -> str:
     return str(mac)
 
 
-def _matching(pattern: re.Pattern[str], what: str, rule: str):
+def _matching(pattern: re.Pattern[str], what: str, rule: str) -> Callable[[str], str]:
     def check(text: str) -> str:
         if not pattern.match(text):
             raise ValueError(f"{text!r} is not a valid {what}: {rule}")

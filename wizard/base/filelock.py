@@ -76,6 +76,7 @@ def holder(path: Path) -> dict[str, Any] | None:
 
 def _read(fd: int) -> dict[str, Any] | None:
     try:
-        return json.loads(os.pread(fd, 4096, 0).decode() or "null")
+        found = json.loads(os.pread(fd, 4096, 0).decode() or "null")
+        return found if isinstance(found, dict) else None
     except (ValueError, UnicodeDecodeError):
         return None

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 from ruamel.yaml import YAML
@@ -29,13 +29,19 @@ MAX_BYTES = 16 * 1024 * 1024
 MAX_ELEMENTS = 1_000_000
 MAX_DEPTH = 64
 
-_Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _Base = yaml.SafeLoader  # libyaml's loader has the same interface
+else:
+    _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class CoreSchemaLoader(_Base):  # type: ignore[misc, valid-type]
+class CoreSchemaLoader(_Base):
     """Safe loading with YAML 1.2 core-schema scalars; duplicate keys are refused."""
 
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+    # a class attribute in PyYAML (add_implicit_resolver copies it per class); types-PyYAML
+    # declares it an instance variable
+    yaml_implicit_resolvers: ClassVar[  # type: ignore[misc]
+        dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[str, yaml.Node] = {}
@@ -89,7 +95,8 @@ def _kind(value: object) -> str:
 class Document:
     """An answers document as read: plain data, and the text it came from."""
 
-    def __init__(self, data: dict[str, Any], text: str, file: str, tree: Any = None):
+    def __init__(self, data: dict[str, Any], text: str, file: str,
+                 tree: CommentedMap | None = None):
         self.data = data
         self.text = text
         self.file = file
@@ -156,7 +163,8 @@ class Document:
         Parsed on first use, then the same tree, which :func:`merge` updates in place.
         """
         if self._tree is None:
-            self._tree = _ruamel().load(self.text)
+            loaded: CommentedMap = _ruamel().load(self.text)  # a document is a mapping
+            self._tree = loaded
         return self._tree
 
 
@@ -260,14 +268,14 @@ def merge(tree: Any, data: Any) -> Any:
             target[key] = merge(target.get(key), value)
         return target
     if isinstance(data, list):
-        target = tree if isinstance(tree, CommentedSeq) else CommentedSeq()
-        del target[len(data):]
+        items = tree if isinstance(tree, CommentedSeq) else CommentedSeq()
+        del items[len(data):]
         for index, value in enumerate(data):
-            if index < len(target):
-                target[index] = merge(target[index], value)
+            if index < len(items):
+                items[index] = merge(items[index], value)
             else:
-                target.append(merge(None, value))
-        return target
+                items.append(merge(None, value))
+        return items
     if tree is not None and not isinstance(tree, (dict, list)) and tree == data and (
         type(data) is not bool or isinstance(tree, bool)
     ):

@@ -14,7 +14,7 @@ import functools
 import heapq
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -41,7 +41,7 @@ TEMPLATE_VARIABLES = frozenset({
 })
 """What a template sees (built by ``wizard.chef.objects``)."""
 _RUN_LIST_ITEM = re.compile(r"^(recipe|role)\[[A-Za-z0-9_.:-]+(@[0-9.]+)?\]$")
-_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+_PYTHON_TYPES: dict[str, tuple[type[Any], ...]] = {
     "string": (str,), "integer": (int,), "float": (int, float), "boolean": (bool,),
     "list": (list,), "secret": (str,),
 }
@@ -231,7 +231,7 @@ class Catalog:
     def __getitem__(self, name: str) -> Barclamp:
         return self.entries[name].barclamp
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.entries)
 
     def requires(self, name: str) -> list[str]:
@@ -338,18 +338,18 @@ def _address(
     addresses = _node(context, node)["addresses"]
     for name in (network, fallback):
         if name in addresses:
-            return addresses[name]
+            return str(addresses[name])
     raise jinja2.UndefinedError(f"node {node!r} has no address on network {network!r}")
 
 
 @jinja2.pass_context
 def _fqdn(context: jinja2.runtime.Context, node: str) -> str:
     """``{{ name | fqdn }}``: a node's fully qualified name."""
-    return _node(context, node)["fqdn"]
+    return str(_node(context, node)["fqdn"])
 
 
 def _node(context: jinja2.runtime.Context, node: str) -> dict[str, Any]:
-    nodes = context["nodes"]
+    nodes: dict[str, dict[str, Any]] = context["nodes"]
     if node not in nodes:
         raise jinja2.UndefinedError(f"no node named {node!r}")
     return nodes[node]

@@ -10,6 +10,7 @@ never the key.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 from collections.abc import Callable
@@ -143,7 +144,9 @@ class ChefServer:
 
     async def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """An environment, role, node or client by name (None when there is none)."""
-        return await self.request("GET", f"/{kind}/{quote(name, safe='')}", missing_ok=True)
+        found: dict[str, Any] | None = await self.request(
+            "GET", f"/{kind}/{quote(name, safe='')}", missing_ok=True)
+        return found
 
     async def delete(self, kind: str, name: str) -> bool:
         """Delete an object; False when it was not there."""
@@ -195,9 +198,11 @@ class ChefServer:
         return found is not None
 
     async def get_item(self, bag: str, item: str) -> dict[str, Any] | None:
-        return await self.request("GET", f"/data/{quote(bag)}/{quote(item)}", missing_ok=True)
+        found: dict[str, Any] | None = await self.request(
+            "GET", f"/data/{quote(bag)}/{quote(item)}", missing_ok=True)
+        return found
 
-    async def list_items(self, bag: str) -> list[str]:
+    async def list_items(self, bag: str) -> builtins.list[str]:  # list: the method above
         found = await self.request("GET", f"/data/{quote(bag)}", missing_ok=True)
         return sorted(found or {})
 

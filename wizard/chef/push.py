@@ -128,8 +128,8 @@ async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurren
 
 async def _present(server: ChefServer, objects: ChefObjects) -> set[tuple[str, str | None, str]]:
     """What the server holds already, by listing (a new object then costs one request)."""
-    found = {(kind, None, name) for kind in ("roles", "nodes")
-             for name in await server.list(kind)}
+    found: set[tuple[str, str | None, str]] = {
+        (kind, None, name) for kind in ("roles", "nodes") for name in await server.list(kind)}
     for bag in objects.data_bags:
         found |= {("data", bag, item) for item in await server.list_items(bag)}
     return found

@@ -26,7 +26,7 @@ from wizard.engine.journal import Journal, JournalError, JournalLocked, holder
 from wizard.engine.paths import SitePaths, site_state
 from wizard.engine.phases import PHASES, nodes_past_phases
 from wizard.engine.plan import describe
-from wizard.engine.runner import Options, Runner, StepFailed
+from wizard.engine.runner import Options, Outcome, Runner, StepFailed
 from wizard.hardware.ipmi import IpmiDriver
 from wizard.lab.control import LabError, lab_directory
 from wizard.provisioning.dnsmasq import DnsmasqError
@@ -232,7 +232,7 @@ def _runner(answers: Answers, journal: Journal | None, state: Path,
             args: argparse.Namespace, dry_run: bool = False,
             view: ProgressView | None = None) -> Runner:
     server = None if dry_run else admin_client(answers.chef)
-    return Runner(answers, default_catalog(), journal,  # type: ignore[arg-type]
+    return Runner(answers, default_catalog(), journal,
                   directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
                   serve_dhcp=not args.lab,
                   options=LAB_OPTIONS if args.lab else Options(),
@@ -244,7 +244,7 @@ def _runner(answers: Answers, journal: Journal | None, state: Path,
                          if node.bmc_address is not None} if args.lab else None)
 
 
-async def _run(runner: Runner):
+async def _run(runner: Runner) -> Outcome:
     try:
         return await runner.run()
     finally:

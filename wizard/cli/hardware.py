@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import netaddr
 from rich.live import Live
@@ -25,13 +25,15 @@ from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_O
 from wizard.cli.lab import add_lab_option, cabled
 from wizard.engine.discover import sweep_bmcs
 from wizard.hardware.discovery import SweepResult, expand
-from wizard.hardware.ipmi import IpmiDriver, IpmiError, Target
+from wizard.hardware.ipmi import IpmiDriver, IpmiError, PowerAction, Target
 from wizard.lab.addresses import AUTOMATIC_RANGE, holders
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab, LabChef, LabError, lab_directory, no_chef_reason
 from wizard.lab.fleet import DEFAULT_NETWORK
 
-POWER_ACTIONS = ("status", "on", "off", "cycle", "reset", "soft")
+PowerWord = PowerAction | Literal["status"]
+"""What ``power`` does: an IPMI power action, or ``status`` (only look)."""
+POWER_ACTIONS: tuple[PowerWord, ...] = ("status", "on", "off", "cycle", "reset", "soft")
 
 
 def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -139,11 +141,12 @@ def _discover(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"--range: {exc}", file=sys.stderr)
             return EXIT_INVALID
-        password = os.environ.get(args.password_env)
-        if password is None:
+        from_env = os.environ.get(args.password_env)
+        if from_env is None:
             print(f"set the BMC password in ${args.password_env} (or pick another variable "
                   "with --password-env)", file=sys.stderr)
             return EXIT_INVALID
+        password = from_env
         port, user = args.port, args.user
     counts: Counter[str] = Counter()
     start = time.monotonic()
@@ -248,9 +251,10 @@ def _power(args: argparse.Namespace) -> int:
         print(f"power: {_power_words_problem(words, args.all)}; usage: crowbar-wizard power "
               "{NODE|--all} ACTION ANSWERS", file=sys.stderr)
         return EXIT_INVALID
-    action, answers_path = words[-2], Path(words[-1])
-    if action not in POWER_ACTIONS:
-        print(f"unknown action {action!r}: {', '.join(POWER_ACTIONS)}", file=sys.stderr)
+    answers_path = Path(words[-1])
+    action = next((each for each in POWER_ACTIONS if each == words[-2]), None)
+    if action is None:
+        print(f"unknown action {words[-2]!r}: {', '.join(POWER_ACTIONS)}", file=sys.stderr)
         return EXIT_INVALID
     answers = load(answers_path)
     if args.lab:
@@ -259,21 +263,22 @@ def _power(args: argparse.Namespace) -> int:
         except LabError as exc:
             print(f"power --lab: {exc}", file=sys.stderr)
             return EXIT_FAILED
-    nodes = [n for n in answers.nodes if n.bmc_address]
+    bmcs = {n.name: n.bmc_address for n in answers.nodes if n.bmc_address}
     if not args.all:
-        nodes = [n for n in answers.nodes if n.name == words[0]]
-        if not nodes:
+        node = next((n for n in answers.nodes if n.name == words[0]), None)
+        if node is None:
             print(f"no node {words[0]!r} in {answers_path}", file=sys.stderr)
             return EXIT_INVALID
-        if nodes[0].bmc_address is None:
+        if node.bmc_address is None:
             print(f"node {words[0]} has no bmc_address", file=sys.stderr)
             return EXIT_INVALID
+        bmcs = {node.name: node.bmc_address}
     try:
         password = answers.bmc.password.reveal()
     except SecretError as exc:
         print(f"bmc.password: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    return asyncio.run(_run_power(nodes, action, answers.bmc.username, password,
+    return asyncio.run(_run_power(bmcs, action, answers.bmc.username, password,
                                   answers.bmc.port, args.timeout))
 
 
@@ -291,21 +296,22 @@ def _power_words_problem(words: list[str], every: bool) -> str:
         " (or --all for every node)" if "NODE" in missing else "")
 
 
-async def _run_power(nodes: list, action: str, user: str, password: str, port: int,
-                     timeout: float) -> int:
+async def _run_power(bmcs: dict[str, str], action: PowerWord, user: str, password: str,
+                     port: int, timeout: float) -> int:
+    """``action`` on the BMC of every node in ``bmcs`` (node name: BMC address)."""
     driver = IpmiDriver(timeout=timeout, retries=1)
 
-    async def one(node: Any) -> tuple[str, str | None, IpmiError | None]:
-        target = Target(node.bmc_address, user, password, port)
+    async def one(name: str, address: str) -> tuple[str, str | None, IpmiError | None]:
+        target = Target(address, user, password, port)
         try:
             if action == "status":
-                return node.name, await driver.power_status(target), None
-            return node.name, await driver.power(target, action), None
+                return name, await driver.power_status(target), None
+            return name, await driver.power(target, action), None
         except IpmiError as exc:
-            return node.name, None, exc
+            return name, None, exc
 
     try:
-        results = await asyncio.gather(*(one(node) for node in nodes))
+        results = await asyncio.gather(*(one(name, address) for name, address in bmcs.items()))
     finally:
         driver.close()
     failed = 0

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from wizard.answers import Answers, AnswersError, load, save, unresolved_secrets
+from wizard.answers import Answers, load, save, unresolved_secrets
 from wizard.answers.budget import budget
 from wizard.answers.starter import starter_answers
 from wizard.base import terminal
-from wizard.base.problems import InputError
+from wizard.base.problems import AnswersError, InputError
 from wizard.base.yamlfile import write_atomic
 from wizard.cli import apply as cli_apply
 from wizard.cli import catalog as cli_catalog
@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         args.handler, args.file = _wizard, None
     try:
-        return args.handler(args)
+        status: int = args.handler(args)
+        return status
     except InputError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
@@ -247,10 +248,10 @@ NO_TERMINAL = ("crowbar-wizard: the wizard needs a terminal: run it at one, over
 def _wizard(args: argparse.Namespace) -> int:
     from wizard.tui.app import WizardApp, starting_answers  # Textual: only the wizard pays
 
-
     lab = getattr(args, "lab", False)
     if lab and args.file is not None:
-        raise InputError("crowbar-wizard wizard: FILE or --lab, not both")
+        print("crowbar-wizard wizard: FILE or --lab, not both", file=sys.stderr)
+        return EXIT_INVALID
     web = getattr(args, "web", False)  # serve-web: textual-serve's driver, no terminal
     if not web and not all(stream.isatty() for stream in (sys.stdin, sys.stdout, sys.stderr)):
         # Textual would draw escape codes into a file or pipe, reading keys from nowhere

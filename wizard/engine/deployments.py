@@ -28,7 +28,8 @@ from typing import Any
 
 from wizard.answers import Answers
 from wizard.base.ownedfs import open_append
-from wizard.engine.journal import SITE, Event, Journal, holder
+from wizard.engine.journal import SITE, Event, holder
+from wizard.engine.journal import Journal as Journal  # what a face follows: re-exported
 from wizard.engine.paths import SitePaths
 from wizard.engine.pause import is_paused, set_paused
 from wizard.lab.control import Lab, lab_directory

@@ -7,7 +7,7 @@ and closes the driver when the sweep ends or is abandoned; close it early with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from wizard.hardware.discovery import SweepResult, sweep
 from wizard.hardware.inventory import Inventory
@@ -22,7 +22,7 @@ RETRIES = 2
 
 async def sweep_bmcs(addresses: list[str], *, port: int, username: str, password: str,
                      inventory: Inventory | None = None, ping_timeout: float = 1.0,
-                     concurrency: int = CONCURRENCY) -> AsyncIterator[SweepResult]:
+                     concurrency: int = CONCURRENCY) -> AsyncGenerator[SweepResult, None]:
     """Each address's outcome, found BMCs first as they answer, then the silent ones."""
     driver = IpmiDriver(concurrency=concurrency, timeout=TIMEOUT, retries=RETRIES)
     try:

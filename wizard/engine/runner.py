@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
 from wizard.engine.journal import LIFECYCLE, SITE, Journal, JournalError
 from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
-from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, Plan, build
+from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, ChefChange, Plan, build
 from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryReport
 from wizard.hardware.ipmi import IpmiDriver, IpmiError
 from wizard.hardware.ipmi import Target as BmcTarget
@@ -122,16 +123,17 @@ def _store_errors() -> Iterator[None]:
 class Runner:
     """One apply of one answers file."""
 
-    def __init__(self, answers: Answers, catalog: Catalog, journal: Journal, *,
+    def __init__(self, answers: Answers, catalog: Catalog, journal: Journal | None, *,
                  directory: Path, ipmi: IpmiDriver, chef: ChefServer | None,
                  serve_dhcp: bool, options: Options | None = None,
                  emit: Emit | None = None, provisioner_url_file: Path | None = None,
                  peers: dict[str, str] | None = None):
-        """``peers``: where each node's requests come from, when not its reserved admin
+        """``journal``: None for a dry run before the first apply (it only plans).
+        ``peers``: where each node's requests come from, when not its reserved admin
         address (the lab's simulated servers, which have no DHCP)."""
         self.answers = answers
         self.catalog = catalog
-        self.journal = journal
+        self._journal = journal
         self.directory = directory
         self.ipmi = ipmi
         self.chef = chef
@@ -151,6 +153,13 @@ class Runner:
         self._installed: dict[str, asyncio.Event] = {}
         self._gate = PauseGate(journal.path, self._paused) if journal is not None else None
 
+    @property
+    def journal(self) -> Journal:
+        """The apply's journal (a dry run's runner may have none: it only plans)."""
+        if self._journal is None:
+            raise RuntimeError("no journal: this runner only plans (a dry run)")
+        return self._journal
+
     # --- planning ------------------------------------------------------------------------
 
     def chef_targets(self) -> list[Target]:
@@ -161,7 +170,7 @@ class Runner:
         return {line.split(",")[-2]: line for line in lines}
 
     def plan(self) -> Plan:
-        return build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self.journal)
+        return build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self._journal)
 
     # --- journal with events out -----------------------------------------------------------
 
@@ -272,7 +281,7 @@ class Runner:
             self.journal.step_failed(record.node, record.step, "interrupted; redone")
 
     @contextlib.asynccontextmanager
-    async def _http(self):
+    async def _http(self) -> AsyncIterator[None]:
         states = JournalStates(self.journal, lambda node: self._installed[node].set()
                                if node in self._installed else None, self._transition)
         chef = self.chef
@@ -323,7 +332,7 @@ class Runner:
             await chef.ensure_data_bag(bag)
         gate = asyncio.Semaphore(self.options.chef_concurrency)
 
-        async def one(change) -> None:
+        async def one(change: ChefChange) -> None:
             target = change.target
 
             async def work() -> str:
@@ -349,7 +358,7 @@ class Runner:
                     self._advance(name, "ready")
                     continue
                 self._advance(name, STEP_STATE[step])
-                await self._step(name, step, lambda s=step: self._node_step(name, s),
+                await self._step(name, step, functools.partial(self._node_step, name, step),
                                  timeout=self.options.install_timeout
                                  if step == "wait-installed" else None)
         except StepFailed as exc:

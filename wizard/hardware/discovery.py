@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import netaddr
 
@@ -35,8 +35,8 @@ class SweepResult:
     bmc: BmcInventory | None = None
     node: DiscoveredNode | None = None
 
-    def to_json(self) -> dict:
-        data: dict = {"event": "bmc", "address": self.address, "port": self.port,
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"event": "bmc", "address": self.address, "port": self.port,
                       "outcome": self.outcome}
         if self.message:
             data["message"] = self.message

@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, TypeVarTuple
 
 import pyghmi.ipmi.private.session as pyghmi_session
 from pyghmi.exceptions import IpmiException
@@ -41,6 +41,7 @@ Kind = Literal["unreachable", "auth_failed", "unsupported", "bmc_error"]
 PowerAction = Literal["on", "off", "cycle", "reset", "soft"]
 BootDevice = Literal["network", "disk", "cd", "bios", "default"]
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 FRU_CHUNK = 192
 """FRU bytes asked for per read; a BMC that finds it too long gets FRU_SAFE_CHUNK instead."""
@@ -144,6 +145,7 @@ class IpmiDriver:
         if where not in self._answered:
             await self._check_alive(target)
         retries = self.retries if retries is None else retries
+        kind: Kind
         for attempt in range(retries + 1):
             async with self._slots:
                 try:
@@ -236,14 +238,14 @@ class _PyghmiThread:
     runs one call at a time, each with a deadline its waits inside pyghmi keep to."""
 
     def __init__(self) -> None:
-        self._calls: queue.SimpleQueue[tuple[Future, float, Callable[[], Any]]] = (
+        self._calls: queue.SimpleQueue[tuple[Future[Any], float, Callable[[], Any]]] = (
             queue.SimpleQueue())
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._deadline: float | None = None
         """When the call running now must give up (read on the thread only)."""
 
-    def submit(self, seconds: float, call: Callable[..., T], *args: Any) -> Future[T]:
+    def submit(self, seconds: float, call: Callable[[*Args], T], *args: *Args) -> Future[T]:
         """Run ``call(*args)`` on the thread, giving it ``seconds`` from when it starts; a
         call out of time raises TimeoutError. Cancelling the future drops a call not
         started yet."""

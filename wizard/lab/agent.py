@@ -25,8 +25,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -66,7 +68,7 @@ class NodeAgents:
                     serialization.NoEncryption()).decode()
             return self._key
 
-    def booted(self, mac: str, device: str, hardware: dict, address: str) -> None:
+    def booted(self, mac: str, device: str, hardware: dict[str, Any], address: str) -> None:
         """A server booted from ``device``; act on a network boot (never blocks). Its
         requests come from ``address``."""
         if device == "network":
@@ -81,7 +83,7 @@ class NodeAgents:
         except FileNotFoundError:
             return None
 
-    def _network_boot(self, mac: str, hardware: dict, address: str) -> None:
+    def _network_boot(self, mac: str, hardware: dict[str, Any], address: str) -> None:
         url = self._provisioner()
         if url is None:
             log.info("%s: network boot, but no provisioner answers (no DHCP)", mac)
@@ -98,7 +100,7 @@ class NodeAgents:
                 log.warning("%s: network boot failed: %s", mac, exc)
 
     def _discover(self, http: httpx.Client, url: str, mac: str, script: str,
-                  hardware: dict) -> None:
+                  hardware: dict[str, Any]) -> None:
         token = re.search(r"crowbar\.token=([0-9a-f]+)", script)
         if token is None:
             raise ValueError("discovery script without a token")
@@ -133,7 +135,8 @@ class NodeAgents:
         log.info("%s: installed", mac)
 
 
-def _retrying(call, attempts: int = 120, delay: float = 0.25) -> httpx.Response:
+def _retrying(call: Callable[[], httpx.Response], attempts: int = 120,
+              delay: float = 0.25) -> httpx.Response:
     """A request retried (for 30 s) while the provisioner is away or answers 5xx, as an
     installer's ``curl --retry`` would."""
     for attempt in range(attempts):

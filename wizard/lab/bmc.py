@@ -8,10 +8,13 @@ first K packets.
 
 from __future__ import annotations
 
+import socket
 import struct
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
+from uuid import UUID
 
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.constants as constants
@@ -64,6 +67,11 @@ class Faults:
 class FakeBmc(pyghmi_bmc.Bmc):
     """One BMC on one (address, port), serving one simulated server."""
 
+    serversocket: socket.socket | _AddressKeyedSocket
+    """pyghmi's UDP socket; keyed by address once this BMC is set up."""
+    uuid: UUID
+    """The system GUID (pyghmi draws it)."""
+
     def __init__(self, *, address: str, port: int, username: str, password: str,
                  mac: str, hardware: Hardware, state: ServerState | None = None,
                  faults: Faults | None = None,
@@ -92,6 +100,7 @@ class FakeBmc(pyghmi_bmc.Bmc):
         (address, port), and using that as this BMC's port, keys them apart.
         """
         raw = self.serversocket
+        assert isinstance(raw, socket.socket)  # pyghmi's own, not keyed yet
         keyed = _AddressKeyedSocket(raw)
         ipmisession = serversession.ipmisession
         ipmisession.iosockets[ipmisession.iosockets.index(raw)] = keyed
@@ -107,17 +116,17 @@ class FakeBmc(pyghmi_bmc.Bmc):
         if self.packets_dropped < self.faults.drop_first:
             self.packets_dropped += 1
             return
-        data = bytearray(data)
-        if len(data) > 37 and data[4] == 6 and data[5] == 16:  # RMCP+ Open Session Request
-            if data[16 + 12] != 1:
+        packet = bytearray(data)
+        if len(packet) > 37 and packet[4] == 6 and packet[5] == 16:  # RMCP+ Open Session Request
+            if packet[16 + 12] != 1:
                 # Asking for other than RAKP-HMAC-SHA1: say no, so the client falls back to
                 # cipher suite 3 (pyghmi's server knows only that one).
-                self._refuse_open_session(data[16:], sockaddr)
-            elif not self._repeat_open_session(data[16:], sockaddr):
+                self._refuse_open_session(packet[16:], sockaddr)
+            elif not self._repeat_open_session(packet[16:], sockaddr):
                 _ServerSession(self.authdata, self.kg, sockaddr, self.serversocket,
-                               data[16:], self.uuid, bmc=self)
+                               packet[16:], self.uuid, bmc=self)
             return
-        super().sessionless_data(data, sockaddr)
+        super().sessionless_data(packet, sockaddr)
 
     def _repeat_open_session(self, request: bytearray, sockaddr: object) -> bool:
         """Answer a retransmitted Open Session Request as the first time; True if it was."""
@@ -186,13 +195,14 @@ class FakeBmc(pyghmi_bmc.Bmc):
         self._changed()
         return 0
 
-    def get_system_guid(self):
+    def get_system_guid(self) -> UUID:
         return self.uuid
 
     def cold_reset(self) -> int:
         return 0
 
-    def get_system_boot_options(self, request: dict, session: object) -> None:
+    def get_system_boot_options(self, request: dict[str, Any],
+                                session: serversession.ServerSession) -> None:
         if request["data"][0] != 5:
             session.send_ipmi_response(code=0x80)
             return
@@ -200,7 +210,8 @@ class FakeBmc(pyghmi_bmc.Bmc):
         selector = BOOT_DEVICES.get(self.state.boot_device, 0)
         session.send_ipmi_response(data=[1, 5, flags, selector << 2, 0, 0, 0])
 
-    def set_system_boot_options(self, request: dict, session: object) -> None:
+    def set_system_boot_options(self, request: dict[str, Any],
+                                session: serversession.ServerSession) -> None:
         data = request["data"]
         if data[0] != 5:
             session.send_ipmi_response()
@@ -218,23 +229,26 @@ class FakeBmc(pyghmi_bmc.Bmc):
 
     # -- FRU and LAN ----------------------------------------------------------------------------
 
-    def handle_raw_request(self, request: dict, session: object) -> None:
+    def handle_raw_request(self, request: dict[str, Any],
+                           session: serversession.ServerSession) -> None:
         netfn, command, data = request["netfn"], request["command"], request["data"]
         if netfn == NETFN_STORAGE and command == 0x10:  # Get FRU Inventory Area Info
             if data[0] != 0:
-                return session.send_ipmi_response(code=CC_OUT_OF_RANGE)
-            return session.send_ipmi_response(data=list(struct.pack("<HB", len(self.fru), 0)))
-        if netfn == NETFN_STORAGE and command == 0x11:  # Read FRU Data
+                session.send_ipmi_response(code=CC_OUT_OF_RANGE)
+            else:
+                session.send_ipmi_response(data=list(struct.pack("<HB", len(self.fru), 0)))
+        elif netfn == NETFN_STORAGE and command == 0x11:  # Read FRU Data
             offset, count = data[1] | (data[2] << 8), data[3]
             chunk = self.fru[offset:offset + count]
-            return session.send_ipmi_response(data=[len(chunk), *chunk])
-        if netfn == NETFN_APP and command == 0x42:  # Get Channel Info: 1 is an 802.3 LAN
-            return session.send_ipmi_response(data=[1, 0x04, 0x01, 0x80, 0xF2, 0x1B, 0x00, 0, 0])
-        if netfn == NETFN_TRANSPORT and command == 0x02:  # Get LAN Configuration Parameters
-            return self._lan_parameter(data[1], session)
-        return super().handle_raw_request(request, session)
+            session.send_ipmi_response(data=[len(chunk), *chunk])
+        elif netfn == NETFN_APP and command == 0x42:  # Get Channel Info: 1 is an 802.3 LAN
+            session.send_ipmi_response(data=[1, 0x04, 0x01, 0x80, 0xF2, 0x1B, 0x00, 0, 0])
+        elif netfn == NETFN_TRANSPORT and command == 0x02:  # Get LAN Configuration Parameters
+            self._lan_parameter(data[1], session)
+        else:
+            super().handle_raw_request(request, session)
 
-    def _lan_parameter(self, parameter: int, session: object) -> None:
+    def _lan_parameter(self, parameter: int, session: serversession.ServerSession) -> None:
         values = {
             3: [int(part) for part in self.address.split(".")],  # IP address
             4: [1],  # IP address source: static
@@ -242,10 +256,11 @@ class FakeBmc(pyghmi_bmc.Bmc):
             6: [255, 255, 252, 0],  # subnet mask
         }
         if parameter not in values:
-            return session.send_ipmi_response(code=0x80)  # parameter not supported
-        return session.send_ipmi_response(data=[0x11, *values[parameter]])
+            session.send_ipmi_response(code=0x80)  # parameter not supported
+        else:
+            session.send_ipmi_response(data=[0x11, *values[parameter]])
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """State and identity, as the lab's state files record them."""
         return {"address": self.address, "mac": self.mac, "hardware": asdict(self.hardware),
                 "state": asdict(self.state), "faults": asdict(self.faults)}
@@ -271,24 +286,26 @@ class _ServerSession(serversession.ServerSession):
       BMC that had gone silent.
     """
 
+    send_payload: Callable[..., Any]
+    """pyghmi's method; ``_got_rakp1`` wraps it for a while, on the instance."""
     opened_by: bytes = b""
     open_response: bytes = b""
     _rakp1: bytes = b""
     _rakp2: bytes = b""
 
-    def create_open_session_response(self, request):
-        response = super().create_open_session_response(request)
+    def create_open_session_response(self, request: bytearray) -> bytearray:
+        response: bytearray = super().create_open_session_response(request)
         self.opened_by, self.open_response = bytes(request), bytes(response)
         return response
 
-    def _got_rakp1(self, data):
+    def _got_rakp1(self, data: bytes | bytearray) -> None:
         if bytes(data) == self._rakp1:
             self.send_payload(self._rakp2, constants.payload_types["rakp2"], retry=False)
             return
         sent: list[bytes] = []
         send = self.send_payload
 
-        def capture(payload, *args, **kwargs):
+        def capture(payload: bytes | bytearray, *args: Any, **kwargs: Any) -> Any:
             sent.append(bytes(payload))
             return send(payload, *args, **kwargs)
 
@@ -304,7 +321,8 @@ class _ServerSession(serversession.ServerSession):
         if sent:
             self._rakp1, self._rakp2 = bytes(data), sent[0]
 
-    def _handle_ipmi_packet(self, data, sockaddr=None, qent=None):
+    def _handle_ipmi_packet(self, data: bytes | bytearray, sockaddr: Any = None,
+                            qent: Any = None) -> int | None:
         handlers = serversession.ipmisession.Session.bmc_handlers
         if (data[4] in (0, 2) and struct.unpack("<II", bytes(data[5:13])) == (0, 0)
                 and qent is not None and qent[2] in handlers):
@@ -313,13 +331,14 @@ class _ServerSession(serversession.ServerSession):
             server.pktqueue.append(qent)
             server.process_pktqueue()
             return None
-        return super()._handle_ipmi_packet(data, sockaddr, qent)
+        verdict: int | None = super()._handle_ipmi_packet(data, sockaddr, qent)
+        return verdict
 
 
 class _AddressKeyedSocket:
     """A UDP socket whose ``getsockname()[1]`` is (address, port): see ``FakeBmc``."""
 
-    def __init__(self, sock: object):
+    def __init__(self, sock: socket.socket):
         self._sock = sock
 
     def getsockname(self) -> tuple[str, tuple[str, int]]:

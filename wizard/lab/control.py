@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import netaddr
 
@@ -257,7 +258,7 @@ class Lab:
         self._start()
         return True
 
-    def status(self) -> list[dict]:
+    def status(self) -> list[dict[str, Any]]:
         """Every BMC: its index (0-based: what ``--fault`` takes, and the answers' node
         ``apply --lab`` puts on it), address, port, identity, power and boot state, and
         whether it answers."""

@@ -24,9 +24,10 @@ import random
 import select
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
+from typing import Any, TypeAlias
 
 import netaddr
 
@@ -131,7 +132,7 @@ def _state_file(directory: Path, address: str) -> Path:
     return directory / "bmcs" / f"{address}.json"
 
 
-def read_states(directory: Path) -> dict[str, dict]:
+def read_states(directory: Path) -> dict[str, dict[str, Any]]:
     """Every BMC's last recorded identity and state, by address."""
     states = {}
     for path in sorted((directory / "bmcs").glob("*.json")):
@@ -148,19 +149,22 @@ class _ReadySockets:
     20 s of CPU on them for one IPMI command each. This stands in for its ``select`` module
     and remembers what was readable, so that draining reads only those."""
 
-    def __init__(self, session_module: ModuleType):
+    def __init__(self, session_module: Any):
+        """``session_module``: pyghmi.ipmi.private.session (pyghmi has no types)."""
         self._module = session_module
         self._graball = session_module._io_graball
-        self._ready: list[object] | None = None
+        self._ready: list[Any] | None = None
         session_module.select = self
         session_module._io_graball = self._drain
 
-    def select(self, read: list, write: tuple, error: tuple, timeout: float):
+    def select(self, read: list[Any], write: Sequence[Any], error: Sequence[Any],
+               timeout: float) -> tuple[list[Any], list[Any], list[Any]]:
+        """``read``: pyghmi's sockets, some wrapped (anything with a ``fileno``)."""
         found = select.select(read, write, error, timeout)
         self._ready = found[0]
         return found
 
-    def _drain(self, sockets: list, waiters: dict):
+    def _drain(self, sockets: list[Any], waiters: dict[Any, Any]) -> Any:
         ready, self._ready = self._ready, None
         return self._graball(ready if ready is not None else sockets, waiters)
 
@@ -206,17 +210,22 @@ def serve(directory: Path) -> None:
     FakeBmc.listen(timeout=30)
 
 
-def _start_agents(directory: Path) -> multiprocessing.Queue:
+Boots: TypeAlias = "multiprocessing.queues.Queue[tuple[str, str, dict[str, Any], str] | None]"
+"""Boots for the node agents: (MAC, boot device, hardware, the server's address); None
+ends them."""
+
+
+def _start_agents(directory: Path) -> Boots:
     """The node agents in a process of their own (they must not slow the BMCs' loop); the
     queue takes (MAC, boot device, hardware, the server's address) for every boot."""
     context = multiprocessing.get_context("spawn")
-    boots: multiprocessing.Queue = context.Queue()
+    boots: Boots = context.Queue()
     context.Process(target=_agents_main, args=(directory, boots), daemon=True,
                     name="lab-agents").start()
     return boots
 
 
-def _agents_main(directory: Path, boots: multiprocessing.Queue) -> None:
+def _agents_main(directory: Path, boots: Boots) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     agents = NodeAgents(directory)

@@ -19,7 +19,8 @@ import os
 import secrets
 from pathlib import Path
 
-from wizard.answers import Answers, Proposal
+from wizard.answers import Answers
+from wizard.answers.proposals import Proposal
 from wizard.base.problems import AnswersError
 from wizard.base.secrets import Secret, SecretError
 from wizard.base.yamlfile import write_atomic

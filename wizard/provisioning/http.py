@@ -48,7 +48,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from wizard.chef.api import ChefError
@@ -90,7 +90,7 @@ def create_app(site: ProvisionerSite, state: NodeStates, media: Path | None = No
     token goes only to the address leased to the MAC it is for.
     """
     service = _Service(site, state, register_client, leases)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/", service.index),
         Route("/boot/{mac}", service.boot),
         Route("/install/{node}/{file}", service.install),

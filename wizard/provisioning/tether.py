@@ -45,8 +45,8 @@ def main(argv: Sequence[str]) -> int:
         signal.signal(number, forward)
     child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
     children.append(child)
-    for number in early:
-        _forward(child, number)
+    for signum in early:
+        _forward(child, signum)
     exited = os.pidfd_open(child.pid)
     with selectors.DefaultSelector() as watch:
         watch.register(exited, selectors.EVENT_READ)

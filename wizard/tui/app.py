@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import events, work
 from textual.app import App
@@ -41,6 +41,7 @@ from wizard.tui.drafts import (
 from wizard.tui.field_message import FieldMessage
 from wizard.tui.network import NetworkScreen
 from wizard.tui.review import ReviewScreen
+from wizard.tui.state import Wizard
 from wizard.tui.steps import STEPS, StepList, StepScreen
 from wizard.tui.welcome import WelcomeScreen
 
@@ -89,7 +90,7 @@ class WizardApp(App[None]):
         self.observe_only = observe_only
         """Started read-only (``--observe``, serve-web without --control): never controls."""
         self._seen: tuple[float, float] = (0.0, 0.0)
-        self._controller_shown: dict | None = None
+        self._controller_shown: dict[str, Any] | None = None
 
     @property
     def observing(self) -> bool:
@@ -311,3 +312,7 @@ class WizardApp(App[None]):
             return False
         self.go(step)
         return True
+
+
+_THE_STEPS_WIZARD: type[Wizard] = WizardApp
+"""The steps reach the app as a :class:`~wizard.tui.state.Wizard`: checked here (mypy)."""

@@ -18,8 +18,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from wizard.answers import Answers, Proposal
-from wizard.answers.proposals import AllocationError, allocate, assignments
+from wizard.answers import Answers
+from wizard.answers.proposals import AllocationError, Proposal, allocate, assignments
 from wizard.answers.proposals import check as check_proposals
 from wizard.base.problems import format_loc
 from wizard.catalog import Attribute, Catalog, default_catalog
@@ -84,10 +84,6 @@ class BarclampsScreen(StepScreen):
         """The catalog's marks and the panel of the barclamp shown, in place."""
         self._fill_tree()
 
-    @property
-    def answers(self) -> Answers | None:
-        return self.app.answers  # type: ignore[attr-defined]
-
     def _fill_tree(self) -> None:
         tree = self.query_one("#catalog", Tree)
         selected = set(self.answers.barclamps) if self.answers else set()
@@ -115,14 +111,14 @@ class BarclampsScreen(StepScreen):
         self._show(self.current or (cursor.data if cursor is not None else None))
 
     @on(Tree.NodeHighlighted, "#catalog")
-    def highlighted(self, event: Tree.NodeHighlighted) -> None:
+    def highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
         if event.node.data:
             self._show(event.node.data)
 
     @on(Tree.NodeSelected, "#catalog")
-    def toggle(self, event: Tree.NodeSelected) -> None:
+    def toggle(self, event: Tree.NodeSelected[str]) -> None:
         name, answers = event.node.data, self.answers
-        if not name or answers is None or not self.app.may_edit():  # type: ignore[attr-defined]
+        if not name or answers is None or not self.wizard.may_edit():
             return
         barclamps = dict(answers.barclamps)
         if name in barclamps:
@@ -143,7 +139,7 @@ class BarclampsScreen(StepScreen):
         self._fill_tree()
 
     def _update(self, answers: Answers) -> None:
-        self.app.use(answers, self.app.path, saved=False)  # type: ignore[attr-defined]
+        self.wizard.use(answers, self.wizard.path, saved=False)
 
     # --- the right-hand panel ------------------------------------------------------------
 
@@ -216,7 +212,8 @@ class BarclampsScreen(StepScreen):
                     if f.loc[:2] == ("barclamps", name)]
         listed = answers.barclamps[name].roles
         bad_cells = {(f.loc[3], listed[f.loc[3]][f.loc[4]]) for f in findings
-                     if len(f.loc) == 5 and isinstance(f.loc[4], int)}
+                     if len(f.loc) == 5 and isinstance(f.loc[3], str)
+                     and isinstance(f.loc[4], int)}
         bad_roles = {str(f.loc[3]) for f in findings if len(f.loc) == 4} | (
             {role.name for role in roles if any(f.loc == ("barclamps", name, "roles") and
                                                 f" role {role.name} " in f.message
@@ -243,7 +240,7 @@ class BarclampsScreen(StepScreen):
         answers, name = self.answers, self.current
         if answers is None or name is None or name not in answers.barclamps:
             return
-        if not self.app.may_edit():  # type: ignore[attr-defined]
+        if not self.wizard.may_edit():
             return
         column = event.coordinate.column
         if column == 0:
@@ -298,7 +295,7 @@ class BarclampsScreen(StepScreen):
     @on(Button.Pressed, "#allocate")
     def auto_allocate(self) -> None:
         answers = self.answers
-        if answers is None or not self.app.may_edit():  # type: ignore[attr-defined]
+        if answers is None or not self.wizard.may_edit():
             return
         try:
             placed, placements = allocate(answers, self.catalog)

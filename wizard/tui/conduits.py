@@ -18,6 +18,7 @@ from wizard.answers import Answers
 from wizard.base.problems import format_loc
 from wizard.network import Conduit, check_networks
 from wizard.tui.field_message import FieldMessage
+from wizard.tui.state import wizard_of
 from wizard.tui.steps import refill
 
 TEAMING = {0: "balance-rr", 1: "active-backup", 2: "balance-xor", 3: "broadcast",
@@ -56,15 +57,11 @@ class ConduitsPane(Vertical):
                          id="conduit-teaming", allow_blank=False, value=1, compact=True)
         yield Static("", id="conduit-problems", classes="problems", markup=False)
 
-    @property
-    def answers(self) -> Answers | None:
-        return self.app.answers  # type: ignore[attr-defined]
-
     def fill(self) -> None:
         """The conduits' rows, where the table stands; the form anew when the answers
         changed its conduit (else what was typed there, taken or not, stays)."""
         table = self.query_one("#conduits", DataTable)
-        answers = self.answers
+        answers = wizard_of(self).answers
         refill(table, [] if answers is None else (
             (name, self._row(answers, name, conduit))
             for name, conduit in answers.conduits.items()))
@@ -89,7 +86,7 @@ class ConduitsPane(Vertical):
             self._edit(name)
 
     def _edit(self, name: str) -> None:
-        answers = self.answers
+        answers = wizard_of(self).answers
         if answers is None or name not in answers.conduits:
             return
         self.current = None  # the fields' own change events must not count as edits
@@ -105,7 +102,7 @@ class ConduitsPane(Vertical):
     @on(Input.Changed, "#conduit-interfaces")
     @on(Select.Changed, "#conduit-teaming")
     def changed(self) -> None:
-        answers, name = self.answers, self.current
+        answers, name = wizard_of(self).answers, self.current
         if answers is None or name is None:
             return
         text = self.query_one("#conduit-interfaces", Input).value
@@ -130,7 +127,8 @@ class ConduitsPane(Vertical):
         if candidate == answers.conduits[name]:
             return
         updated = answers.model_copy(update={"conduits": conduits})
-        self.app.use(updated, self.app.path, saved=False)  # type: ignore[attr-defined]
+        wizard = wizard_of(self)
+        wizard.use(updated, wizard.path, saved=False)
         self.shown = candidate
         table = self.query_one("#conduits", DataTable)
         for column, value in zip(("conduit", "interfaces", "bonding", "networks"),

@@ -36,13 +36,13 @@ class AnswersChanged(Message):
     :meth:`~wizard.tui.steps.StepScreen.show_answers`)."""
 
 
-def banner_text(controller: dict | None) -> str:
+def banner_text(controller: dict[str, Any] | None) -> str:
     if controller is None:
         return "Observing: nobody has control; it passes to this session in a moment."
     return f"Observing (read-only): {describe(controller)} has control. F2 takes it over."
 
 
-def hold(screen: Screen, observing: bool) -> None:
+def hold(screen: Screen[Any], observing: bool) -> None:
     """Disable (or give back) the editing widgets of ``screen``."""
     if observing:
         for widget in screen.query("#body *").results():
@@ -62,7 +62,7 @@ def observed_data(answers: Answers) -> dict[str, Any]:
     for loc, secret in answers.secrets():
         if secret.is_inline:
             *parents, key = loc
-            section = data
+            section: Any = data  # mappings and lists down to the secret
             for part in parents:
                 section = section[part]
             section[key] = MASK
@@ -86,7 +86,7 @@ class TakeControl(Confirm):
     YES = ("take", "Take control", "warning")
     NO = ("keep", "Keep observing", "primary")
 
-    def __init__(self, controller: dict | None):
+    def __init__(self, controller: dict[str, Any] | None):
         who = describe(controller) if controller else "nobody"
         super().__init__(f"Take control from {who}? That session becomes an observer; its "
                          "unsaved edits stay in the draft.")

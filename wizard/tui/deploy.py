@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -26,7 +27,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
-from wizard.answers import Answers
 from wizard.engine import deployments
 from wizard.engine.deployments import ApplyWatch, Journal, JournalUnreadable, StartedApply
 from wizard.engine.phases import PHASES
@@ -71,10 +71,10 @@ class DeployScreen(StepScreen):
         self.kind: str | None = None
         self.path: Path | None = None
         self.progress = DeployProgress([])
-        self.watch: ApplyWatch | None = None
+        self.following: ApplyWatch | None = None
         """The journal and output of the apply shown."""
         self.running = False
-        self.holder: dict | None = None
+        self.holder: dict[str, Any] | None = None
         """Who holds the journal: pausing and cancelling need an apply that has it."""
         self.process: StartedApply | None = None
         self.columns = 0
@@ -135,13 +135,9 @@ class DeployScreen(StepScreen):
             self._pick_journal()
 
     @property
-    def answers(self) -> Answers | None:
-        return self.app.answers  # type: ignore[attr-defined]
-
-    @property
     def journal(self) -> Journal | None:
         """The journal shown, once open (the apply may not have made it yet, or ever)."""
-        return self.watch.journal if self.watch is not None else None
+        return self.following.journal if self.following is not None else None
 
     # --- which apply -----------------------------------------------------------------------
 
@@ -158,9 +154,9 @@ class DeployScreen(StepScreen):
 
     def follow(self, path: Path, kind: str) -> None:
         """Show the apply whose journal is ``path`` (it may not exist yet)."""
-        if self.watch is not None:
-            self.watch.close()
-        self.kind, self.path, self.watch = kind, path, ApplyWatch(path)
+        if self.following is not None:
+            self.following.close()
+        self.kind, self.path, self.following = kind, path, ApplyWatch(path)
         answers = self.answers
         self.progress = DeployProgress([n.name for n in answers.nodes] if answers else [])
         self.output.clear()
@@ -172,7 +168,7 @@ class DeployScreen(StepScreen):
     # --- following the journal ---------------------------------------------------------------
 
     def poll(self) -> None:
-        watch = self.watch
+        watch = self.following
         if watch is None:
             return
         log = self.query_one("#log", RichLog)
@@ -237,7 +233,7 @@ class DeployScreen(StepScreen):
     def _failed(self, title: str, output: list[str]) -> None:
         """Show what went wrong (the title in the status line, then the output as written)
         and offer what to do next."""
-        answers, watch = self.answers, self.watch
+        answers, watch = self.answers, self.following
         self.failure = title
         where = [] if watch is None else [
             f"full output: {_shown(watch.paths.apply_log)}"]
@@ -307,14 +303,14 @@ class DeployScreen(StepScreen):
         say = self._say
         buttons = {name: self.query_one(f"#{name}", Button)
                    for name in ("lab", "real", "pause", "cancel")}
-        observing = self.app.observing  # type: ignore[attr-defined]
+        observing = self.wizard.observing
         buttons["lab"].disabled = buttons["real"].disabled = self.running or observing
         buttons["pause"].disabled = buttons["cancel"].disabled = (self.holder is None
                                                                   or observing)
-        if self.watch is None:
+        if self.following is None:
             say(status, "No deploy of these answers has run yet.")
             return
-        paused = self.holder is not None and (self.progress.paused or self.watch.paused())
+        paused = self.holder is not None and (self.progress.paused or self.following.paused())
         buttons["pause"].label = "Resume" if paused else "Pause"
         counts = ", ".join(f"[{STATE_COLORS.get(s, 'white')}]■[/] {n} {s}"
                            for s, n in sorted(self.progress.counts().items()))
@@ -382,18 +378,17 @@ class DeployScreen(StepScreen):
         self._deploy(lab=True, restart_lab=True)
 
     def _deploy(self, *, lab: bool, restart_lab: bool = False) -> None:
-        app = self.app
-        if not app.may_edit():  # type: ignore[attr-defined]
+        wizard = self.wizard
+        if not wizard.may_edit():
             return
-        if app.path is None or not app.saved:  # type: ignore[attr-defined]
+        if wizard.path is None or not wizard.saved:
             self.notify("Save the answers first (Review & save)", severity="warning")
             return
         answers = self.answers
         assert answers is not None
         kind = "lab" if lab else "real"
         self.follow(deployments.journals(answers)[kind], kind)
-        self.run_apply(Path(app.path), lab, len(answers.nodes),  # type: ignore[attr-defined]
-                       restart_lab=restart_lab)
+        self.run_apply(wizard.path, lab, len(answers.nodes), restart_lab=restart_lab)
 
     @work(exclusive=True, group="apply")
     async def run_apply(self, path: Path, lab: bool, nodes: int, *,
@@ -403,8 +398,8 @@ class DeployScreen(StepScreen):
         if spec is not None:
             log.write(f"stopping the lab ({len(spec.bmcs)} servers)")
             await deployments.stop_lab()  # its directory, apply.log with it
-            if self.watch is not None:
-                self.watch.rewind_output()
+            if self.following is not None:
+                self.following.rewind_output()
         if lab and not deployments.lab_is_up():
             log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
             started, lines = await (deployments.start_lab(nodes, network=spec.network,
@@ -435,7 +430,7 @@ class DeployScreen(StepScreen):
 
     @on(Button.Pressed, "#pause")
     def toggle_pause(self) -> None:
-        if self.path is None or self.holder is None or not self.app.may_edit():  # type: ignore[attr-defined]
+        if self.path is None or self.holder is None or not self.wizard.may_edit():
             return
         paused = not deployments.is_paused(self.path)
         if deployments.set_pause(self.path, paused) is None:  # it ended meanwhile
@@ -448,7 +443,7 @@ class DeployScreen(StepScreen):
     def cancel(self) -> None:
         """Stop the apply as Ctrl-C would; the journal lets the next deploy resume."""
         running = self.path is not None and deployments.holder(self.path) is not None
-        if not running or not self.app.may_edit():  # type: ignore[attr-defined]
+        if not running or not self.wizard.may_edit():
             return
         assert self.path is not None
         try:  # the apply lifts its own pause as it ends

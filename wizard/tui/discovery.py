@@ -101,7 +101,7 @@ class DiscoveryScreen(StepScreen):
 
     def pxe_reports(self) -> None:
         """Rows for the inventory PXE-booted machines posted to a running apply."""
-        answers = self.app.answers  # type: ignore[attr-defined]
+        answers = self.answers
         if answers is None:
             return
         for path in journals(answers).values():
@@ -129,7 +129,7 @@ class DiscoveryScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        answers = self.app.answers  # type: ignore[attr-defined]
+        answers = self.answers
         if answers is None or self.query_one("#range", Input).value:
             return
         net = answers.networks.get(answers.bmc.network)
@@ -142,7 +142,7 @@ class DiscoveryScreen(StepScreen):
 
     @on(Button.Pressed, "#sweep")
     def ask_password(self) -> None:
-        answers = self.app.answers  # type: ignore[attr-defined]
+        answers = self.answers
         known = None
         if answers is not None:
             try:
@@ -161,7 +161,7 @@ class DiscoveryScreen(StepScreen):
         except ValueError as exc:
             self.notify(f"BMC range: {exc}", severity="error", markup=False)
             return
-        answers = self.app.answers  # type: ignore[attr-defined]
+        answers = self.answers
         port = answers.bmc.port if answers is not None else 623
         self.run_sweep(addresses, port, self.query_one("#user", Input).value.strip(),
                        password)
@@ -273,8 +273,8 @@ class DiscoveryScreen(StepScreen):
 
     @on(Button.Pressed, "#add")
     def add_to_answers(self) -> None:
-        app = self.app
-        answers = app.answers  # type: ignore[attr-defined]
+        wizard = self.wizard
+        answers = wizard.answers
         if answers is None:
             self.notify("start a plan first (Welcome)", severity="warning")
             return
@@ -286,5 +286,5 @@ class DiscoveryScreen(StepScreen):
             self.notify("nothing new to add")
             return
         updated = answers.model_copy(update={"nodes": [*answers.nodes, *new]})
-        app.use(updated, app.path, saved=False)  # type: ignore[attr-defined]
+        wizard.use(updated, wizard.path, saved=False)
         self.notify(f"added {len(new)} nodes to the answers (unsaved)")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from textual.visual import VisualType
 from textual.widgets import Label
 
+from wizard.tui.state import wizard_of
+
 
 class FieldMessage(Label):
     """A field's message; the wizard's title counts the ones shown (fields not taken)."""
@@ -20,4 +22,4 @@ class FieldMessage(Label):
         shown = bool(content)
         if shown != self.display:
             self.display = shown
-            self.app.refresh_header_soon()  # type: ignore[attr-defined]
+            wizard_of(self).refresh_header_soon()

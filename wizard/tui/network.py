@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Checkbox, DataTable, Input, Label, Static, TabbedContent, TabPane
 
-from wizard.answers import Answers
 from wizard.base.problems import format_loc
 from wizard.network import Network, check_networks
 from wizard.tui.conduits import ConduitsPane
@@ -84,10 +83,6 @@ class NetworkScreen(StepScreen):
                              id="legend")
             with TabPane("Conduits", id="conduits-tab"):
                 yield ConduitsPane()
-
-    @property
-    def answers(self) -> Answers | None:
-        return self.app.answers  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -198,7 +193,7 @@ class NetworkScreen(StepScreen):
         self.query_one("#network-problems", Static).update("\n".join(problems))
         if problems or candidate == old:
             return
-        self.app.use(answers.model_copy(update={"networks": networks}),  # type: ignore[attr-defined]
-                     self.app.path, saved=False)  # type: ignore[attr-defined]
+        self.wizard.use(answers.model_copy(update={"networks": networks}), self.wizard.path,
+                        saved=False)
         self.shown = candidate
         self._fill_table()

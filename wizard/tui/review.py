@@ -40,9 +40,9 @@ class ReviewScreen(StepScreen):
     def follow_control(self) -> None:
         """The YAML: as it will be written, or as an observer may see it (its cursor and
         scroll where they were)."""
-        answers = self.app.answers  # type: ignore[attr-defined]
+        answers = self.answers
         if answers is not None:
-            observing = self.app.observing  # type: ignore[attr-defined]
+            observing = self.wizard.observing
             text = dump(observed_data(answers) if observing else to_data(answers))
             yaml = self.query_one("#yaml", TextArea)
             if yaml.text != text:
@@ -54,11 +54,10 @@ class ReviewScreen(StepScreen):
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         self.show_answers()
-        app = self.app
-        answers = app.answers  # type: ignore[attr-defined]
+        answers = self.answers
         if answers is None:
             return
-        path = app.path or Path("answers") / f"{answers.site.name}.yaml"  # type: ignore[attr-defined]
+        path = self.wizard.path or Path("answers") / f"{answers.site.name}.yaml"
         field = self.query_one("#save-path", Input)
         field.value = str(path)
         field.focus()  # enter saves
@@ -66,10 +65,9 @@ class ReviewScreen(StepScreen):
     def show_answers(self) -> None:
         """What is still wrong, what saving changes, and the YAML."""
         self.follow_control()
-        app = self.app
-        if app.answers is None:  # type: ignore[attr-defined]
+        if self.answers is None:
             return
-        problems = app.problems()  # type: ignore[attr-defined]
+        problems = self.wizard.problems()
         verdict = self.query_one("#verdict", Static)
         if problems:
             verdict.update("\n".join([f"{len(problems)} problems to fix before deploying:",
@@ -82,15 +80,15 @@ class ReviewScreen(StepScreen):
 
     def _diff(self) -> str:
         """What saving would change in the file on disk (nothing to say for a new file)."""
-        app = self.app
-        path = app.path  # type: ignore[attr-defined]
-        if path is None or app.saved or not path.exists():  # type: ignore[attr-defined]
+        wizard = self.wizard
+        path, answers = wizard.path, wizard.answers
+        if path is None or answers is None or wizard.saved or not path.exists():
             return ""
         try:
             on_disk = load(path, complete=False)
         except InputError:
             return f"{path} does not read as answers now: saving replaces it"
-        lines = difference(on_disk, app.answers)  # type: ignore[attr-defined]
+        lines = difference(on_disk, answers)
         if not lines:
             return ""
         marked = [f"[green]{literal(line)}[/]" if line.startswith("+") else
@@ -100,16 +98,19 @@ class ReviewScreen(StepScreen):
     @on(Button.Pressed, "#save")
     @on(Input.Submitted, "#save-path")
     def save(self) -> None:
-        app = self.app
+        wizard = self.wizard
+        answers = wizard.answers
+        if answers is None:  # the step list shows Review only once there are answers
+            return
         path = Path(self.query_one("#save-path", Input).value.strip())
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            save(app.answers, path)  # type: ignore[attr-defined]
+            save(answers, path)
             load(path)  # what was written must read back valid
         except (InputError, OSError) as exc:
             self.notify(f"not saved: {exc}", severity="error", timeout=10, markup=False)
             return
-        previous = app.path  # type: ignore[attr-defined]
-        app.use(app.answers, path, saved=True)  # type: ignore[attr-defined]
+        previous = wizard.path
+        wizard.use(answers, path, saved=True)
         drop_draft(previous)  # what it kept (the unsaved plan's, or another file's) is saved
         self.notify(f"saved {path}; it validates")

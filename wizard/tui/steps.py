@@ -13,8 +13,10 @@ from textual.coordinate import Coordinate
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, ListItem, ListView, Static
 
+from wizard.answers import Answers
 from wizard.base import host_facts
 from wizard.tui.control import AnswersChanged, hold
+from wizard.tui.state import Wizard, wizard_of
 
 STEPS = (("welcome", "Welcome"), ("network", "Network planning"),
          ("discovery", "Hardware discovery"), ("barclamps", "Barclamps"),
@@ -82,7 +84,7 @@ class StepList(ListView):
         name = (event.item.id or "").removeprefix("step-")
         if name and name != self.current:
             event.stop()
-            if not self.app.step_to(name):  # type: ignore[attr-defined]
+            if not wizard_of(self).step_to(name):
                 self.show_current()  # still here
 
     def show_current(self) -> None:
@@ -124,6 +126,16 @@ class StepScreen(Screen[None]):
     """What F1 says about this step."""
     BINDINGS: ClassVar[list[BindingType]] = [Binding("f1", "help", "Help")]
 
+    @property
+    def wizard(self) -> Wizard:
+        """The app, as a step may use it."""
+        return wizard_of(self)
+
+    @property
+    def answers(self) -> Answers | None:
+        """The answers being edited."""
+        return self.wizard.answers
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(dict(STEPS)[self.step], self.HELP))
 
@@ -141,7 +153,7 @@ class StepScreen(Screen[None]):
 
     def hold_if_observing(self) -> None:
         """After fields are mounted: an observer's stay disabled."""
-        self.call_after_refresh(hold, self, self.app.observing)  # type: ignore[attr-defined]
+        self.call_after_refresh(hold, self, self.wizard.observing)
 
     def follow_control(self) -> None:
         """Redraw what this step shows an observer differently (called by the app when
@@ -158,4 +170,4 @@ class StepScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.query_one(StepList).show_current()
-        self.app.show_control()  # type: ignore[attr-defined]
+        self.wizard.show_control()

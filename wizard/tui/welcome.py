@@ -56,9 +56,9 @@ class WelcomeScreen(StepScreen):
         except (PlanError, ValueError) as exc:
             self.notify(f"cannot plan: {exc}", severity="error", markup=False)
             return
-        self.app.use(answers, None, saved=False)  # type: ignore[attr-defined]
+        self.wizard.use(answers, None, saved=False)
         self.notify(f"planned networks for {count} nodes from {supernet}")
-        self.app.go("review")  # type: ignore[attr-defined]
+        self.wizard.go("review")
 
     @on(Button.Pressed, "#open")
     @on(Input.Submitted, "#path")
@@ -97,6 +97,5 @@ class WelcomeScreen(StepScreen):
             self.notify(str(exc), severity="error", timeout=10, markup=False)
             return
         # the example is a starting point: saving it goes to answers/, not over it
-        self.app.use(answers, None if example else path,  # type: ignore[attr-defined]
-                     saved=not example)
-        self.app.go("review")  # type: ignore[attr-defined]
+        self.wizard.use(answers, None if example else path, saved=not example)
+        self.wizard.go("review")
