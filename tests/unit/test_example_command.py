@@ -59,3 +59,7 @@ def test_an_unknown_name_says_which_there_are(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().err == ("crowbar-wizard example: no example 'lab' "
                                        "(the examples: hadoop, lab-small, openstack)\n")
 
+def test_wizard_with_a_file_and_lab_says_so_in_one_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wizard", "x.yaml", "--lab"]) == 2
+    assert capsys.readouterr().err == "crowbar-wizard wizard: FILE or --lab, not both\n"

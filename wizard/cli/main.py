@@ -291,7 +291,8 @@ def _wizard(args: argparse.Namespace) -> int:
 
     lab = getattr(args, "lab", False)
     if lab and args.file is not None:
-        raise InputError("crowbar-wizard wizard: FILE or --lab, not both")
+        print("crowbar-wizard wizard: FILE or --lab, not both", file=sys.stderr)
+        return EXIT_INVALID
     web = getattr(args, "web", False)  # serve-web: textual-serve's driver, no terminal
     if not web and not all(stream.isatty() for stream in (sys.stdin, sys.stdout, sys.stderr)):
         # Textual would draw escape codes into a file or pipe, reading keys from nowhere
