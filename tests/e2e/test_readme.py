@@ -473,6 +473,8 @@ SKIPPED = {
     "./dev test": "the whole suite, this test included",
     "./dev deps": "apt-get install on this machine (CI's .ci/run does it)",
     "./dev bench": "the benchmarks: minutes of load, measured elsewhere",
+    "./dev lowest": "a venv of the lowest dependency versions allowed and the fast suite in "
+                    "it: minutes, run by CI (.ci/run)",
     ".venv/bin/pytest": "the fast suite, run by ./dev test",
     "sudo systemctl reload ssh": "reloads this machine's sshd",
     "ssh crowbar@ADMIN": "needs ssh-setup --write on a real sshd: "
