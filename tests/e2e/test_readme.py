@@ -231,6 +231,18 @@ def answers_commands(ws: Workspace, shown: dict[str, Shown]) -> None:
               "wrote allocated.yaml")
 
 
+def example(ws: Workspace, shown: dict[str, Shown]) -> None:
+    """The examples a plain install ships: listed, and the lab's copied out (the same file
+    as answers/examples/), which validates; over an existing file only with --force."""
+    _contains(ws.run("crowbar-wizard example"), "lab-small", "openstack", "hadoop")
+    _contains(ws.run("crowbar-wizard example lab-small -o lab.yaml"), "wrote lab.yaml")
+    assert (ws.root / "lab.yaml").read_text() == (ws.root / EXAMPLE).read_text()
+    _contains(ws.run("crowbar-wizard validate lab.yaml"), "lab.yaml: valid (6 nodes")
+    ws.run("crowbar-wizard example openstack -o lab.yaml", status=1)
+    ws.run("crowbar-wizard example openstack -o lab.yaml --force")
+    _contains(ws.run("crowbar-wizard example hadoop"), "name: hadoop")
+
+
 def chef_export(ws: Workspace, shown: dict[str, Shown]) -> None:
     """chef export needs the keystone password (the quick start says so); an earlier
     export is replaced, a foreign file only with --force."""
@@ -412,6 +424,10 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "crowbar-wizard schema [-o FILE]",
         "crowbar-wizard barclamps [show NAME]",
         "crowbar-wizard allocate FILE [-o OUT]")),
+    (example, (
+        "crowbar-wizard example",
+        "crowbar-wizard example lab-small -o lab.yaml",
+        "crowbar-wizard example [NAME] [-o FILE] [--force]")),
     (chef_export, (
         "crowbar-wizard chef export FILE DIR [--force]",
         "CROWBAR_KEYSTONE_PASSWORD=... crowbar-wizard chef export "
@@ -457,6 +473,8 @@ SKIPPED = {
     "./dev test": "the whole suite, this test included",
     "./dev deps": "apt-get install on this machine (CI's .ci/run does it)",
     "./dev bench": "the benchmarks: minutes of load, measured elsewhere",
+    "./dev lowest": "a venv of the lowest dependency versions allowed and the fast suite in "
+                    "it: minutes, run by CI (.ci/run)",
     ".venv/bin/pytest": "the fast suite, run by ./dev test",
     "sudo systemctl reload ssh": "reloads this machine's sshd",
     "ssh crowbar@ADMIN": "needs ssh-setup --write on a real sshd: "

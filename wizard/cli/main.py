@@ -16,6 +16,7 @@ from rich.table import Table
 
 from wizard.answers import Answers, load, save, unresolved_secrets
 from wizard.answers.budget import budget
+from wizard.answers.examples import examples, summary
 from wizard.answers.starter import starter_answers
 from wizard.base import terminal
 from wizard.base.problems import AnswersError, InputError
@@ -40,7 +41,8 @@ EPILOG = """\
 examples:
   crowbar-wizard new --supernet 10.20.0.0/16 --nodes 500 -o answers/site.yaml
   crowbar-wizard validate answers/site.yaml
-  crowbar-wizard plan answers/examples/lab-small.yaml
+  crowbar-wizard example lab-small -o answers/lab.yaml
+  crowbar-wizard plan answers/lab.yaml
   crowbar-wizard barclamps show nova
   crowbar-wizard allocate answers/site.yaml
   crowbar-wizard chef export answers/site.yaml chef-repo/
@@ -100,6 +102,21 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--domain", default="crowbar.test",
                      help="DNS domain of the nodes (default: crowbar.test)")
     new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    example = commands.add_parser(
+        "example", help="list the example answers files, or copy one out to start from",
+        description="The example answers files that ship with crowbar-wizard. Without NAME, "
+        "list them; with NAME, print that example, or write it to FILE (-o) to edit and "
+        "check with `crowbar-wizard validate`. lab-small deploys on the built-in lab as it "
+        "is: `crowbar-wizard lab up --nodes 6`, then `crowbar-wizard apply FILE --lab`.",
+        formatter_class=formatter,
+    )
+    example.set_defaults(handler=_example)
+    example.add_argument("name", nargs="?", metavar="NAME",
+                         help=f"the example: {', '.join(examples())}")
+    example.add_argument("-o", "--output", type=Path, metavar="FILE",
+                         help="write it to FILE (default: print it)")
+    example.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
     wizard = commands.add_parser(
         "wizard", help="the full-screen wizard (Textual)",
@@ -234,6 +251,30 @@ def _new(args: argparse.Namespace) -> int:
     ))
     load(args.output)  # what was written must read back valid
     print(f"wrote {args.output}: networks for {args.nodes} nodes from {args.supernet}")
+    return EXIT_OK
+
+
+def _example(args: argparse.Namespace) -> int:
+    shipped = examples()
+    if args.name is None:
+        width = max(map(len, shipped))
+        for name, path in shipped.items():
+            print(f"{name:<{width}}  {summary(path)}")
+        return EXIT_OK
+    if args.name not in shipped:
+        print(f"crowbar-wizard example: no example {args.name!r} "
+              f"(the examples: {', '.join(shipped)})", file=sys.stderr)
+        return EXIT_INVALID
+    text = shipped[args.name].read_text(encoding="utf-8")
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    if args.output.exists() and not args.force:
+        print(f"{args.output} exists; pass --force to overwrite it", file=sys.stderr)
+        return EXIT_FAILED
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.output, text, mode=0o644)
+    print(f"wrote {args.output}: the {args.name} example")
     return EXIT_OK
 
 
