@@ -6,39 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from textual.widgets import Tree
 
-from wizard.answers import load
+from tests.tui.helpers import SIZE, lab_app, leaf
 from wizard.engine.sessions import Control
 from wizard.tui.app import WizardApp
 from wizard.tui.steps import STEPS
 
-LAB = Path("answers/examples/lab-small.yaml").resolve()
-SIZE = (80, 24)
 NAMES = [name for name, _ in STEPS]
-
-
-@pytest.fixture(autouse=True)
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test in its own directory, with the lab example as ``lab.yaml``, and its own
-    state (the control lock, journals) and lab directories."""
-    monkeypatch.chdir(tmp_path)
-    Path("lab.yaml").write_text(LAB.read_text())
-    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))
-    monkeypatch.setenv("CROWBAR_STATE_DIR", str(tmp_path / "state"))
-
-
-def lab_app() -> WizardApp:
-    return WizardApp(Path("lab.yaml"), load("lab.yaml"))
-
-
-def leaf(screen, name: str):
-    tree = screen.query_one("#catalog", Tree)
-    return tree, next(node for branch in tree.root.children for node in branch.children
-                      if node.data == name)
 
 
 async def until(pilot, check, seconds: float = 10) -> None:

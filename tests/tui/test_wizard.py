@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Tree
+from textual.widgets import Input
 from textual.widgets._data_table import default_cell_formatter
 
 from tests.terminal import PtySession
+from tests.tui.helpers import LAB, SIZE, lab_app, leaf
 from wizard.answers import Hardware, Proposal, load
 from wizard.base import host_facts
 from wizard.cli.main import main
@@ -34,30 +35,7 @@ from wizard.tui.deploy import DeployScreen
 from wizard.tui.discovery import DiscoveryScreen
 from wizard.tui.drafts import ConfirmQuit, RestoreDraft, draft_path, write_draft
 
-LAB = Path("answers/examples/lab-small.yaml").resolve()
 EXAMPLES = sorted(Path("answers/examples").resolve().glob("*.yaml"))
-SIZE = (80, 24)
-
-
-@pytest.fixture(autouse=True)
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run each test in its own directory: drafts and saved files land there, and a copy of
-    the lab example is ``lab.yaml`` (a relative path, so snapshots are the same anywhere);
-    the lab's and the deployments' state are there too."""
-    monkeypatch.chdir(tmp_path)
-    Path("lab.yaml").write_text(LAB.read_text())
-    monkeypatch.setenv("CROWBAR_LAB_DIR", str(tmp_path / "lab"))  # no journals but ours
-    monkeypatch.setenv("CROWBAR_STATE_DIR", str(tmp_path / "state"))
-
-
-def lab_app() -> WizardApp:
-    return WizardApp(Path("lab.yaml"), load("lab.yaml"))
-
-
-def leaf(screen, name: str):
-    tree = screen.query_one("#catalog", Tree)
-    return tree, next(node for branch in tree.root.children for node in branch.children
-                      if node.data == name)
 
 
 def found(index: int) -> SweepResult:
