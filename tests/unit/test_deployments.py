@@ -32,8 +32,8 @@ from pathlib import Path
 from wizard.engine.journal import Journal
 journal = Journal.open(Path(sys.argv[1]))
 journal.transition("ctl-1", "allocated")
-print("holding", flush=True)
-try:
+try:  # before it says so: a Ctrl-C the moment it is holding still lands in here
+    print("holding", flush=True)
     sys.stdin.read()  # until its input closes, or it is interrupted
 except KeyboardInterrupt:
     journal.record("interrupted")
