@@ -125,7 +125,7 @@ class WizardApp(App[None]):
 
     def _watch_control(self) -> None:
         """Observers: follow the controller's answers; take control when it is free."""
-        if not self.observing:
+        if not self.observing or not self.screen_stack:  # the app is closing: no screen
             return
         if not self.observe_only and self.control.try_take():
             self.notify("you have control now: the other session ended")
