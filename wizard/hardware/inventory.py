@@ -23,6 +23,27 @@ from wizard.base.model import Model
 from wizard.hardware.ipmi import BmcInventory
 
 
+class NicReport(Model):
+    """One NIC as the discovery image saw it (``bus``: its place on the bus, which orders
+    NICs as Crowbar's ``1g1``, ``10g2`` names count them)."""
+
+    mac: Mac
+    name: str = Field(max_length=15, pattern=r"^[A-Za-z0-9_.:-]+$")
+    bus: str = Field("", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
+    speed_mbps: int | None = Field(None, ge=1, le=10_000_000)
+    link: bool = False
+    driver: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class DriveReport(Model):
+    """One disk as the discovery image saw it."""
+
+    name: str = Field(max_length=32, pattern=r"^[A-Za-z0-9_.!-]+$")
+    size_bytes: int = Field(ge=0, le=1 << 60)
+    serial: str | None = Field(None, max_length=128)
+    model: str | None = Field(None, max_length=128)
+
+
 class InventoryReport(Model):
     """What a PXE-booted discovery image posts about its machine."""
 
@@ -37,11 +58,18 @@ class InventoryReport(Model):
     virtualization: bool = True
     bmc_mac: Mac | None = None
     bmc_address: IPv4 | None = None
+    memory_mb: int | None = Field(None, ge=1, le=1 << 30)
+    bmc_present: bool | None = Field(None, description="An in-band IPMI interface answered.")
+    nics: list[NicReport] = Field(default_factory=list, max_length=64)
+    drives: list[DriveReport] = Field(default_factory=list, max_length=4096)
 
     @model_validator(mode="after")
     def _boot_nic_listed(self) -> InventoryReport:
         if self.mac not in self.macs:
             raise ValueError(f"mac {self.mac} is not among macs")
+        unlisted = sorted({nic.mac for nic in self.nics} - set(self.macs))
+        if unlisted:
+            raise ValueError(f"nics name {', '.join(unlisted)}, which are not among macs")
         return self
 
 
@@ -60,6 +88,10 @@ class DiscoveredNode:
     memory_gb: int | None = None
     disks: int | None = None
     virtualization: bool | None = None
+    memory_mb: int | None = None
+    nics: list[dict[str, Any]] = field(default_factory=list)
+    """The discovery image's NICs (:class:`NicReport` fields), in bus order."""
+    drives: list[dict[str, Any]] = field(default_factory=list)
     sources: set[str] = field(default_factory=set)
 
     @property
@@ -208,5 +240,11 @@ class Inventory:
         node.bmc_address = report.bmc_address or node.bmc_address
         node.cpu_cores, node.memory_gb = report.cpu_cores, report.memory_gb
         node.disks, node.virtualization = report.disks, report.virtualization
+        node.memory_mb = report.memory_mb or node.memory_mb
+        if report.nics:
+            node.nics = [nic.model_dump() for nic in sorted(report.nics,
+                                                             key=lambda nic: nic.bus)]
+        if report.drives:
+            node.drives = [drive.model_dump() for drive in report.drives]
         self._indexed(node, position)
         return node, new

@@ -92,7 +92,7 @@ class NodeAgents:
         with httpx.Client(timeout=10, transport=transport) as http:
             try:
                 script = _retrying(lambda: http.get(f"{url}/boot/{mac}")).text
-                if "crowbar.inventory=" in script:
+                if "crowbar.url=" in script:
                     self._discover(http, url, mac, script, hardware)
                 elif "/install/" in script:
                     self._install(http, mac, script)

@@ -20,6 +20,9 @@ Who may call what, and why (everyone on the admin network can reach this service
 ``POST /inventory``                   a discovery image: the token of     its machine's
                                       its boot script, from the address   inventory
                                       that got it; rate-limited
+``GET  /discovery/{mac}``             that discovery image, the same      what it is to do:
+                                      way (it asks every few seconds)     ``wait``, ``reboot``
+                                                                          (into the installer)
 ====================================  =================================  ====================
 
 Callbacks carry their token in the ``X-Crowbar-Token`` header; a wrong or missing one gets
@@ -95,6 +98,7 @@ def create_app(site: ProvisionerSite, state: NodeStates, media: Path | None = No
         Route("/boot/{mac}", service.boot),
         Route("/install/{node}/{file}", service.install),
         Route("/inventory", service.inventory, methods=["POST"]),
+        Route("/discovery/{mac}", service.orders),
         Route("/nodes/{node}/client-key", service.client_key, methods=["POST"]),
         Route("/nodes/{node}/installed", service.installed, methods=["POST"]),
     ]
@@ -191,6 +195,15 @@ class _Service:
         log.info("inventory from %s: %s node %s", report.mac, "new" if new else "known",
                  node.name)
         return JSONResponse({"node": node.name, "new": new}, status_code=201 if new else 200)
+
+    async def orders(self, request: Request) -> Response:
+        """What a waiting discovery image is to do: reboot once its machine is a node of the
+        answers file (its boot script then installs it), else wait."""
+        mac = _mac(request.path_params["mac"])
+        peer = _peer(request)
+        if not _same(request.headers.get(TOKEN_HEADER, ""), self.site.discovery_token(mac, peer)):
+            raise ClientError(403, f"missing or wrong token for {mac} from {peer}")
+        return PlainTextResponse("reboot\n" if mac in self.site.by_mac else "wait\n")
 
     async def client_key(self, request: Request) -> Response:
         node = self._installing(request)

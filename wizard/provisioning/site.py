@@ -149,11 +149,11 @@ class ProvisionerSite:
         return args
 
     def discovery_args(self, mac: str, peer: str) -> str:
-        """The discovery image's kernel command line: where to post, with which token."""
+        """The discovery image's kernel command line: the provisioner it posts its inventory
+        to and asks for orders, the MAC it booted from, its token."""
         return " ".join([
-            f"crowbar.inventory={self.http_url}/inventory", f"crowbar.mac={mac}",
-            f"crowbar.token={self.discovery_token(mac, peer)}", "ip=dhcp",
-            *self._console_args(),
+            f"crowbar.url={self.http_url}", f"crowbar.mac={mac}",
+            f"crowbar.token={self.discovery_token(mac, peer)}", *self._console_args(),
         ])
 
     # --- template contexts -------------------------------------------------------------
