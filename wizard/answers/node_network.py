@@ -91,6 +91,8 @@ class Device:
     nics: tuple[str, ...] = ()
     """The NICs it is (one) or bonds (several)."""
     bond_mode: str | None = None
+    miimon: int | None = None
+    """A bond's link check interval in ms."""
     vlan: int | None = None
     parent: str | None = None
     addresses: tuple[Address, ...] = ()
@@ -112,14 +114,8 @@ class NodeNetwork:
     unconfigured: dict[str, str] = field(default_factory=dict)
     """Networks left out (node without inventory), each with why."""
 
-    @property
-    def gateway_device(self) -> str | None:
-        """The device whose address is on the default route's network."""
-        return next((d.name for d in self.devices
-                     if self.gateway is not None and self.gateway in d.addresses), None)
-
-    def nic(self, name: str) -> NodeNic:
-        return next(nic for nic in self.nics if nic.name == name)
+    def device(self, name: str) -> Device | None:
+        return next((device for device in self.devices if device.name == name), None)
 
     def by_kind(self, kind: str) -> list[Device]:
         return [device for device in self.devices if device.kind == kind]
@@ -228,7 +224,8 @@ def node_network(answers: Answers, node: Node, addresses: Mapping[str, str],
             mode = BOND_MODES[answers.conduits[conduit].teaming_mode] if bonded else None
             name = f"bond{sum(len(d.nics) > 1 for d in base.values())}" if bonded else members[0]
             base[members] = Device(name, "bond" if bonded else "nic", 0, conduit,
-                                   nics=members, bond_mode=mode)
+                                   nics=members, bond_mode=mode,
+                                   miimon=MII_MONITOR_MS if bonded else None)
     tagged: dict[str, Device] = {}
     gateway: tuple[tuple[int, int], Address, str] | None = None
     admin_device = None
