@@ -259,6 +259,11 @@ CASES = [
      "ntp attribute upstream_servers: item 1: expected a string, not dict"),
     ("negative-memory", "memory_gb: 32", "memory_gb: -1}  #<\n#", "nodes[0].hardware.memory_gb",
      "Input should be greater than or equal to 1"),
+    ("conduit-beyond-inventory", "hardware: {cpu_cores: 8, memory_gb: 32, disks: 2}",
+     "hardware: {cpu_cores: 8, memory_gb: 32, disks: 2,\n"
+     "      nics: [{mac: '52:54:00:00:10:00', speed_mbps: 1000}]}  #<",
+     "nodes[0].hardware.nics", "node ctl-1: conduit intf1 needs 1g2, and ctl-1 has only 1 NIC "
+     "of 1 GbE"),
     ("duplicate-yaml-key", "    router_pref: 10\n", "    router_pref: 10\n    router_pref: 11  #<\n",
      "(file)", "YAML syntax error: duplicate key 'router_pref' (first on line 23)"),
     ("yaml-syntax", "  hostname: admin\n", "  hostname: [admin  #<\n", "(file)",

@@ -96,6 +96,9 @@ def _full(name: str) -> dict[str, Any]:
             "initrd_url": "http://192.168.124.10:8091/k/initrd", "ssh_authorized_keys": KEYS[:1]}
         data["chef"] |= {"organization": "lab", "export_path": "/srv/chef-repo"}
         data["nodes"][0]["addresses"] = {"admin": "192.168.124.90"}
+        data["nodes"][0]["hardware"]["nics"] = [
+            {"mac": mac, "speed_mbps": 1000, "name": f"eno{i + 1}"}
+            for i, mac in enumerate(data["nodes"][0]["macs"])]
     catalog = default_catalog()
     for barclamp, proposal in data["barclamps"].items():
         proposal.setdefault("proposal", "default")

@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from wizard.answers import proposals
+from wizard.answers import node_network, proposals
 from wizard.answers.proposals import Proposal
 from wizard.base.fields import (
     AddressBlock,
@@ -123,8 +123,20 @@ class Discovery(Model):
     bmc_ranges: list[AddressBlock] = Field(default_factory=list)
 
 
+class Nic(Model):
+    """One NIC of a node, as its discovery image saw it."""
+
+    mac: Mac
+    speed_mbps: int | None = Field(
+        None, ge=1, description="Link speed in Mb/s; unknown (no link) matches any speed."
+    )
+    name: Interface | None = Field(
+        None, description="The kernel's name for it, for conduits that name interfaces."
+    )
+
+
 class Hardware(Model):
-    """What a node is made of, as discovered (drives role placement)."""
+    """What a node is made of, as discovered (drives role placement and conduits)."""
 
     vendor: str | None = None
     model: str | None = None
@@ -133,6 +145,21 @@ class Hardware(Model):
     memory_gb: int = Field(ge=1)
     disks: int = Field(0, ge=0)
     virtualization: bool = True
+    nics: list[Nic] | None = Field(
+        None, max_length=64,
+        description="Every NIC in bus order, when discovered: conduits resolve against "
+        "them (without them, against the node's macs, in order, of unknown speed).",
+    )
+
+    @field_validator("nics")
+    @classmethod
+    def _one_entry_per_nic(cls, nics: list[Nic] | None) -> list[Nic] | None:
+        for attr in ("mac", "name"):
+            values = [getattr(nic, attr) for nic in nics or () if getattr(nic, attr)]
+            repeated = sorted({value for value in values if values.count(value) > 1})
+            if repeated:
+                raise ValueError(f"NIC {attr} {repeated[0]} is listed twice")
+        return nics
 
 
 class Node(Model):
@@ -389,6 +416,7 @@ _RULES: list[tuple[tuple[str, ...], Callable[[Answers], Iterable[Finding]]]] = [
     (("admin", "networks", "bmc", "discovery"), _check_admin_and_bmc),
     (("admin", "networks", "bmc", "nodes"), _check_nodes),
     (("networks", "bmc", "nodes"), _check_capacity),
+    (("networks", "conduits", "bmc", "nodes"), lambda a: node_network.check_conduits(a)),
     (("chef", "provisioning"), _check_services),
 ]
 """Cross-field rules and the top-level sections each reads."""

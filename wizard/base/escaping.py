@@ -20,6 +20,10 @@ each format has a filter, named for it, that a template puts on every value it w
     backslash would join the next line to it)
 ``ruby_string``
     a double-quoted Ruby string (Chef's client.rb), ``#{...}`` interpolation escaped
+``ifupdown_word``
+    one word of an ``/etc/network/interfaces`` stanza (options split on white space)
+``ini_word``
+    one word of an INI-style file: a systemd ``.link`` unit, a NetworkManager keyfile
 
 A filter never guesses: what its format cannot hold raises :class:`EscapeError`. Answers
 validation refuses all of it long before (see ``wizard.base.fields``); the filters make sure a
@@ -115,6 +119,19 @@ def debconf_value(value: Any) -> str:
     return text
 
 
+def ifupdown_word(value: Any) -> str:
+    return _word(value, "an interfaces file", "an ifupdown word")
+
+
+def ini_word(value: Any) -> str:
+    """One word without a backslash: systemd joins a line ending in one to the next, and
+    NetworkManager's keyfiles read one as an escape."""
+    text = _word(value, "an INI-style file", "an INI value")
+    if "\\" in text:
+        raise EscapeError(f"{text!r} cannot be an INI value: it holds a backslash")
+    return text
+
+
 def ruby_string(value: Any) -> str:
     text = _text(value, "a Ruby file")
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("#", "\\#")
@@ -124,6 +141,7 @@ def ruby_string(value: Any) -> str:
 FILTERS = {
     function.__name__: function
     for function in (dnsmasq_value, ipxe_word, ipxe_words, pxelinux_word, pxelinux_line,
-                     sh_word, debconf_word, debconf_value, ruby_string)
+                     sh_word, debconf_word, debconf_value, ruby_string, ifupdown_word,
+                     ini_word)
 }
 """The per-format filters, by the name templates use."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from wizard.answers import Answers
 from wizard.answers.addressing import node_addresses
+from wizard.answers.node_network import NodeNetwork, node_network
 from wizard.answers.proposals import assignments, attribute_values
 from wizard.base.secrets import Secret, SecretError
 from wizard.catalog import Catalog
@@ -75,6 +76,7 @@ class ProvisionerSite:
         self.http_url = f"http://{admin.address}:{self.attributes['web_port']}"
         self.admin_net = answers.networks[ADMIN_NETWORK]
         addresses = node_addresses(answers)
+        self._addresses = addresses
         self.nodes: dict[str, PxeNode] = {}
         self.by_mac: dict[str, PxeNode] = {}
         for node in answers.nodes:
@@ -91,6 +93,10 @@ class ProvisionerSite:
             for name in placed.get("dns-server", [])
         ]
         self.discovery = "pxe" in answers.discovery.methods
+        deployer = answers.barclamps.get("deployer")
+        self.os_disk = attribute_values(
+            catalog["deployer"], deployer.attributes if deployer else {}
+        )["os_disk"]
         family, release = OS_FAMILIES[answers.provisioning.os]
         self.os_family, self.os_release = family, release
 
@@ -137,7 +143,11 @@ class ProvisionerSite:
             args = ["auto=true", "priority=critical", f"url={url}/preseed.cfg",
                     f"hostname={node.name}", f"domain={self.domain}", "interface=auto"]
         else:
-            args = [f"inst.ks={url}/ks.cfg", f"inst.repo={mirror}/BaseOS/x86_64/os", "ip=dhcp"]
+            # dracut names each NIC as the kickstart's network lines (and the installed
+            # system, which anaconda gives the same ifname= arguments) expect it
+            pinned = [f"ifname={nic.name}:{nic.mac}" for nic in self.network(node).nics]
+            args = [f"inst.ks={url}/ks.cfg", f"inst.repo={mirror}/BaseOS/x86_64/os", "ip=dhcp",
+                    *pinned]
         return " ".join([*args, *self._console_args()])
 
     def _console_args(self) -> list[str]:
@@ -158,18 +168,32 @@ class ProvisionerSite:
 
     # --- template contexts -------------------------------------------------------------
 
+    def network(self, node: PxeNode) -> NodeNetwork:
+        """``node``'s planned network, as every installer configures it."""
+        planned = next(n for n in self.answers.nodes if n.name == node.name)
+        servers = [server for server in self.dns_servers if server is not None]
+        return node_network(self.answers, planned, self._addresses[node.name],
+                            servers or [self.answers.admin.address])
+
     def install_context(self, node: PxeNode, epoch: int = 0) -> dict[str, Any]:
         """What a node's install templates see (secrets revealed: render to 0600 files).
 
         Raises :class:`SecretError` when ``root_password_hash`` cannot be resolved.
         """
         url = self.http_url
+        network = self.network(node)
+        crowded = [d for d in network.devices if len(d.addresses) > 1 and d.kind != "vlan"]
+        if self.os_family == "rhel" and crowded:
+            nets = " and ".join(address.network for address in crowded[0].addresses)
+            raise ValueError(f"node {node.name}: a kickstart network line holds one address, "
+                             f"and {nets} are all untagged on {crowded[0].name}: tag them")
         return self._install_shared | {
             "node": self._node_fields | {
                 "name": node.name, "fqdn": node.fqdn, "mac": node.macs[0],
                 "macs": list(node.macs), "address": node.address,
                 "token": self.token(node.name, epoch),
             },
+            "network": network,
             "callbacks": {
                 "installed": f"{url}/nodes/{node.name}/installed",
                 "client_key": f"{url}/nodes/{node.name}/client-key",
@@ -203,6 +227,7 @@ class ProvisionerSite:
                 "server_url": chef.server_url, "organization": chef.organization,
             },
             "serial_console": self.attributes["serial_console"],
+            "os_disk": self.os_disk,
         }
 
     def _root_password_hash(self) -> str | None:
