@@ -19,6 +19,7 @@ from wizard.base.yamlfile import write_atomic
 from wizard.catalog import default_catalog
 from wizard.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
+from wizard.provisioning.media.build import MISSING_HINT, installed
 from wizard.provisioning.preflight import PROBE_TIMEOUT, PreflightError, run_preflight
 from wizard.provisioning.site import ProvisionerSite
 from wizard.provisioning.state import StoreError
@@ -53,9 +54,10 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         description="Write into DIR: dnsmasq/dnsmasq.conf and hosts/nodes (checked with "
         "'dnsmasq --test' first; the previous ones kept as .last-good), tftp/ with the boot "
         "loaders and pxelinux.cfg/, http/boot/<mac>.ipxe and http/install/<node>.<file> answer "
-        "files (0600). Kernels and initrds go in DIR/media/<os>/ (linux, initrd) and "
-        "DIR/media/discovery/; they are yours to provide. DIR must be new, empty or an "
-        "earlier render.", formatter_class=formatter,
+        "files (0600). The OS installer's kernel and initrd go in DIR/media/<os>/ (linux, "
+        "initrd: yours to provide); the discovery image in DIR/media/discovery/ ('crowbar-wizard "
+        "media build DIR' makes it). DIR must be new, empty or an earlier render.",
+        formatter_class=formatter,
     )
     render.set_defaults(handler=_render)
     render.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
@@ -70,6 +72,9 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     )
     preflight.set_defaults(handler=_preflight)
     preflight.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
+    preflight.add_argument("directory", type=Path, metavar="DIR", nargs="?",
+                           help="the provisioner's directory: also check that it has the "
+                           "discovery image (a warning, not a refusal)")
     preflight_options(preflight)
 
     serve = actions.add_parser(
@@ -117,8 +122,12 @@ def _write(answers: Answers, directory: Path, dnsmasq: Dnsmasq | None
     return site, summary
 
 
-def _report(summary: RenderSummary, directory: Path, checked: bool) -> None:
+def _report(summary: RenderSummary, directory: Path, checked: bool,
+            site: ProvisionerSite) -> None:
     print(f"wrote {summary.files} files for {summary.nodes} nodes to {directory}")
+    note = discovery_image_note(site, directory)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
     verdict = "accepted by dnsmasq --test" if checked else "NOT checked: dnsmasq is not installed"
     print(f"dnsmasq config: {directory / 'dnsmasq' / 'dnsmasq.conf'} ({verdict})")
     if summary.loaders:
@@ -131,15 +140,24 @@ def _render(args: argparse.Namespace) -> int:
     answers = load(args.answers)
     dnsmasq = Dnsmasq(args.directory / "dnsmasq") if find_dnsmasq() else None
     try:
-        _, summary = _write(answers, args.directory, dnsmasq)
+        site, summary = _write(answers, args.directory, dnsmasq)
     except EscapeError as exc:
         print(f"cannot render: DIR: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except (TreeError, DnsmasqError, SecretError, OSError) as exc:
         print(f"cannot render: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    _report(summary, args.directory, dnsmasq is not None)
+    _report(summary, args.directory, dnsmasq is not None, site)
     return EXIT_OK
+
+
+def discovery_image_note(site: ProvisionerSite, directory: Path) -> str | None:
+    """What to say when PXE discovery is on and DIR has no discovery image to boot."""
+    if not site.discovery or installed(directory) is not None:
+        return None
+    return (f"no discovery image in {directory / 'media' / 'discovery'}: unknown machines "
+            "that PXE-boot cannot be discovered (they retry every 30 s); "
+            + MISSING_HINT.format(directory=directory))
 
 
 def run_preflight_checks(answers: Answers, args: argparse.Namespace) -> bool:
@@ -154,6 +172,9 @@ def run_preflight_checks(answers: Answers, args: argparse.Namespace) -> bool:
         return False
     for note in report.notes:
         print(f"preflight: {note}")
+    image_note = args.directory and discovery_image_note(site, args.directory)
+    if image_note:
+        print(f"preflight: warning: {image_note}", file=sys.stderr)
     for problem in report.problems:
         print(f"preflight: {problem}", file=sys.stderr)
     return report.ok
@@ -182,7 +203,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (TreeError, DnsmasqError, SecretError, OSError) as exc:
         print(f"cannot serve: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    _report(summary, args.directory, True)
+    _report(summary, args.directory, True, site)
     try:
         dnsmasq.start()
         status = asyncio.run(_serve_http(args, site, dnsmasq))

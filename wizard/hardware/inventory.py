@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from wizard.answers import Hardware, Node
+from wizard.answers import Hardware, Nic, Node
 from wizard.base.fields import CONTROL_CHARACTERS, IPv4, Mac
 from wizard.base.model import Model
 from wizard.hardware.ipmi import BmcInventory
@@ -118,6 +118,8 @@ class DiscoveredNode:
                 serial=_one_line(self.serial),
                 cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, disks=self.disks or 0,
                 virtualization=self.virtualization if self.virtualization is not None else True,
+                nics=[Nic(mac=nic["mac"], speed_mbps=nic.get("speed_mbps"), name=nic.get("name"))
+                      for nic in self.nics] or None,
             )
         return Node(name=self.name, macs=self.macs, bmc_address=self.bmc_address,
                     hardware=hardware)

@@ -218,7 +218,7 @@ def _programs(by_name: dict[str, Path]) -> list[cpio.Entry]:
     programs: list[bytes] = []
     for package, program in [BUSYBOX, *TOOLS.items()]:
         found = list(debs.members(by_name[package],
-                                  re.compile(rf"(^|/)bin/{re.escape(program)}$").search))
+                                  re.compile(rf"(^|/)s?bin/{re.escape(program)}$").search))
         if not found or found[0].data is None:
             raise DebError(f"{package} has no program {program}")
         where = "bin" if package == BUSYBOX[0] else "usr/bin"  # the init runs /bin/busybox
@@ -264,6 +264,21 @@ def _library_index(by_name: dict[str, Path]) -> dict[str, bytes]:
                 break
             target = links[target]
     return data
+
+
+MISSING_HINT = "build it with: crowbar-wizard media build {directory}"
+
+
+def installed(directory: Path) -> dict[str, object] | None:
+    """What ``image.json`` says of the discovery image in ``DIR/media/discovery`` (None when
+    there is no whole image)."""
+    media = directory / "media" / "discovery"
+    try:
+        info = json.loads((media / "image.json").read_text())
+    except (OSError, ValueError):
+        return None
+    whole = all((media / name).is_file() for name in ("linux", "initrd"))
+    return info if whole and isinstance(info, dict) else None
 
 
 def install(image: Image, directory: Path) -> Path:

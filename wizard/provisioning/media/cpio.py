@@ -49,7 +49,7 @@ def archive(entries: list[Entry], mtime: int = 0) -> bytes:
         entry = by_path[path]
         _write(raw, path, entry.mode, entry.data, inode, mtime)
     _write(raw, TRAILER, 0, b"", 0, 0)
-    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+    return gzip.compress(raw.getvalue(), compresslevel=6, mtime=0)
 
 
 def _write(out: io.BytesIO, name: str, mode: int, data: bytes, inode: int, mtime: int) -> None:
