@@ -25,6 +25,7 @@ from wizard.cli import apply as cli_apply
 from wizard.cli import catalog as cli_catalog
 from wizard.cli import hardware as cli_hardware
 from wizard.cli import media as cli_media
+from wizard.cli import network as cli_network
 from wizard.cli import pxe as cli_pxe
 from wizard.cli import ssh as cli_ssh
 from wizard.cli import web as cli_web
@@ -148,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_hardware.add_commands(commands, formatter)
     cli_pxe.add_commands(commands, formatter)
     cli_media.add_commands(commands, formatter)
+    cli_network.add_commands(commands, formatter)
     cli_apply.add_commands(commands, formatter)
     cli_ssh.add_commands(commands, formatter)
     cli_web.add_commands(commands, formatter)

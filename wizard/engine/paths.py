@@ -74,6 +74,11 @@ class SitePaths:
         return pause_file(self.journal)
 
     @property
+    def network_checks(self) -> Path:
+        """Network checks asked for and not yet answered, a file each."""
+        return self.directory / "network-checks"
+
+    @property
     def apply_log(self) -> Path:
         """What a detached apply (started by the wizard) printed."""
         return self.directory / "apply.log"

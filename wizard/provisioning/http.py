@@ -23,6 +23,10 @@ Who may call what, and why (everyone on the admin network can reach this service
 ``GET  /discovery/{mac}``             that discovery image, the same      what it is to do:
                                       way (it asks every few seconds)     ``wait``, ``reboot``
                                                                           (into the installer)
+                                                                          or a network check
+``POST /discovery/{mac}/network``     that discovery image, the same      the network check's
+                                      way, answering a check asked of it; result
+                                      rate-limited
 ====================================  =================================  ====================
 
 Callbacks carry their token in the ``X-Crowbar-Token`` header; a wrong or missing one gets
@@ -43,6 +47,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import netaddr
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -56,6 +61,7 @@ from starlette.staticfiles import StaticFiles
 
 from wizard.chef.api import ChefError
 from wizard.hardware.inventory import InventoryConflict, InventoryReport
+from wizard.provisioning.network_check import CheckResult
 from wizard.provisioning.render import boot_kind, boot_script, install_files
 from wizard.provisioning.site import INSTALL_FILES, ProvisionerSite, PxeNode
 from wizard.provisioning.state import INSTALL_BOOT, INSTALLED, NodeStates, StoreError
@@ -74,6 +80,16 @@ RegisterClient = Callable[[str, str], Awaitable[None]]
 log = logging.getLogger("wizard.provisioning.http")
 
 
+class NetworkChecks(Protocol):
+    """Network checks asked of discovery images (kept by the engine)."""
+
+    def pending(self, mac: str) -> tuple[str, str] | None:
+        """``(request, instructions)`` of the check asked of ``mac``, if any."""
+
+    def answered(self, mac: str, result: CheckResult) -> bool:
+        """Record ``result``; False when it answers no check asked of ``mac``."""
+
+
 class ClientError(Exception):
     """A request refused with a 4xx status and a reason."""
 
@@ -85,20 +101,23 @@ class ClientError(Exception):
 
 def create_app(site: ProvisionerSite, state: NodeStates, media: Path | None = None, *,
                register_client: RegisterClient | None = None,
-               leases: Path | None = None) -> Starlette:
+               leases: Path | None = None,
+               checks: NetworkChecks | None = None) -> Starlette:
     """The provisioner's ASGI app over ``site`` (what to serve) and ``state`` (node states).
 
     ``register_client`` reaches the Chef server as the admin node (None: no Chef server).
     ``leases`` is dnsmasq's lease file when this admin node serves DHCP: then a discovery
-    token goes only to the address leased to the MAC it is for.
+    token goes only to the address leased to the MAC it is for. ``checks`` hands network
+    checks to discovery images (None: none are asked).
     """
-    service = _Service(site, state, register_client, leases)
+    service = _Service(site, state, register_client, leases, checks)
     routes: list[BaseRoute] = [
         Route("/", service.index),
         Route("/boot/{mac}", service.boot),
         Route("/install/{node}/{file}", service.install),
         Route("/inventory", service.inventory, methods=["POST"]),
         Route("/discovery/{mac}", service.orders),
+        Route("/discovery/{mac}/network", service.network_checked, methods=["POST"]),
         Route("/nodes/{node}/client-key", service.client_key, methods=["POST"]),
         Route("/nodes/{node}/installed", service.installed, methods=["POST"]),
     ]
@@ -127,8 +146,10 @@ async def _unrecorded(request: Request, exc: Exception) -> Response:
 
 class _Service:
     def __init__(self, site: ProvisionerSite, state: NodeStates,
-                 register_client: RegisterClient | None, leases: Path | None):
+                 register_client: RegisterClient | None, leases: Path | None,
+                 checks: NetworkChecks | None):
         self.site = site
+        self._checks = checks
         self.state = state
         self._register_client = register_client
         self._leases = leases
@@ -177,9 +198,7 @@ class _Service:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ClientError(400, f"body is not JSON: {exc}") from None
         except ValidationError as exc:
-            raise ClientError(422, "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-                for e in exc.errors())) from None
+            raise ClientError(422, _errors(exc)) from None
         if not _same(token, self.site.discovery_token(report.mac, peer)):
             raise ClientError(403, f"wrong token for {report.mac} from {peer}")
         if report.mac in self.site.by_mac:
@@ -197,13 +216,41 @@ class _Service:
         return JSONResponse({"node": node.name, "new": new}, status_code=201 if new else 200)
 
     async def orders(self, request: Request) -> Response:
-        """What a waiting discovery image is to do: reboot once its machine is a node of the
-        answers file (its boot script then installs it), else wait."""
+        """What a waiting discovery image is to do: a network check when one is asked of
+        it, reboot once its machine is a node of the answers file (its boot script then
+        installs it), else wait."""
+        mac = self._discovering(request)
+        check = self._checks.pending(mac) if self._checks is not None else None
+        if check is not None:
+            request_id, instructions = check
+            log.info("network check %s handed to %s", request_id, mac)
+            return PlainTextResponse(instructions)
+        return PlainTextResponse("reboot\n" if mac in self.site.by_mac else "wait\n")
+
+    async def network_checked(self, request: Request) -> Response:
+        """A discovery image's answer to the network check asked of it."""
+        mac = self._discovering(request)
+        self._rate_limit(_peer(request))
+        body = await _body(request, MAX_INVENTORY_BYTES)
+        try:
+            result = CheckResult.model_validate(json.loads(body))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ClientError(400, f"body is not JSON: {exc}") from None
+        except ValidationError as exc:
+            raise ClientError(422, _errors(exc)) from None
+        if self._checks is None or not self._checks.answered(mac, result):
+            raise ClientError(409, f"no network check {result.request} was asked of {mac}")
+        log.info("network check %s answered by %s", result.request, mac)
+        return JSONResponse({"request": result.request}, status_code=201)
+
+    def _discovering(self, request: Request) -> str:
+        """The MAC a discovery image asks for, with the token its boot script gave it
+        (bound to the address it asks from)."""
         mac = _mac(request.path_params["mac"])
         peer = _peer(request)
         if not _same(request.headers.get(TOKEN_HEADER, ""), self.site.discovery_token(mac, peer)):
             raise ClientError(403, f"missing or wrong token for {mac} from {peer}")
-        return PlainTextResponse("reboot\n" if mac in self.site.by_mac else "wait\n")
+        return mac
 
     async def client_key(self, request: Request) -> Response:
         node = self._installing(request)
@@ -290,6 +337,11 @@ def _leased(leases: Path, mac: str, address: str) -> bool:
         return False
     return any(line.split()[1:3] == [mac, address] for line in text.splitlines()
                if len(line.split()) >= 3)
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                     for e in exc.errors())
 
 
 def _peer(request: Request) -> str:

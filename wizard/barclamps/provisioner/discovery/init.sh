@@ -148,10 +148,136 @@ until post; do
 done
 say "inventory posted: $(cat /tmp/answer 2>/dev/null || tail -n 1 /tmp/post-error)"
 
+# --- the network check: the node's planned network on this kernel ----------------------------
+kernel_of() {  # the kernel's name for the plan's device $1
+    sed -n "s/^$1 \(.*\)$/\1/p" /tmp/check-names | head -n 1 | grep . || echo "$1"
+}
+plan_of() {  # the plan's name for the kernel's device $1
+    sed -n "s/^\([^ ]*\) $1$/\1/p" /tmp/check-names | head -n 1 | grep . || echo "$1"
+}
+attempt() {  # run "$@"; a failure is noted for the report
+    "$@" 2>/tmp/step || echo "$*: $(head -n 1 /tmp/step)" >> /tmp/check-errors
+}
+write() {  # write $1 to the sysfs file $2; a refusal is noted for the report
+    echo "$1" 2>/tmp/step > "$2" || echo "echo $1 > $2: refused" >> /tmp/check-errors
+}
+undo_check() {  # the previous check's devices, addresses and route taken away
+    [ -f /tmp/check-made ] || return 0
+    tac /tmp/check-made | while read -r kind name; do
+        case "$kind" in
+            vlan) ip link del "$name" 2>/dev/null ;;
+            bond) echo "-$name" > /sys/class/net/bonding_masters 2>/dev/null ;;
+            nic) ip addr flush dev "$name" 2>/dev/null ;;
+        esac
+    done
+    router=$(cat /run/crowbar-router 2>/dev/null)
+    [ -n "$router" ] && ip route replace default via "$router" dev "$nic"
+    rm -f /tmp/check-made
+}
+device_json() {  # the kernel's view of the plan's device $1, as JSON (nothing if absent)
+    dev=$(kernel_of "$1")
+    d=/sys/class/net/$dev
+    [ -d "$d" ] || return 0
+    up=false
+    [ "$(cat "$d/operstate")" = up ] && up=true
+    carrier=false
+    [ "$(cat "$d/carrier" 2>/dev/null)" = 1 ] && carrier=true
+    slaves=""
+    mode=null
+    if [ -d "$d/bonding" ]; then
+        mode=$(js "$(cut -d' ' -f1 "$d/bonding/mode")")
+        for slave in $(cat "$d/bonding/slaves"); do
+            slaves="$slaves${slaves:+,}$(js "$(cat "/sys/class/net/$slave/bonding_slave/perm_hwaddr")")"
+        done
+    fi
+    vlan=null
+    parent=null
+    if [ -f "/proc/net/vlan/$dev" ]; then
+        vlan=$(sed -n 's/.*VID: \([0-9]*\).*/\1/p' "/proc/net/vlan/$dev")
+        parent=$(js "$(plan_of "$(sed -n 's/^Device: *\([^ ]*\).*/\1/p' "/proc/net/vlan/$dev")")")
+    fi
+    addresses=""
+    for address in $(ip -4 addr show dev "$dev" | sed -n 's/^ *inet \([0-9.]*\/[0-9]*\).*/\1/p'); do
+        addresses="$addresses${addresses:+,}$(js "$address")"
+    done
+    printf '{"name":%s,"kernel":%s,"mac":%s,"mtu":%s,"up":%s,"carrier":%s,"slaves":[%s],"bond_mode":%s,"vlan":%s,"parent":%s,"addresses":[%s]}' \
+        "$(js "$1")" "$(js "$dev")" "$(js "$(cat "$d/address")")" "$(number "$(cat "$d/mtu")")" \
+        "$up" "$carrier" "$slaves" "$mode" "$(number "$vlan")" "$parent" "$addresses"
+}
+check_network() {  # apply the plan in /tmp/orders, then post what the kernel made of it
+    request=$(sed -n '1s/^check-network \([0-9a-f]*\)$/\1/p' /tmp/orders)
+    [ -n "$request" ] || return 0
+    say "network check $request: bringing up the node's planned network"
+    undo_check
+    : > /tmp/check-errors
+    : > /tmp/check-names
+    : > /tmp/check-made
+    boot=""
+    sed 1d /tmp/orders > /tmp/check-plan
+    while read -r kind a b c d rest; do
+        case "$kind" in
+            nic)  # nic NAME MAC MTU: the plan's name for the NIC with that MAC
+                dev=""
+                for x in /sys/class/net/*; do
+                    [ -e "$x/device" ] && [ "$(cat "$x/address")" = "$b" ] && dev=${x##*/}
+                done
+                [ -n "$dev" ] || { echo "no NIC has the MAC $b ($a)" >> /tmp/check-errors; continue; }
+                echo "$a $dev" >> /tmp/check-names
+                if [ "$b" = "$MAC" ]; then boot=$a; continue; fi
+                echo "nic $dev" >> /tmp/check-made
+                attempt ip link set "$dev" mtu "$c" up
+                ;;
+            bond)  # bond NAME MODE MIIMON MTU NIC...
+                case " $rest " in *" $boot "*) continue ;; esac  # kept: the admin node's link
+                write "+$a" /sys/class/net/bonding_masters
+                echo "bond $a" >> /tmp/check-made
+                write "$b" "/sys/class/net/$a/bonding/mode"
+                write "$c" "/sys/class/net/$a/bonding/miimon"
+                for member in $rest; do
+                    ip link set "$(kernel_of "$member")" down
+                    write "+$(kernel_of "$member")" "/sys/class/net/$a/bonding/slaves"
+                done
+                attempt ip link set "$a" mtu "$d" up
+                ;;
+            vlan)  # vlan NAME PARENT ID MTU
+                attempt ip link add link "$(kernel_of "$b")" name "$a" type vlan id "$c"
+                echo "vlan $a" >> /tmp/check-made
+                attempt ip link set "$a" mtu "$d" up
+                ;;
+            address)  # address DEVICE CIDR
+                [ "$a" = "$boot" ] || attempt ip addr add "$b" dev "$(kernel_of "$a")"
+                ;;
+            route)  # route ROUTER DEVICE
+                [ "$b" = "$boot" ] || attempt ip route replace default via "$a" dev "$(kernel_of "$b")"
+                ;;
+        esac
+    done < /tmp/check-plan
+    sleep 3  # links, bonds and VLANs settle
+    devices=""
+    for name in $(awk '$1 == "nic" || $1 == "bond" || $1 == "vlan" {print $2}' /tmp/check-plan); do
+        one=$(device_json "$name")
+        [ -n "$one" ] && devices="$devices${devices:+,}$one"
+    done
+    route=$(ip route show | sed -n 's/^default via \([0-9.]*\) dev \([^ ]*\).*/\1 \2/p' | head -n 1)
+    errors=""
+    while read -r line; do errors="$errors${errors:+,}$(js "$line")"; done < /tmp/check-errors
+    printf '{"request":%s,"boot":%s,"devices":[%s],"default_via":%s,"default_dev":%s,"errors":[%s]}' \
+        "$(js "$request")" "$(js "${boot:-none}")" "$devices" "$(jsornull "${route%% *}")" \
+        "$(jsornull "$(plan_of "${route##* }")")" "$errors" > /tmp/check.json
+    [ -n "$route" ] || sed -i 's/"default_dev":"[^"]*"/"default_dev":null/' /tmp/check.json
+    if timeout 30 wget -q -O /dev/null --header "X-Crowbar-Token: $TOKEN" \
+        --header "Content-Type: application/json" --post-data "$(cat /tmp/check.json)" \
+        "$URL/discovery/$MAC/network" 2>/tmp/post-error; then
+        say "network check $request: reported"
+    else
+        say "network check $request: not taken ($(tail -n 1 /tmp/post-error))"
+    fi
+}
+
 while true; do
-    order=$(timeout 30 wget -q -O - --header "X-Crowbar-Token: $TOKEN" "$URL/discovery/$MAC" \
-        2>/dev/null | head -n 1)
-    case "$order" in
+    timeout 30 wget -q -O /tmp/orders --header "X-Crowbar-Token: $TOKEN" \
+        "$URL/discovery/$MAC" 2>/dev/null || : > /tmp/orders
+    case "$(head -n 1 /tmp/orders)" in
         reboot)
             say "this machine is a node of the deployment now: rebooting"
             sync
@@ -161,6 +287,9 @@ while true; do
             say "the admin node asks to power off"
             sync
             poweroff -f
+            ;;
+        check-network*)
+            check_network
             ;;
     esac
     sleep "$POLL"

@@ -11,6 +11,7 @@ case "$1" in
         ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
         if [ -n "$router" ]; then
             ip route replace default via "${router%% *}" dev "$interface"
+            echo "${router%% *}" > /run/crowbar-router
         fi
         echo "$ip" > /run/crowbar-address
         ;;

@@ -1,0 +1,159 @@
+"""Network checks asked of machines waiting in the discovery image, and their answers.
+
+``crowbar-wizard network check`` (or the wizard) writes a request into the site's state
+directory: a file (0600, root's like the journal) naming the node, its MACs and the
+instructions its plan makes (:func:`wizard.provisioning.network_check.instructions`). The
+process serving the provisioner (``pxe serve`` or ``apply``) hands it to the image that
+asks for orders from one of those MACs, and records the image's answer in the journal as a
+``network-check`` event, which the asker follows. A file, not the journal, carries the
+request because the serving process holds the journal's only writer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from wizard.answers import Answers
+from wizard.answers.node_network import ConduitError, NodeNetwork
+from wizard.base.ownedfs import real_dir
+from wizard.base.yamlfile import write_atomic
+from wizard.catalog import default_catalog
+from wizard.engine.journal import Event, Journal, holder
+from wizard.engine.paths import SitePaths
+from wizard.provisioning.network_check import CheckResult, Finding, compare, instructions
+from wizard.provisioning.site import ProvisionerSite
+
+EVENT = "network-check"
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """One network check asked for."""
+
+    id: str
+    node: str
+    macs: list[str]
+    instructions: str
+
+
+def ask(directory: Path, node: str, macs: list[str], instructions: str,
+        request: str | None = None) -> CheckRequest:
+    """Ask for a check of ``node``'s network (an earlier request for it is withdrawn)."""
+    request = request or secrets.token_hex(8)
+    asked = CheckRequest(request, node, macs, instructions)
+    for old in _requests(directory):
+        if old.node == node:
+            withdraw(directory, old.id)
+    real_dir(directory, directory.parent, 0o700)
+    write_atomic(directory / f"{request}.json", json.dumps(asdict(asked)), mode=0o600)
+    return asked
+
+
+def withdraw(directory: Path, request: str) -> None:
+    (directory / f"{request}.json").unlink(missing_ok=True)
+
+
+def pending(directory: Path, mac: str) -> CheckRequest | None:
+    """The request for the machine with ``mac``, if any."""
+    return next((request for request in _requests(directory) if mac in request.macs), None)
+
+
+def _requests(directory: Path) -> list[CheckRequest]:
+    found = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            found.append(CheckRequest(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue  # half-written by hand or damaged: not a request
+    return found
+
+
+class JournalChecks:
+    """The provisioner's view of network checks: requests from files, answers to the
+    journal."""
+
+    def __init__(self, directory: Path, journal: Journal):
+        self.directory = directory
+        self.journal = journal
+
+    def pending(self, mac: str) -> tuple[str, str] | None:
+        request = pending(self.directory, mac)
+        return None if request is None else (request.id, request.instructions)
+
+    def answered(self, mac: str, result: CheckResult) -> bool:
+        """Record ``result`` if it answers a request for ``mac`` (False: it answers none)."""
+        request = pending(self.directory, mac)
+        if request is None or request.id != result.request:
+            return False
+        self.journal.record(EVENT, request.node, None, mac=mac, **result.model_dump())
+        withdraw(self.directory, request.id)
+        return True
+
+
+def answer(journal: Journal, request: str, after: int = 0) -> Event | None:
+    """The journal's answer to ``request`` (None while there is none)."""
+    return next((event for event in journal.events(kind=EVENT, after=after)
+                 if event.data.get("request") == request), None)
+
+
+class CheckError(Exception):
+    """The check cannot be asked (no such node, nothing serving) or was not answered."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A network check's answer, held against the plan."""
+
+    node: str
+    mac: str
+    findings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return all(finding.ok is not False for finding in self.findings)
+
+
+def plan_of(answers: Answers, node: str) -> tuple[list[str], NodeNetwork]:
+    """``node``'s MACs and planned network; :class:`CheckError` saying why there is none."""
+    site = ProvisionerSite(answers, default_catalog(), b"")
+    pxe = site.nodes.get(node)
+    if pxe is None:
+        known = ", ".join(site.nodes) or "none"
+        raise CheckError(f"no node {node!r} with an admin address in the answers file "
+                         f"(nodes: {known})")
+    try:
+        return list(pxe.macs), site.network(pxe)
+    except ConduitError as exc:
+        raise CheckError(str(exc)) from None
+
+
+def check(answers: Answers, node: str, paths: SitePaths, *, timeout: float,
+          progress: Callable[[str], None], poll: float = 0.5) -> CheckOutcome:
+    """Ask the discovery image of ``node`` to bring up its planned network, wait for its
+    answer and hold it against the plan."""
+    macs, plan = plan_of(answers, node)
+    if holder(paths.journal) is None:
+        raise CheckError(f"nothing serves the provisioner of site {answers.site.name} "
+                         f"(no process holds {paths.journal}): start 'crowbar-wizard pxe "
+                         "serve ANSWERS DIR' (or apply) first")
+    request = secrets.token_hex(8)
+    with Journal.open(paths.journal, lock=False) as journal:
+        ask(paths.network_checks, node, macs, instructions(plan, request), request)
+        progress(f"asked {node} ({', '.join(macs)}) for a network check; its discovery image "
+                 "picks it up when it next asks for orders")
+        deadline = time.monotonic() + timeout
+        while (event := answer(journal, request)) is None:
+            if time.monotonic() > deadline:
+                withdraw(paths.network_checks, request)
+                raise CheckError(f"{node} did not answer within {timeout:.0f} s: is it "
+                                 "waiting in the discovery image? ('status' lists it as "
+                                 "discovered)")
+            time.sleep(poll)
+    result = CheckResult.model_validate({key: value for key, value in event.data.items()
+                                         if key != "mac"})
+    return CheckOutcome(node, str(event.data.get("mac")), compare(plan, result))
