@@ -17,6 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from wizard.answers import Answers
 from wizard.answers.node_network import ConduitError, NodeNetwork
@@ -154,6 +157,23 @@ def check(answers: Answers, node: str, paths: SitePaths, *, timeout: float,
                                  "waiting in the discovery image? ('status' lists it as "
                                  "discovered)")
             time.sleep(poll)
-    result = CheckResult.model_validate({key: value for key, value in event.data.items()
-                                         if key != "mac"})
-    return CheckOutcome(node, str(event.data.get("mac")), compare(plan, result))
+    outcome = held_against(answers, event.node, event.data)
+    if outcome is None:
+        raise CheckError(f"{node}'s answer is not one this version reads")
+    return outcome
+
+
+def held_against(answers: Answers, node: str | None,
+                 data: dict[str, Any]) -> CheckOutcome | None:
+    """The answer a ``network-check`` event records (its node and data) held against
+    ``answers``' plan for that node (None when ``answers`` plans no such node, or the
+    answer is unreadable)."""
+    if node is None:
+        return None
+    try:
+        _, plan = plan_of(answers, node)
+        result = CheckResult.model_validate({key: value for key, value in data.items()
+                                             if key != "mac"})
+    except (CheckError, ValidationError):
+        return None
+    return CheckOutcome(node, str(data.get("mac")), compare(plan, result))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from textual import on, work
@@ -22,12 +23,16 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from wizard.base.secrets import SecretError
 from wizard.engine.deployments import journals, read_events, running_lab
 from wizard.engine.discover import sweep_bmcs
+from wizard.engine.network_checks import EVENT as CHECK_EVENT
+from wizard.engine.network_checks import CheckOutcome, held_against
 from wizard.hardware.discovery import SweepResult, expand
 from wizard.hardware.inventory import Inventory, InventoryConflict, InventoryReport
 from wizard.tui.markup import literal
 from wizard.tui.steps import StepScreen
 
-COLUMNS = ("BMC", "found by", "power", "model", "serial", "MACs", "CPUs", "RAM GB", "disks")
+COLUMNS = ("BMC", "found by", "power", "model", "serial", "MACs", "CPUs", "RAM GB", "disks",
+           "network")
+"""``network``: the last network check of a PXE-discovered machine, against today's plan."""
 JOURNAL_POLL = 1.0
 """Seconds between looks for inventory that PXE-booted machines posted."""
 
@@ -75,6 +80,8 @@ class DiscoveryScreen(StepScreen):
         self.results: dict[str, SweepResult] = {}
         self.booted: dict[str, InventoryReport] = {}
         """PXE-discovered machines by node name."""
+        self.checks: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        """The last network check answered by each MAC (``crowbar-wizard network check``)."""
         self._seen: dict[Path, int] = {}
         self.ping_timeout = 1.0
         """Seconds an address has to answer a ping before it counts as unreachable."""
@@ -105,11 +112,14 @@ class DiscoveryScreen(StepScreen):
         if answers is None:
             return
         for path in journals(answers).values():
-            events = read_events(path, self._seen.get(path, 0), kind="inventory")
+            events = read_events(path, self._seen.get(path, 0))
             if events:
                 self._seen[path] = events[-1].seq
             for event in events:
-                if event.node:
+                if event.kind == CHECK_EVENT:
+                    self.checks[str(event.data.get("mac"))] = (event.node, event.data)
+                    self._recheck(str(event.data.get("mac")))
+                elif event.kind == "inventory" and event.node:
                     try:
                         report = InventoryReport.model_validate(event.data)
                     except ValidationError:
@@ -214,10 +224,26 @@ class DiscoveryScreen(StepScreen):
         self._upsert(result.address, row)
 
     def _put_report(self, name: str, report: InventoryReport) -> None:
+        outcome = self._check_of(report)
+        verdict = "" if outcome is None else "ok" if outcome.ok else (
+            f"{sum(finding.ok is False for finding in outcome.findings)} wrong")
         self._upsert(f"pxe:{name}", [
             report.bmc_address or "-", f"PXE {name}", "on", report.model or "",
             report.serial or "", " ".join(report.macs), str(report.cpu_cores),
-            str(report.memory_gb), str(report.disks)])
+            str(report.memory_gb), str(report.disks), verdict])
+
+    def _check_of(self, report: InventoryReport) -> CheckOutcome | None:
+        """The machine's last network check held against the plan being edited."""
+        answers = self.answers
+        recorded = next((self.checks[mac] for mac in report.macs if mac in self.checks), None)
+        if answers is None or recorded is None:
+            return None
+        return held_against(answers, *recorded)
+
+    def _recheck(self, mac: str) -> None:
+        for name, report in self.booted.items():
+            if mac in report.macs and self._matches_report(name, report):
+                self._put_report(name, report)
 
     def _upsert(self, key: str, row: list[str]) -> None:
         """Update the table's row ``key``, or add it."""
@@ -260,9 +286,9 @@ class DiscoveryScreen(StepScreen):
     def detail(self, event: DataTable.RowHighlighted) -> None:
         key = str(event.row_key.value)
         if key.startswith("pxe:") and key[4:] in self.booted:
-            data = {"node": key[4:], **self.booted[key[4:]].model_dump()}
-            self.query_one("#detail", Static).update(
-                "  ".join(f"{k}: {v}" for k, v in data.items() if v))
+            report = self.booted[key[4:]]
+            self.query_one("#detail", Static).update(_report_detail(key[4:], report,
+                                                                    self._check_of(report)))
             return
         result = self.results.get(key)
         if result is None:
@@ -288,3 +314,28 @@ class DiscoveryScreen(StepScreen):
         updated = answers.model_copy(update={"nodes": [*answers.nodes, *new]})
         wizard.use(updated, wizard.path, saved=False)
         self.notify(f"added {len(new)} nodes to the answers (unsaved)")
+
+
+def _report_detail(name: str, report: InventoryReport, check: CheckOutcome | None) -> str:
+    """A PXE-discovered machine in a few lines: identity, NICs, disks, its network check."""
+    lines = ["  ".join(f"{key}: {value}" for key, value in {
+        "node": name, "vendor": report.manufacturer, "model": report.model,
+        "serial": report.serial, "CPUs": report.cpu_cores,
+        "RAM": f"{report.memory_mb} MB" if report.memory_mb else f"{report.memory_gb} GB",
+        "BMC": report.bmc_address or ("in-band" if report.bmc_present else None),
+    }.items() if value)]
+    lines += ["NICs: " + ", ".join(
+        f"{nic.name} {nic.mac} {'link' if nic.link else 'no link'}"
+        + (f" {nic.speed_mbps} Mb/s" if nic.speed_mbps else "") for nic in report.nics)] \
+        if report.nics else []
+    lines += ["disks: " + ", ".join(
+        f"{drive.name} {drive.size_bytes / 1e9:.0f} GB" + (f" {drive.serial}"
+                                                           if drive.serial else "")
+        for drive in report.drives)] if report.drives else []
+    if check is not None:
+        lines.append(f"network check of {check.node}: " + ("everything as planned"
+                                                            if check.ok else "differs"))
+        lines += [f"  {'ok' if f.ok else 'WRONG' if f.ok is False else 'note'} {f.subject}: "
+                  f"{'planned ' + f.planned + ', ' if f.planned else ''}found {f.found}"
+                  for f in check.findings if f.ok is not True]
+    return "\n".join(lines)
