@@ -96,7 +96,7 @@ def pxe() -> Iterator[Pxe]:
         log = work / "serve.log"
         process = segment.start(
             server, sys.executable, "-m", "wizard.cli", "pxe", "serve", str(answers_file),
-            str(work / "pxe"), "--probe-timeout", "1", log=log)
+            str(work / "pxe"), "--state", str(work / "state"), "--probe-timeout", "1", log=log)
         _wait_for_http(segment, known, process, log)
         yield Pxe(segment, server, known, unknown, work / "pxe", answers_file, process, log,
                   script)

@@ -1,18 +1,22 @@
-"""The provisioner's store kept in the site's journal.
+"""The provisioner's store kept in the site's journal, for ``pxe serve`` and ``apply`` alike.
 
 The HTTP service asks a :class:`~wizard.provisioning.state.NodeStates` for node states,
 install claims and discovered machines; :class:`JournalStates` answers from the journal, so
-``status`` and the wizard's Discovery screen see what the service recorded.
+``status`` and the wizard's Discovery screen see what either command's service recorded.
+
+What an earlier ``pxe serve`` kept in its own directory is taken over once
+(:meth:`JournalStates.take_over`).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from wizard.engine.journal import Journal, JournalError
-from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryReport
-from wizard.provisioning.state import StoreError
+from wizard.engine.journal import LIFECYCLE, Journal, JournalError
+from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryConflict, InventoryReport
+from wizard.provisioning.state import StoreError, read_earlier
 
 DONE_INSTALLING = ("installed", "readying", "ready")
 """States a node's ``installed`` callback does not move it back from."""
@@ -56,6 +60,53 @@ class JournalStates:
         with _store_errors():
             self.journal.record("inventory", node.name, None, **report.model_dump())
         return node, new
+
+    def take_over(self, directory: Path) -> str | None:
+        """Take what an earlier ``pxe serve`` kept in ``directory`` (``state.db``, or the
+        older ``state.json``) into the journal, then rename that file ``*.imported`` so it
+        is taken once: a line saying what was taken, or None when there was nothing.
+
+        A node's state is taken when it is further on than the journal's (an installed
+        node must not be offered its installer again; one the journal has seen further on
+        is not moved back), claims as they were, reports as if posted now (one that
+        contradicts a machine the journal knows is left out). Raises :class:`StoreError`.
+        """
+        earlier = read_earlier(directory)
+        if earlier is None:
+            return None
+        known = {node: state for node, (state, _) in self.journal.states().items()}
+        order = {state: i for i, state in enumerate(LIFECYCLE)}
+        states = {node: state for node, state in earlier.states.items()
+                  if state in order and _further_on(state, known.get(node), order)}
+        taken = len(states)
+        left_out = earlier.unreadable + sum(state not in order
+                                            for state in earlier.states.values())
+        reports: list[tuple[str, dict[str, object]]] = []
+        for report in earlier.reports:
+            try:
+                machine, _ = self.inventory.add_report(report)
+            except InventoryConflict:
+                left_out += 1
+                continue
+            reports.append((machine.name, report.model_dump()))
+        with _store_errors():
+            self.journal.take_over(str(earlier.path), states=states, claims=earlier.claims,
+                                   reports=reports)
+        imported = earlier.path.with_name(earlier.path.name + ".imported")
+        try:
+            earlier.path.rename(imported)
+        except OSError as exc:
+            raise StoreError(f"took over {earlier.path}, but cannot rename it: {exc}") from None
+        return (f"took over {earlier.path} into the journal {self.journal.path}: {taken} node "
+                f"states, {len(earlier.claims)} claims, {len(reports)} discovery reports"
+                + (f" ({left_out} left out: unreadable or contradicting)" if left_out else "")
+                + f"; renamed it {imported.name}")
+
+
+def _further_on(state: str, current: str | None, order: dict[str, int]) -> bool:
+    """Whether ``state`` is further on than ``current`` (no state and ``problem`` are
+    behind every state)."""
+    return current in (None, "problem") or order[state] > order[current]
 
 
 @contextlib.contextmanager
