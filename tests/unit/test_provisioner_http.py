@@ -189,6 +189,39 @@ def test_inventory_creates_then_merges(site: ProvisionerSite, state: JournalStat
     assert (node.memory_gb, node.serial, node.sources) == (128, "SN-1", {"pxe"})
 
 
+def test_a_machine_reporting_for_the_first_time_is_discovered(site: ProvisionerSite,
+                                                              state: JournalStates) -> None:
+    """A new machine gets the lifecycle state ``discovered`` (``status`` lists it), once:
+    its next report changes no state, nor does a report from a machine that has one."""
+    headers = {TOKEN_HEADER: discovery_token(site, state)}
+    call(site, state, "POST", "/inventory", json=report(), headers=headers)
+    call(site, state, "POST", "/inventory", json=report(memory_gb=128), headers=headers)
+    assert state.journal.states() == {"d52-54-00-aa-bb-01": ("discovered", None)}
+    assert len(state.journal.events(kind="transition")) == 1
+    other_mac, other = "52:54:00:aa:cc:01", "192.168.124.32"
+    state.journal.transition("d52-54-00-aa-cc-01", "allocated")  # apply took it on
+    token = discovery_token(site, state, other_mac, peer=other)
+    assert call(site, state, "POST", "/inventory", peer=other, headers={TOKEN_HEADER: token},
+                json=report(other_mac, macs=[other_mac], serial="SN-2")).status_code == 201
+    assert state.state("d52-54-00-aa-cc-01") == "allocated"
+
+
+def test_a_discovered_machine_added_to_the_answers_boots_its_installer(
+        answers: Answers, site: ProvisionerSite, state: JournalStates) -> None:
+    """Told to reboot once it is a node of the answers file, a discovered machine gets its
+    installer, not its local disk."""
+    headers = {TOKEN_HEADER: discovery_token(site, state)}
+    call(site, state, "POST", "/inventory", json=report(), headers=headers)
+    [found] = state.inventory.nodes
+    node = found.to_answers_node()
+    assert node is not None
+    added = ProvisionerSite(answers.model_copy(update={"nodes": [*answers.nodes, node]}),
+                            default_catalog(), b"test-key" * 4)
+    assert call(added, state, "GET", f"/discovery/{NEW_MAC}", headers=headers).text == "reboot\n"
+    script = call(added, state, "GET", f"/boot/{NEW_MAC}").text
+    assert f"install/{found.name}/" in script and "sanboot" not in script
+
+
 @pytest.mark.parametrize("change", [
     {"bmc_address": "192.168.124.200"}, {"serial": "SN-OTHER", "macs": [NEW_MAC]},
     {"macs": [NEW_MAC, "52:54:00:aa:bb:02", "52:54:00:aa:bb:66"]},

@@ -71,7 +71,9 @@ def test_an_earlier_state_db_is_taken_over(tmp_path: Path, journal: Journal) -> 
     line = states.take_over(pxe)
     assert line is not None and str(pxe / "state.db") in line and "(1 left out" in line
     assert not (pxe / "state.db").exists() and (pxe / "state.db.imported").exists()
-    assert journal.states() == {"ctl-1": ("installed", None)}
+    assert journal.states() == {"ctl-1": ("installed", None),
+                                FOUND.name: ("discovered", None),
+                                "d52-54-00-aa-bb-07": ("discovered", None)}
     assert (journal.epoch("ctl-1"), journal.epoch("compute-1")) == (1, 1)
     assert journal.claim("compute-1", "client-key", "digest-b")  # the same node retrying
     assert not journal.claim("compute-1", "client-key", "digest-c")
@@ -102,6 +104,7 @@ def test_an_earlier_state_json_is_taken_over(tmp_path: Path, journal: Journal) -
     again = JournalStates(journal)  # as the next start reads it
     assert again.state("ctl-1") == "installed" and len(again.inventory.nodes) == 1
     assert again.inventory.find("SN-9", [], None) is again.inventory.nodes[0]
+    assert again.state(FOUND.name) == "discovered"
 
 
 def test_the_journal_keeps_what_it_has_seen_further_on(tmp_path: Path,

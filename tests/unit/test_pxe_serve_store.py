@@ -1,5 +1,5 @@
-"""``pxe serve`` keeps its store in the site's journal: the wizard's Discovery screen sees
-the machines it discovers, and it does not start while an apply holds it."""
+"""``pxe serve`` keeps its store in the site's journal: ``status`` and the wizard's Discovery
+screen see the machines it discovers, and it does not start while an apply holds it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,19 @@ from wizard.hardware.inventory import InventoryReport
 from wizard.provisioning.site import ProvisionerSite
 
 MAC = "52:54:00:aa:bb:07"
+
+
+def test_a_pxe_report_makes_status_list_the_machine_as_discovered(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = ProvisionerSite(load(EXAMPLE), default_catalog(), b"k" * 32)
+    with Journal.open(SitePaths(tmp_path).journal, command="pxe serve") as journal:
+        states = JournalStates(journal)
+        token = discovery_token(site, states, MAC)
+        posted = call(site, states, "POST", "/inventory", headers={TOKEN_HEADER: token},
+                      json=report(MAC, macs=[MAC]))
+        assert posted.status_code == 201
+    assert main(["status", str(EXAMPLE), "--state", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{'d52-54-00-aa-bb-07':24s} discovered"]
 
 
 def test_the_discovery_screen_reads_what_pxe_serve_records(

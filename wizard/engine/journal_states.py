@@ -2,7 +2,8 @@
 
 The HTTP service asks a :class:`~wizard.provisioning.state.NodeStates` for node states,
 install claims and discovered machines; :class:`JournalStates` answers from the journal, so
-``status`` and the wizard's Discovery screen see what either command's service recorded.
+``status`` and the wizard's Discovery screen see what either command's service recorded. A
+machine that PXE-boots into discovery for the first time becomes ``discovered`` there.
 
 What an earlier ``pxe serve`` kept in its own directory is taken over once
 (:meth:`JournalStates.take_over`).
@@ -56,9 +57,13 @@ class JournalStates:
         self._installed(node)
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
+        """Record a discovery image's report; its machine, seen for the first time (no
+        state yet), becomes ``discovered``, so ``status`` lists it."""
         node, new = self.inventory.add_report(report)
         with _store_errors():
             self.journal.record("inventory", node.name, None, **report.model_dump())
+            if self.journal.state(node.name) is None:
+                self.journal.transition(node.name, "discovered")
         return node, new
 
     def take_over(self, directory: Path) -> str | None:
@@ -89,6 +94,8 @@ class JournalStates:
                 left_out += 1
                 continue
             reports.append((machine.name, report.model_dump()))
+            if machine.name not in known and machine.name not in states:
+                states[machine.name] = "discovered"
         with _store_errors():
             self.journal.take_over(str(earlier.path), states=states, claims=earlier.claims,
                                    reports=reports)
