@@ -3,11 +3,11 @@
     python benchmarks/bench_inventory.py [--known 2000] [--batch 100]
 
 Posts discovery reports to the provisioner's HTTP service (its ASGI app in-process, each
-report from its own address with the token its boot script gave) backed by ``pxe serve``'s
-SQLite store. Times BATCH reports into an empty store (the baseline), then fills it to
-KNOWN machines and times BATCH more. A store that rewrote everything per report (as the
-JSON file did: 0.08 s a report at first, 0.46 s after 2,000) grows with KNOWN; this one
-appends a row, so the ratio should stay near 1 (target: < 2x).
+report from its own address with the token its boot script gave) backed by the journal, as
+``pxe serve`` and ``apply`` keep it. Times BATCH reports into an empty store (the baseline),
+then fills it to KNOWN machines and times BATCH more. A store that rewrote everything per
+report (as the JSON file did: 0.08 s a report at first, 0.46 s after 2,000) grows with
+KNOWN; this one appends events, so the ratio should stay near 1 (target: < 2x).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import httpx
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
+from wizard.engine.journal import Journal
+from wizard.engine.journal_states import JournalStates
 from wizard.provisioning.http import TOKEN_HEADER, create_app
 from wizard.provisioning.site import ProvisionerSite
-from wizard.provisioning.state import ProvisionerState
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "answers" / "examples" / "lab-small.yaml"
 
@@ -38,7 +39,7 @@ def _peer(i: int) -> str:
     return f"10.{(i >> 16) & 0xFF}.{(i >> 8) & 0xFF}.{i & 0xFF}"
 
 
-async def post(site: ProvisionerSite, state: ProvisionerState, first: int, count: int
+async def post(site: ProvisionerSite, state: JournalStates, first: int, count: int
                ) -> float:
     """Seconds to post reports ``first`` .. ``first + count - 1``, one address each."""
     app = create_app(site, state)
@@ -66,12 +67,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
     site = ProvisionerSite(load(EXAMPLE), default_catalog(), b"bench-key" * 4)
-    with tempfile.TemporaryDirectory() as work:
-        state = ProvisionerState(Path(work) / "state.db")
+    with tempfile.TemporaryDirectory() as work, \
+            Journal.open(Path(work) / "journal.db", command="pxe serve") as journal:
+        state = JournalStates(journal)
         baseline = asyncio.run(post(site, state, 0, args.batch))
         asyncio.run(post(site, state, args.batch, args.known - args.batch))
         loaded = asyncio.run(post(site, state, args.known, args.batch))
-        state.close()
     per = 1000 / args.batch
     print(f"first {args.batch} reports:           {baseline * per:6.2f} ms a report (baseline)")
     print(f"{args.batch} reports after {args.known:,} known: {loaded * per:6.2f} ms a report")

@@ -43,7 +43,8 @@ def test_vms_pxe_boot_into_install_and_discovery() -> None:
         shutil.copyfile(EXAMPLE, answers)
         log = work / "serve.log"
         serve = segment.start(server, sys.executable, "-m", "wizard.cli", "pxe", "serve",
-                              str(answers), str(work / "pxe"), "--probe-timeout", "1", log=log)
+                              str(answers), str(work / "pxe"), "--state", str(work / "state"),
+                              "--probe-timeout", "1", log=log)
         _wait_for(log, "serving http://", serve)
         for index, mac in enumerate([known.macs[0], STRANGER]):
             tap = f"cwtap{index}"

@@ -2,9 +2,10 @@
 
 ``python -m tests.integration.provisioner_process PORT DIR REQUEST_TIMEOUT SEND_TIMEOUT
 MAX_CONNECTIONS NOFILE`` serves ``answers/examples/lab-small.yaml`` on 127.0.0.1:PORT with
-DIR/media, through :func:`wizard.provisioning.serving.provisioner_server`, after lowering
-the descriptor limit, soft and hard, to NOFILE (0: unchanged; MAX_CONNECTIONS 0: the
-default for that limit). Logs go to stderr as ``pxe serve`` logs them.
+DIR/media, its store in DIR/journal.db, through
+:func:`wizard.provisioning.serving.provisioner_server`, after lowering the descriptor limit,
+soft and hard, to NOFILE (0: unchanged; MAX_CONNECTIONS 0: the default for that limit).
+Logs go to stderr as ``pxe serve`` logs them.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
+from wizard.engine.journal import Journal
+from wizard.engine.journal_states import JournalStates
 from wizard.provisioning.http import create_app
 from wizard.provisioning.serving import provisioner_server
 from wizard.provisioning.site import ProvisionerSite
-from wizard.provisioning.state import ProvisionerState
 
 
 def main(port: str, directory: str, request_timeout: str, send_timeout: str,
@@ -30,13 +32,13 @@ def main(port: str, directory: str, request_timeout: str, send_timeout: str,
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     site = ProvisionerSite(load(Path("answers/examples/lab-small.yaml")), default_catalog(),
                            b"k" * 32)
-    app = create_app(site, ProvisionerState(Path(directory) / "state.json"),
-                     media=Path(directory) / "media")
-    server = provisioner_server(app, "127.0.0.1", int(port),
-                                request_timeout=float(request_timeout),
-                                send_timeout=float(send_timeout),
-                                max_connections=int(max_connections) or None)
-    asyncio.run(server.serve())
+    with Journal.open(Path(directory) / "journal.db", command="pxe serve") as journal:
+        app = create_app(site, JournalStates(journal), media=Path(directory) / "media")
+        server = provisioner_server(app, "127.0.0.1", int(port),
+                                    request_timeout=float(request_timeout),
+                                    send_timeout=float(send_timeout),
+                                    max_connections=int(max_connections) or None)
+        asyncio.run(server.serve())
 
 
 if __name__ == "__main__":

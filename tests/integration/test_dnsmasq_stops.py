@@ -46,8 +46,8 @@ class Run:
         shutil.copyfile(EXAMPLE, self.work / "answers.yaml")
         self.process = self.segment.start(
             self.server, sys.executable, "-m", "wizard.cli", "pxe", "serve",
-            str(self.work / "answers.yaml"), str(self.work / "pxe"), "--probe-timeout", "1",
-            log=self.log)
+            str(self.work / "answers.yaml"), str(self.work / "pxe"), "--state",
+            str(self.work / "state"), "--probe-timeout", "1", log=self.log)
         return self.process
 
     def serving(self) -> None:

@@ -109,7 +109,8 @@ def test_preflight_refuses_a_foreign_dhcp_server_unless_allowed(
     tree = tmp_path / "pxe"
     serve = segment.run(admin, sys.executable, "-m", "wizard.cli", "pxe", "serve",
                         str(Path("answers/examples/lab-small.yaml").resolve()), str(tree),
-                        "--probe-timeout", "1.5", check=False)
+                        "--state", str(tmp_path / "state"), "--probe-timeout", "1.5",
+                        check=False)
     assert serve.returncode == 1
     assert ROGUE in serve.stderr and "--allow-foreign-dhcp" in serve.stderr
     assert "not serving" in serve.stderr

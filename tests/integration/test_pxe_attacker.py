@@ -114,8 +114,8 @@ def site() -> Iterator[Site]:
         log = work / "serve.log"
         serve = segment.start(server, "env", *(f"{k}={v}" for k, v in env.items()),
                               sys.executable, "-m", "wizard.cli", "pxe", "serve",
-                              str(answers_file), str(work / "pxe"), "--probe-timeout", "1",
-                              log=log)
+                              str(answers_file), str(work / "pxe"), "--state",
+                              str(work / "state"), "--probe-timeout", "1", log=log)
         _wait(lambda: serve.poll() is not None or "serving http://" in log.read_text(),
               "pxe serve")
         assert serve.poll() is None, log.read_text()

@@ -9,9 +9,13 @@ test fails (``tests/netns.py``).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,7 @@ import pytest
 from tests.integration.conftest import need
 from tests.netns import Segment, leftovers, need_root_netns
 from wizard.answers import load
+from wizard.provisioning.tree import prepare
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +37,8 @@ EXAMPLE = Path("answers/examples/lab-small.yaml")
 ADMIN = "192.168.124.10"
 HTTP = f"http://{ADMIN}:8091"
 UNKNOWN_MAC = "52:54:00:aa:bb:01"
+EARLIER_MAC = "52:54:00:aa:bb:08"
+"""A machine an earlier version of ``pxe serve`` discovered, in its ``DIR/state.db``."""
 LEASE_SCRIPT = """\
 #!/bin/sh
 # udhcpc event script for tests: set the address inside this namespace, print the lease.
@@ -54,6 +61,7 @@ class Pxe:
     known: str
     unknown: str
     directory: Path
+    state: Path
     answers_file: Path
     process: subprocess.Popen[bytes]
     log: Path
@@ -94,12 +102,13 @@ def pxe() -> Iterator[Pxe]:
         script.write_text(LEASE_SCRIPT)
         script.chmod(0o755)
         log = work / "serve.log"
+        _earlier_render(work / "pxe")
         process = segment.start(
             server, sys.executable, "-m", "wizard.cli", "pxe", "serve", str(answers_file),
-            str(work / "pxe"), "--probe-timeout", "1", log=log)
+            str(work / "pxe"), "--state", str(work / "state"), "--probe-timeout", "1", log=log)
         _wait_for_http(segment, known, process, log)
-        yield Pxe(segment, server, known, unknown, work / "pxe", answers_file, process, log,
-                  script)
+        yield Pxe(segment, server, known, unknown, work / "pxe", work / "state", answers_file,
+                  process, log, script)
     finally:
         if process is not None and process.poll() is None:
             process.terminate()
@@ -204,6 +213,40 @@ def test_refused_reload_keeps_the_running_config(pxe: Pxe) -> None:
     _wait(lambda: "reload refused" in pxe.log.read_text(), "reload refused")
     assert config.read_text() == before and _pid(pxe) == pid_before
     assert pxe.dhcp(pxe.known)["ip"] == "192.168.124.81"
+
+
+def test_what_pxe_serve_records_is_in_the_site_journal(pxe: Pxe) -> None:
+    """The machine an earlier version discovered (its DIR/state.db, taken over on start
+    with one log line) and one that posts its inventory now: ``status``, another process
+    reading the journal while pxe serve writes it, lists both as discovered."""
+    pxe.dhcp(pxe.unknown)
+    token = re.search(r"crowbar\.token=([0-9a-f]+)", pxe.curl(pxe.unknown, f"/boot/{UNKNOWN_MAC}"))
+    assert token
+    pxe.segment.run(pxe.unknown, "curl", "-fsS", "--max-time", "10",
+                    "-H", f"X-Crowbar-Token: {token[1]}", "-H", "Content-Type: application/json",
+                    "--data", json.dumps({"mac": UNKNOWN_MAC, "macs": [UNKNOWN_MAC],
+                                          "cpu_cores": 2, "memory_gb": 4}),
+                    f"{HTTP}/inventory")
+    status = subprocess.run([sys.executable, "-m", "wizard.cli", "status", str(EXAMPLE),
+                             "--state", str(pxe.state)], capture_output=True, text=True,
+                            timeout=60, check=True)
+    for mac in (UNKNOWN_MAC, EARLIER_MAC):
+        assert f"{'d' + mac.replace(':', '-'):24s} discovered" in status.stdout.splitlines()
+    [taken] = [line for line in pxe.log.read_text().splitlines() if "took over" in line]
+    assert str(pxe.directory / "state.db") in taken
+    assert (pxe.directory / "state.db.imported").exists()
+    assert not (pxe.directory / "state.db").exists()
+
+
+def _earlier_render(directory: Path) -> None:
+    """A DIR an earlier version rendered and served, its store in ``state.db``."""
+    prepare(directory)
+    with contextlib.closing(sqlite3.connect(directory / "state.db")) as db, db:
+        db.executescript("CREATE TABLE nodes (name TEXT PRIMARY KEY, state TEXT NOT NULL);"
+                         "CREATE TABLE reports (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+                         "data TEXT NOT NULL);")
+        db.execute("INSERT INTO reports (data) VALUES (?)", (json.dumps(
+            {"mac": EARLIER_MAC, "macs": [EARLIER_MAC], "cpu_cores": 8, "memory_gb": 32}),))
 
 
 def _pid(pxe: Pxe) -> str:

@@ -22,8 +22,8 @@ from wizard.answers import Hardware, Proposal, load
 from wizard.base import host_facts
 from wizard.cli.main import main
 from wizard.engine.journal import LIFECYCLE, Journal, holder
+from wizard.engine.journal_states import JournalStates
 from wizard.engine.plan import NODE_STEPS
-from wizard.engine.runner import JournalStates
 from wizard.engine.sessions import Control
 from wizard.hardware.discovery import SweepResult
 from wizard.hardware.inventory import InventoryReport
@@ -182,7 +182,7 @@ def test_pxe_discovered_machines_appear_as_their_inventory_arrives(
             await pilot.pause()
             screen = app.screen
             with Journal.open(path) as journal:
-                states = JournalStates(journal, lambda node: None, lambda node, state: None)
+                states = JournalStates(journal)
                 node, new = states.add_report(report)
             assert new
             await pilot.pause(1.5)

@@ -1,7 +1,8 @@
 """The provisioner's HTTP service, driven through its ASGI app in-process (httpx's ASGI transport).
 
 The real-network path (uvicorn in a namespace, curl from a PXE client's namespace) is in
-``tests/integration/test_pxe_namespaces.py``; here every status and side effect is checked.
+``tests/integration/test_pxe_namespaces.py``; here every status and side effect is checked,
+in the store ``pxe serve`` and ``apply`` give it: the site's journal.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import json
 import logging
 import re
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.tmpfs import small_disk
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
+from wizard.engine.journal import Journal
+from wizard.engine.journal_states import JournalStates
 from wizard.provisioning.http import (
     MAX_INVENTORY_BYTES,
     REPORTS_PER_MINUTE,
@@ -30,7 +33,6 @@ from wizard.provisioning.http import (
     create_app,
 )
 from wizard.provisioning.site import ProvisionerSite
-from wizard.provisioning.state import ProvisionerState
 
 EXAMPLE = Path("answers/examples/lab-small.yaml")
 NEW_MAC = "52:54:00:aa:bb:01"
@@ -51,11 +53,20 @@ STRANGER = "192.168.124.30"
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> ProvisionerState:
-    return ProvisionerState(tmp_path / "state.db")
+def state(tmp_path: Path) -> Iterator[JournalStates]:
+    with Journal.open(tmp_path / "journal.db", command="pxe serve") as journal:
+        yield JournalStates(journal)
 
 
-def call(site: ProvisionerSite, state: ProvisionerState, method: str, url: str, *,
+@contextlib.contextmanager
+def reopened(state: JournalStates) -> Iterator[JournalStates]:
+    """The store as the next start finds it: its journal closed, then opened again."""
+    state.journal.close()
+    with Journal.open(state.journal.path, command="pxe serve") as journal:
+        yield JournalStates(journal)
+
+
+def call(site: ProvisionerSite, state: JournalStates, method: str, url: str, *,
          peer: str = STRANGER, register: Any = None, leases: Path | None = None,
          app: Any = None, **kwargs: Any) -> httpx.Response:
     """One request from ``peer`` (the address the service sees), to ``app`` or a new one."""
@@ -68,7 +79,7 @@ def call(site: ProvisionerSite, state: ProvisionerState, method: str, url: str, 
     return asyncio.run(go())
 
 
-def discovery_token(site: ProvisionerSite, state: ProvisionerState, mac: str = NEW_MAC,
+def discovery_token(site: ProvisionerSite, state: JournalStates, mac: str = NEW_MAC,
                     peer: str = STRANGER) -> str:
     """The token the boot script given to ``mac`` at ``peer`` carries."""
     script = call(site, state, "GET", f"/boot/{mac}", peer=peer).text
@@ -82,7 +93,7 @@ def report(mac: str = NEW_MAC, **extra: Any) -> dict[str, Any]:
             "cpu_cores": 16, "memory_gb": 64, "disks": 4} | extra
 
 
-def test_boot_script_follows_node_state(site: ProvisionerSite, state: ProvisionerState) -> None:
+def test_boot_script_follows_node_state(site: ProvisionerSite, state: JournalStates) -> None:
     """A node boots its installer until it reports installed, then its local disk."""
     node = site.nodes["ctl-1"]
     first = call(site, state, "GET", f"/boot/{node.macs[0]}")
@@ -95,7 +106,7 @@ def test_boot_script_follows_node_state(site: ProvisionerSite, state: Provisione
 
 
 def test_unknown_machine_gets_discovery_with_a_token_for_its_address(
-        site: ProvisionerSite, state: ProvisionerState) -> None:
+        site: ProvisionerSite, state: JournalStates) -> None:
     script = call(site, state, "GET", f"/boot/{NEW_MAC}").text
     assert "media/discovery/linux" in script
     assert f"crowbar.token={site.discovery_token(NEW_MAC, STRANGER)}" in script
@@ -104,7 +115,7 @@ def test_unknown_machine_gets_discovery_with_a_token_for_its_address(
 
 
 def test_a_discovery_token_works_only_from_the_address_it_was_given_to(
-        site: ProvisionerSite, state: ProvisionerState) -> None:
+        site: ProvisionerSite, state: JournalStates) -> None:
     """Finding: GET /boot/<any MAC> handed out that MAC's token to anyone. Now a token
     asked for at one address is refused from another."""
     token = discovery_token(site, state, peer="192.168.124.31")
@@ -117,7 +128,7 @@ def test_a_discovery_token_works_only_from_the_address_it_was_given_to(
 
 
 def test_with_dhcp_served_only_the_lease_holder_gets_a_discovery_token(
-        site: ProvisionerSite, state: ProvisionerState, tmp_path: Path,
+        site: ProvisionerSite, state: JournalStates, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """When this admin node serves DHCP, a discovery script (and its token) goes only to the
     address dnsmasq leased to that MAC."""
@@ -131,7 +142,7 @@ def test_with_dhcp_served_only_the_lease_holder_gets_a_discovery_token(
 
 
 def test_unknown_machine_without_pxe_discovery_gets_the_unknown_script(
-        answers: Answers, state: ProvisionerState) -> None:
+        answers: Answers, state: JournalStates) -> None:
     ipmi_only = answers.model_copy(update={
         "discovery": answers.discovery.model_copy(update={"methods": ["ipmi"]})})
     site = ProvisionerSite(ipmi_only, default_catalog(), b"k" * 32)
@@ -143,12 +154,12 @@ def test_unknown_machine_without_pxe_discovery_gets_the_unknown_script(
     assert refused.status_code == 403 and state.inventory.nodes == []
 
 
-def test_malformed_mac_is_a_400(site: ProvisionerSite, state: ProvisionerState) -> None:
+def test_malformed_mac_is_a_400(site: ProvisionerSite, state: JournalStates) -> None:
     assert call(site, state, "GET", "/boot/not-a-mac").status_code == 400
 
 
 def test_install_files_only_to_the_node_while_it_installs(
-        site: ProvisionerSite, state: ProvisionerState) -> None:
+        site: ProvisionerSite, state: JournalStates) -> None:
     """Finding: /install/<node>/<file> (the node's token, its root password hash) went to
     anyone, in any state. Now only to the node's own address, and only until it is
     installed."""
@@ -166,17 +177,49 @@ def test_install_files_only_to_the_node_while_it_installs(
     assert after.status_code == 403 and site.token("ctl-1") not in after.text
 
 
-def test_inventory_creates_then_merges(site: ProvisionerSite, state: ProvisionerState) -> None:
+def test_inventory_creates_then_merges(site: ProvisionerSite, state: JournalStates) -> None:
     headers = {TOKEN_HEADER: discovery_token(site, state)}
     first = call(site, state, "POST", "/inventory", json=report(), headers=headers)
     assert first.status_code == 201
     assert first.json() == {"node": "d52-54-00-aa-bb-01", "new": True}
     again = call(site, state, "POST", "/inventory", json=report(memory_gb=128), headers=headers)
     assert again.status_code == 200 and again.json()["new"] is False
-    state.close()
-    reloaded = ProvisionerState(state.path)
-    [node] = reloaded.inventory.nodes
+    with reopened(state) as reloaded:
+        [node] = reloaded.inventory.nodes
     assert (node.memory_gb, node.serial, node.sources) == (128, "SN-1", {"pxe"})
+
+
+def test_a_machine_reporting_for_the_first_time_is_discovered(site: ProvisionerSite,
+                                                              state: JournalStates) -> None:
+    """A new machine gets the lifecycle state ``discovered`` (``status`` lists it), once:
+    its next report changes no state, nor does a report from a machine that has one."""
+    headers = {TOKEN_HEADER: discovery_token(site, state)}
+    call(site, state, "POST", "/inventory", json=report(), headers=headers)
+    call(site, state, "POST", "/inventory", json=report(memory_gb=128), headers=headers)
+    assert state.journal.states() == {"d52-54-00-aa-bb-01": ("discovered", None)}
+    assert len(state.journal.events(kind="transition")) == 1
+    other_mac, other = "52:54:00:aa:cc:01", "192.168.124.32"
+    state.journal.transition("d52-54-00-aa-cc-01", "allocated")  # apply took it on
+    token = discovery_token(site, state, other_mac, peer=other)
+    assert call(site, state, "POST", "/inventory", peer=other, headers={TOKEN_HEADER: token},
+                json=report(other_mac, macs=[other_mac], serial="SN-2")).status_code == 201
+    assert state.state("d52-54-00-aa-cc-01") == "allocated"
+
+
+def test_a_discovered_machine_added_to_the_answers_boots_its_installer(
+        answers: Answers, site: ProvisionerSite, state: JournalStates) -> None:
+    """Told to reboot once it is a node of the answers file, a discovered machine gets its
+    installer, not its local disk."""
+    headers = {TOKEN_HEADER: discovery_token(site, state)}
+    call(site, state, "POST", "/inventory", json=report(), headers=headers)
+    [found] = state.inventory.nodes
+    node = found.to_answers_node()
+    assert node is not None
+    added = ProvisionerSite(answers.model_copy(update={"nodes": [*answers.nodes, node]}),
+                            default_catalog(), b"test-key" * 4)
+    assert call(added, state, "GET", f"/discovery/{NEW_MAC}", headers=headers).text == "reboot\n"
+    script = call(added, state, "GET", f"/boot/{NEW_MAC}").text
+    assert f"install/{found.name}/" in script and "sanboot" not in script
 
 
 @pytest.mark.parametrize("change", [
@@ -185,7 +228,7 @@ def test_inventory_creates_then_merges(site: ProvisionerSite, state: Provisioner
     {"bmc_mac": "52:54:00:ff:ff:02"},
 ], ids=["moves-bmc", "changes-serial", "adds-a-nic", "changes-bmc-mac"])
 def test_a_report_cannot_take_over_a_known_server(site: ProvisionerSite,
-                                                  state: ProvisionerState,
+                                                  state: JournalStates,
                                                   change: dict[str, Any]) -> None:
     """Finding: reports merged by serial or MAC, so a forged one could move a discovered
     server's BMC or add NICs ("add to answers" then writes them). Now it is a conflict."""
@@ -198,12 +241,12 @@ def test_a_report_cannot_take_over_a_known_server(site: ProvisionerSite,
     [node] = state.inventory.nodes
     assert (node.bmc_address, node.serial, node.macs, node.bmc_mac) == (
         "192.168.124.170", "SN-1", [NEW_MAC, "52:54:00:aa:bb:02"], "52:54:00:ff:ff:01")
-    state.close()
-    assert ProvisionerState(state.path).inventory.nodes[0].bmc_address == "192.168.124.170"
+    with reopened(state) as reloaded:
+        assert reloaded.inventory.nodes[0].bmc_address == "192.168.124.170"
 
 
 def test_reports_are_rate_limited_per_address(site: ProvisionerSite,
-                                              state: ProvisionerState) -> None:
+                                              state: JournalStates) -> None:
     """A burst of REPORTS_PER_MINUTE from one address, then 429, while another address
     still gets through."""
     headers = {TOKEN_HEADER: discovery_token(site, state)}
@@ -219,7 +262,7 @@ def test_reports_are_rate_limited_per_address(site: ProvisionerSite,
                 headers={TOKEN_HEADER: token}).status_code == 201
 
 
-def test_discovered_machines_are_capped(site: ProvisionerSite, state: ProvisionerState,
+def test_discovered_machines_are_capped(site: ProvisionerSite, state: JournalStates,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("wizard.provisioning.http.MAX_DISCOVERED", 2)
     codes = []
@@ -233,19 +276,18 @@ def test_discovered_machines_are_capped(site: ProvisionerSite, state: Provisione
 
 
 def test_reports_are_appended_not_rewritten(site: ProvisionerSite,
-                                            state: ProvisionerState) -> None:
+                                            state: JournalStates) -> None:
     """Finding: every report rewrote a growing state file in the event loop. Now each is one
-    row appended to SQLite: the file is not replaced (same inode) as reports arrive."""
+    event appended to the journal: the file is not replaced (same inode) as reports arrive."""
     for i in range(3):
         mac, peer = f"52:54:00:aa:ee:0{i}", f"192.168.124.5{i}"
         token = discovery_token(site, state, mac, peer=peer)
         call(site, state, "POST", "/inventory", peer=peer, headers={TOKEN_HEADER: token},
              json=report(mac, macs=[mac], serial=f"SN-{i}"))
         if i == 0:
-            inode = state.path.stat().st_ino
-    assert state.path.stat().st_ino == inode
-    with sqlite3.connect(state.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM reports").fetchone() == (3,)
+            inode = state.journal.path.stat().st_ino
+    assert state.journal.path.stat().st_ino == inode
+    assert len(state.journal.events(kind="inventory")) == 3
 
 
 @pytest.mark.parametrize(("body", "headers", "status"), [
@@ -261,7 +303,7 @@ def test_reports_are_appended_not_rewritten(site: ProvisionerSite,
 ], ids=["no-token", "wrong-token", "non-ascii-token", "token-of-other-mac", "not-json",
         "bad-field", "unknown-field", "boot-mac-not-listed", "oversized"])
 def test_bad_inventory_is_refused_and_stores_nothing(
-        site: ProvisionerSite, state: ProvisionerState, body: str, headers: Any, status: int,
+        site: ProvisionerSite, state: JournalStates, body: str, headers: Any, status: int,
         caplog: pytest.LogCaptureFixture) -> None:
     token = site.discovery_token(NEW_MAC, STRANGER)
     if headers == "token-of-new":
@@ -270,13 +312,13 @@ def test_bad_inventory_is_refused_and_stores_nothing(
         response = call(site, state, "POST", "/inventory", content=body.encode(),
                         headers=headers | {"content-type": "application/json"})
     assert response.status_code == status
-    assert state.inventory.nodes == [] and not state.path.exists()
+    assert state.inventory.nodes == [] and state.journal.events() == []
     assert any("/inventory" in record.getMessage() for record in caplog.records)
     assert all(token not in record.getMessage() for record in caplog.records)
 
 
 def test_inventory_from_a_known_node_is_a_conflict(site: ProvisionerSite,
-                                                   state: ProvisionerState) -> None:
+                                                   state: JournalStates) -> None:
     mac = site.nodes["ctl-1"].macs[0]
     response = call(site, state, "POST", "/inventory", json=report(mac),
                     headers={TOKEN_HEADER: site.discovery_token(mac, STRANGER)})
@@ -284,7 +326,7 @@ def test_inventory_from_a_known_node_is_a_conflict(site: ProvisionerSite,
 
 
 def test_installed_callback_needs_the_node_its_address_and_its_token(
-        site: ProvisionerSite, state: ProvisionerState) -> None:
+        site: ProvisionerSite, state: JournalStates) -> None:
     url = "/nodes/compute-1/installed"
     here = site.nodes["compute-1"].address
     token = {TOKEN_HEADER: site.token("compute-1")}
@@ -295,15 +337,15 @@ def test_installed_callback_needs_the_node_its_address_and_its_token(
     assert state.state("compute-1") is None
     ok = call(site, state, "POST", url, peer=here, headers=token)
     assert ok.status_code == 200 and state.state("compute-1") == "installed"
-    state.close()
-    assert ProvisionerState(state.path).state("compute-1") == "installed"
     unknown = call(site, state, "POST", "/nodes/ghost/installed",
                    headers={TOKEN_HEADER: site.token("ghost")})
     assert unknown.status_code == 404
+    with reopened(state) as reloaded:
+        assert reloaded.state("compute-1") == "installed"
 
 
 def test_an_install_token_dies_with_its_install(site: ProvisionerSite,
-                                                state: ProvisionerState) -> None:
+                                                state: JournalStates) -> None:
     """Once a node is installed its token opens nothing, also when the node is installed
     again: the next install has a token of its own."""
     here = site.nodes["compute-1"].address
@@ -312,7 +354,7 @@ def test_an_install_token_dies_with_its_install(site: ProvisionerSite,
                 headers=old).status_code == 200
     assert call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
                 headers=old).status_code == 403  # installed: nothing of the install
-    state.set_state("compute-1", "installing")  # reinstalled
+    state.journal.transition("compute-1", "installing")  # reinstalled, as apply does
     assert call(site, state, "POST", "/nodes/compute-1/installed", peer=here,
                 headers=old).status_code == 403
     files = call(site, state, "GET", "/install/compute-1/user-data", peer=here).text
@@ -328,7 +370,7 @@ def _public_key() -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def test_the_validator_key_is_never_served(site: ProvisionerSite, state: ProvisionerState) -> None:
+def test_the_validator_key_is_never_served(site: ProvisionerSite, state: JournalStates) -> None:
     """Finding: with a node's token, GET /nodes/<node>/validation.pem gave anyone the Chef
     validator key. There is no such endpoint: nodes register keys of their own."""
     node = site.nodes["ctl-1"]
@@ -337,7 +379,7 @@ def test_the_validator_key_is_never_served(site: ProvisionerSite, state: Provisi
     assert response.status_code == 404
 
 
-def test_a_node_registers_one_chef_key_per_install(site: ProvisionerSite, state: ProvisionerState,
+def test_a_node_registers_one_chef_key_per_install(site: ProvisionerSite, state: JournalStates,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     registered: list[tuple[str, str]] = []
 
@@ -383,7 +425,7 @@ def test_tokens_depend_on_the_key(answers: Answers) -> None:
 
 
 def test_booting_the_installer_again_starts_a_new_attempt(site: ProvisionerSite,
-                                                          state: ProvisionerState) -> None:
+                                                          state: JournalStates) -> None:
     """An install that stopped after its one-time key registration can be tried again: the
     node PXE-booting its installer from its own address gets a new token, with its claims
     still to make. A boot script asked for elsewhere changes nothing."""
@@ -412,7 +454,7 @@ def test_booting_the_installer_again_starts_a_new_attempt(site: ProvisionerSite,
 
 
 def test_a_token_with_non_ascii_characters_is_a_403(site: ProvisionerSite,
-                                                    state: ProvisionerState) -> None:
+                                                    state: JournalStates) -> None:
     """Header bytes reach the app as latin-1 text: comparing it as str raised TypeError."""
     token = {TOKEN_HEADER: "tökén-ü".encode()}
     installed = call(site, state, "POST", "/nodes/compute-1/installed", headers=token,
@@ -426,8 +468,9 @@ def test_a_full_disk_under_the_store_is_a_503_and_one_log_line(
         site: ProvisionerSite, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A callback the store cannot record (a real full tmpfs) gets 503, which the node's
     curl retries; the log says why in one line, no traceback; nothing is recorded."""
-    with small_disk(tmp_path / "disk", "256k") as disk:
-        state = ProvisionerState(disk / "state.db")
+    with small_disk(tmp_path / "disk", "256k") as disk, \
+            Journal.open(disk / "journal.db", command="pxe serve") as journal:
+        state = JournalStates(journal)
         state.set_state("ctl-1", "installing")
         filler = disk / "filler"
         with contextlib.suppress(OSError), filler.open("wb") as out:  # fill it up
@@ -441,5 +484,4 @@ def test_a_full_disk_under_the_store_is_a_503_and_one_log_line(
         assert response.status_code == 503
         assert state.state("compute-1") is None and state.epoch("compute-1") == 0
         [line] = [r for r in caplog.records if "not recorded" in r.getMessage()]
-        assert "state.db" in line.getMessage() and line.exc_info is None
-        state.close()
+        assert "journal.db" in line.getMessage() and line.exc_info is None

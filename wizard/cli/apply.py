@@ -59,9 +59,10 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     apply.set_defaults(handler=_apply)
 
     status = commands.add_parser(
-        "status", help="node states from an apply's journal",
-        description="Show each node's lifecycle state (and problem reason) from the journal "
-        "of ANSWERS' deployment, while apply runs or after. The journal lives in the state "
+        "status", help="node states from the site's journal",
+        description="Show each node's lifecycle state (and problem reason), and each machine "
+        "PXE discovery found ('discovered'), from the journal of ANSWERS' site, which apply "
+        "and pxe serve write, while they run or after. The journal lives in the state "
         "directory: --state, else $CROWBAR_STATE_DIR/<site>, /var/lib/crowbar-wizard/<site> "
         "for root, ~/.local/state/crowbar-wizard/<site> otherwise, and the lab's directory "
         "with --lab.", formatter_class=formatter,
@@ -70,7 +71,8 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     status.add_argument("--lab", action="store_true", help="the lab deployment's journal")
     status.add_argument("--state", type=Path, metavar="DIR", help="the state directory")
     status.add_argument("--follow", action="store_true",
-                        help="print events as they happen until apply ends (Ctrl-C stops)")
+                        help="print events as they happen until apply or pxe serve ends "
+                        "(Ctrl-C stops)")
     status.add_argument("--json", action="store_true", help="JSON output")
     status.set_defaults(handler=_status)
 
@@ -259,7 +261,8 @@ def _status(args: argparse.Namespace) -> int:
     try:
         journal = Journal.open(path, lock=False)
     except FileNotFoundError:
-        print(f"no apply has run for {answers.site.name} yet (no journal at {path})",
+        print(f"neither apply nor pxe serve has run for {answers.site.name} yet (no journal "
+              f"at {path})",
               file=sys.stderr)
         return EXIT_FAILED
     with journal:

@@ -18,6 +18,9 @@ from wizard.base.secrets import SecretError
 from wizard.base.yamlfile import write_atomic
 from wizard.catalog import default_catalog
 from wizard.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from wizard.engine.journal import Journal, JournalError, JournalLocked
+from wizard.engine.journal_states import JournalStates
+from wizard.engine.paths import SitePaths
 from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
 from wizard.provisioning.media.build import MISSING_HINT, installed
 from wizard.provisioning.preflight import PROBE_TIMEOUT, PreflightError, run_preflight
@@ -85,12 +88,19 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "dnsmasq never outlives it, even when it is killed. SIGHUP does not stop it: it "
         "re-reads ANSWERS (a config dnsmasq refuses is reported and the running one kept). "
         "A dnsmasq that fails at start or dies while serving stops it, with dnsmasq's "
-        "reason (exit 1).",
+        "reason (exit 1). Node states, install claims and discovered machines go to the "
+        "site's journal, as apply's do ('status ANSWERS' lists them; see status --help for "
+        "where it lives); while an apply holds it, pxe serve does not start (exit 1). What "
+        "an earlier version kept in DIR/state.db or DIR/state.json is taken into the journal "
+        "on the first start and the file renamed *.imported.",
         formatter_class=formatter,
     )
     serve.set_defaults(handler=_serve)
     serve.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
     serve.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
+    serve.add_argument("--state", type=Path, metavar="DIR",
+                       help="the state directory, with the journal (default: per site, as "
+                       "apply's and status's)")
     preflight_options(serve)
 
 
@@ -191,27 +201,43 @@ def _preflight(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     answers = load(args.answers)
+    try:  # first: while an apply serves the nodes, there is nothing to check or render
+        journal = Journal.open(SitePaths.of(answers, lab=False, state=args.state).journal,
+                               command="pxe serve")
+    except JournalLocked as exc:
+        print(f"cannot serve: {exc}; one process at a time serves a site (an apply serves "
+              "the nodes itself while it runs)", file=sys.stderr)
+        return EXIT_FAILED
+    except JournalError as exc:
+        print(f"cannot serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    with journal:
+        return _serve_with(args, answers, journal)
+
+
+def _serve_with(args: argparse.Namespace, answers: Answers, journal: Journal) -> int:
     if not run_preflight_checks(answers, args):
         print("not serving: fix the problems above (see --help)", file=sys.stderr)
         return EXIT_FAILED
     try:
         dnsmasq = Dnsmasq(args.directory / "dnsmasq")
         site, summary = _write(answers, args.directory, dnsmasq)
+        states = JournalStates(journal)
+        taken = states.take_over(args.directory)
     except EscapeError as exc:
         print(f"cannot serve: DIR: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    except (TreeError, DnsmasqError, SecretError, OSError) as exc:
+    except (TreeError, DnsmasqError, SecretError, OSError, StoreError) as exc:
         print(f"cannot serve: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if taken:
+        log.info("%s", taken)
     _report(summary, args.directory, True, site)
     try:
         dnsmasq.start()
-        status = asyncio.run(_serve_http(args, site, dnsmasq))
+        status = asyncio.run(_serve_http(args, site, dnsmasq, states))
     except DnsmasqError as exc:
         print(f"cannot serve: {exc}{_access_hint(str(exc))}", file=sys.stderr)
-        return EXIT_FAILED
-    except StoreError as exc:
-        print(f"cannot serve: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         dnsmasq.stop()
@@ -229,21 +255,20 @@ def _access_hint(reason: str) -> str:
             "parent), or choose a DIR such as /srv/crowbar/pxe")
 
 
-async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq) -> int:
+async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: Dnsmasq,
+                      states: JournalStates) -> int:
     # the HTTP service and the Chef client (starlette, httpx): only ``pxe serve`` pays
     from wizard.chef.node import admin_client, register_client
     from wizard.provisioning.http import create_app
     from wizard.provisioning.serving import provisioner_server
-    from wizard.provisioning.state import ProvisionerState
 
-    state = ProvisionerState(args.directory / "state.db")
     try:
         chef = admin_client(site.answers.chef)
     except SecretError as exc:
         chef = None
         log.warning("chef.key: %s: installing nodes cannot register their Chef clients", exc)
     app = create_app(
-        site, state, media=args.directory / "media",
+        site, states, media=args.directory / "media",
         register_client=(lambda name, key: register_client(chef, name, key))
         if chef is not None else None,
         leases=args.directory / "dnsmasq" / "leases")
@@ -288,7 +313,6 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
         await server.serve()
     finally:
         watcher.cancel()
-        state.close()
         if chef is not None:
             await chef.close()
     if died:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from wizard.base import filelock
 from wizard.engine.paths import journal_lock
-from wizard.provisioning.state import add_holder_column, epoch_of, make_claim
+from wizard.provisioning.state import Claim, add_holder_column, epoch_of, make_claim
 
 LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
              "readying", "ready", "problem")
@@ -170,19 +170,23 @@ class Journal:
 
     def transition(self, node: str, state: str, reason: str | None = None) -> int:
         """Set a node's lifecycle state (``reason`` says why, for ``problem``)."""
-        if state not in LIFECYCLE:
-            raise ValueError(f"unknown node state {state!r} (one of {', '.join(LIFECYCLE)})")
         at = filelock.now()
         with self._transaction() as db:
-            row = db.execute("SELECT state FROM nodes WHERE name = ?", (node,)).fetchone()
-            db.execute("INSERT INTO nodes (name, state, reason, updated) VALUES (?,?,?,?) "
-                       "ON CONFLICT (name) DO UPDATE SET state = excluded.state, "
-                       "reason = excluded.reason, updated = excluded.updated",
-                       (node, state, reason, at))
-            data = {"from": row[0] if row else None, "to": state}
-            if reason:
-                data["reason"] = reason
-            return self._event(db, at, "transition", node, None, data)
+            return self._set_state(db, at, node, state, reason)
+
+    def _set_state(self, db: sqlite3.Connection, at: str, node: str, state: str,
+                   reason: str | None) -> int:
+        if state not in LIFECYCLE:
+            raise ValueError(f"unknown node state {state!r} (one of {', '.join(LIFECYCLE)})")
+        row = db.execute("SELECT state FROM nodes WHERE name = ?", (node,)).fetchone()
+        db.execute("INSERT INTO nodes (name, state, reason, updated) VALUES (?,?,?,?) "
+                   "ON CONFLICT (name) DO UPDATE SET state = excluded.state, "
+                   "reason = excluded.reason, updated = excluded.updated",
+                   (node, state, reason, at))
+        data = {"from": row[0] if row else None, "to": state}
+        if reason:
+            data["reason"] = reason
+        return self._event(db, at, "transition", node, None, data)
 
     def step_started(self, node: str, step: str, **data: Any) -> int:
         at = filelock.now()
@@ -225,6 +229,25 @@ class Journal:
             if made == "made":
                 self._event(db, at, "claimed", node, None, {"what": what, "epoch": epoch})
             return made != "used"
+
+    def take_over(self, source: str, *, states: dict[str, str], claims: list[Claim],
+                  reports: list[tuple[str, dict[str, Any]]]) -> int:
+        """Take in what another store held, in one transaction (all of it, or on an error
+        nothing): ``states`` as transitions, ``claims`` as they were made (one the journal
+        holds already stays: a node's epoch only rises, so a dead token stays dead),
+        ``reports`` as ``inventory`` events of their nodes; then a ``took-over`` event
+        naming ``source``."""
+        at = filelock.now()
+        with self._transaction() as db:
+            for node, state in states.items():
+                self._set_state(db, at, node, state, None)
+            db.executemany("INSERT OR IGNORE INTO claims (node, what, epoch, at, holder) "
+                           "VALUES (?,?,?,?,?)", claims)
+            for node, report in reports:
+                self._event(db, at, "inventory", node, None, report)
+            return self._event(db, at, "took-over", None, None, {
+                "from": source, "states": len(states), "claims": len(claims),
+                "reports": len(reports)})
 
     # --- reading -------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,10 @@ from wizard.chef.api import ChefAuthError, ChefError, ChefServer
 from wizard.chef.node import register_client
 from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
-from wizard.engine.journal import LIFECYCLE, SITE, Journal, JournalError
+from wizard.engine.journal import LIFECYCLE, SITE, Journal
+from wizard.engine.journal_states import JournalStates
 from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, ChefChange, Plan, build
-from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryReport
 from wizard.hardware.ipmi import IpmiDriver, IpmiError
 from wizard.hardware.ipmi import Target as BmcTarget
 from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
@@ -46,7 +46,6 @@ from wizard.provisioning.http import create_app
 from wizard.provisioning.render import reservations
 from wizard.provisioning.serving import provisioner_server
 from wizard.provisioning.site import ProvisionerSite
-from wizard.provisioning.state import StoreError
 from wizard.provisioning.tree import dnsmasq_files, prepare, render_tree, token_key
 
 STEP_STATE = dict(NODE_STEPS)
@@ -72,52 +71,6 @@ class Outcome:
 
 class StepFailed(Exception):
     """A step that failed for good; the message is the node's problem reason."""
-
-
-class JournalStates:
-    """The HTTP service's view of node states, install claims and discoveries, kept in the
-    journal (the inventory as reports were accepted, so a resumed apply knows them)."""
-
-    def __init__(self, journal: Journal, installed: Callable[[str], None],
-                 transition: Callable[[str, str], None]):
-        self.journal = journal
-        self._installed = installed
-        self._transition = transition
-        self.inventory = Inventory()
-        for event in journal.events(kind="inventory"):
-            with contextlib.suppress(ValueError):
-                self.inventory.add_report(InventoryReport.model_validate(event.data))
-
-    def state(self, node: str) -> str | None:
-        return self.journal.state(node)
-
-    def epoch(self, node: str) -> int:
-        return self.journal.epoch(node)
-
-    def claim(self, node: str, what: str, holder: str | None = None) -> bool:
-        with _store_errors():
-            return self.journal.claim(node, what, holder)
-
-    def set_state(self, node: str, state: str) -> None:
-        with _store_errors():
-            if self.journal.state(node) not in ("installed", "readying", "ready"):
-                self._transition(node, state)
-        self._installed(node)
-
-    def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
-        node, new = self.inventory.add_report(report)
-        with _store_errors():
-            self.journal.record("inventory", node.name, None, **report.model_dump())
-        return node, new
-
-
-@contextlib.contextmanager
-def _store_errors() -> Iterator[None]:
-    """A journal that cannot be written is, to the HTTP service, a store that cannot."""
-    try:
-        yield
-    except JournalError as exc:
-        raise StoreError(str(exc)) from None
 
 
 class Runner:

@@ -34,6 +34,10 @@ Callbacks carry their token in the ``X-Crowbar-Token`` header; a wrong or missin
 public half of a key it made itself, through the admin node (a leaked token can at most
 register one key, once, for one node in the middle of its install, and the real node then
 fails loudly). Every refused request is logged with its reason, never a token or key.
+
+What the service records (node states, install claims, discovered machines) goes to its
+:class:`~wizard.provisioning.state.NodeStates`: the site's journal, whether ``pxe serve`` or
+``apply`` runs it, so ``status`` and the wizard see it.
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ def create_app(site: ProvisionerSite, state: NodeStates, media: Path | None = No
                register_client: RegisterClient | None = None,
                leases: Path | None = None,
                checks: NetworkChecks | None = None) -> Starlette:
-    """The provisioner's ASGI app over ``site`` (what to serve) and ``state`` (node states).
+    """The provisioner's ASGI app over ``site`` (what to serve) and ``state`` (node states,
+    install claims, discovered machines).
 
     ``register_client`` reaches the Chef server as the admin node (None: no Chef server).
     ``leases`` is dnsmasq's lease file when this admin node serves DHCP: then a discovery

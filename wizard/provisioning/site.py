@@ -29,8 +29,10 @@ from wizard.catalog import Catalog
 _CRYPT_HASH = re.compile(r"\$[0-9a-z]{1,3}(\$[A-Za-z0-9./=,+-]+)+")
 """A modular crypt(3) hash ($id$[params$]salt$hash): it goes into preseeds and kickstarts."""
 ADMIN_NETWORK = "admin"
-INSTALL_STATES = frozenset({"allocated", "hardware-installing", "installing"})
-"""Node states that boot the OS installer; every later state boots from local disk."""
+INSTALL_STATES = frozenset({"discovered", "allocated", "hardware-installing", "installing"})
+"""Node states that boot the OS installer; every later state boots from local disk. A
+machine PXE discovery found is ``discovered`` until it is deployed: once it is a node of the
+answers file, it installs."""
 
 OS_FAMILIES = {
     "ubuntu-24.04": ("ubuntu", "noble"), "ubuntu-22.04": ("ubuntu", "jammy"),

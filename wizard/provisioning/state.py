@@ -1,7 +1,9 @@
 """What the provisioner remembers between requests: node states, install claims, discoveries.
 
-:class:`NodeStates` is what the HTTP service needs of a store; ``pxe serve`` keeps one in
-SQLite in its directory (:class:`ProvisionerState`), ``apply`` in its journal.
+:class:`NodeStates` is what the HTTP service needs of a store. The site's journal keeps it
+(the engine's ``JournalStates``), for ``pxe serve`` as for ``apply``: one store, so
+``status`` and the wizard see every node and every discovered machine whichever of them
+served the admin network.
 
 An install's secrets are usable once. A node's callback token is derived from its install
 *epoch*: each one-time capability of an install (registering its Chef client key, saying
@@ -10,23 +12,21 @@ next epoch: ``installed`` (the install is over: the token in its files and logs 
 nothing any more) and ``install-boot`` (the node PXE-boots its installer again, from its
 own address: a new attempt, with a new token and its claims still to make).
 
-Inventory reports are appended, one row each, never a rewrite of everything known.
-
-Earlier versions kept this in ``state.json``; the first start on such a directory takes
-its node states and discovered machines over (an installed node must not be offered its
-installer again) and renames it ``state.json.imported``.
+Earlier versions of ``pxe serve`` kept this store in its own directory, in SQLite
+(``state.db``) and before that in ``state.json``; :func:`read_earlier` reads either, for the
+journal to take over once (an installed node must not be offered its installer again).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
-from wizard.base import filelock
+from pydantic import ValidationError
+
 from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryReport
 
 INSTALLED = "installed"
@@ -35,17 +35,6 @@ INSTALL_BOOT = "install-boot"
 """The claim that starts a new attempt at an install."""
 EPOCH_CLAIMS = (INSTALLED, INSTALL_BOOT)
 """The claims that end an epoch: a node's epoch is how many of them it has made."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS claims (
-    node TEXT NOT NULL, what TEXT NOT NULL, epoch INTEGER NOT NULL, at TEXT NOT NULL,
-    holder TEXT, PRIMARY KEY (node, what, epoch));
-CREATE TABLE IF NOT EXISTS reports (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS imported (seq INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT NOT NULL);
-"""
-LEGACY = "state.json"
-"""Where earlier versions kept this store, beside it."""
 
 
 class StoreError(RuntimeError):
@@ -69,104 +58,107 @@ class NodeStates(Protocol):
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]: ...
 
 
-class ProvisionerState:
-    """``pxe serve``'s store: a SQLite file (0600) in the provisioner's directory."""
+class Claim(NamedTuple):
+    """A row of a ``claims`` table."""
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.inventory = Inventory()
-        self._db: sqlite3.Connection | None = None
-        legacy = path.with_name(LEGACY)
-        if legacy.exists() and not path.exists():
-            self._import(legacy)
-        if path.exists():
-            db = self._connect()
-            for (data,) in db.execute("SELECT data FROM imported ORDER BY seq"):
-                self.inventory.restore(DiscoveredNode.from_dict(json.loads(data)))
-            for (data,) in db.execute("SELECT data FROM reports ORDER BY seq"):
-                with contextlib.suppress(ValueError):  # a report rejected since: left out
-                    self.inventory.add_report(InventoryReport.model_validate_json(data))
+    node: str
+    what: str
+    epoch: int
+    at: str
+    holder: str | None
 
-    def _import(self, legacy: Path) -> None:
-        """Take over an earlier version's ``state.json``, then rename it."""
+
+@dataclass(frozen=True)
+class EarlierState:
+    """What an earlier ``pxe serve`` kept in its directory."""
+
+    path: Path
+    states: dict[str, str]
+    claims: list[Claim]
+    reports: list[InventoryReport]
+    """Discovered machines' reports, in the order they came."""
+    unreadable: int
+    """Reports this version's checks refuse (they are left out, as that version did)."""
+
+
+def read_earlier(directory: Path) -> EarlierState | None:
+    """``directory``'s ``state.db``, else its ``state.json``; None when it has neither.
+    A file that cannot be read is a :class:`StoreError` naming it."""
+    for path, read in ((directory / "state.db", _read_database),
+                       (directory / "state.json", _read_json)):
+        if not path.exists():
+            continue
         try:
-            data = json.loads(legacy.read_text(encoding="utf-8"))
-            states = dict(data.get("states", {}))
-            discovered = [DiscoveredNode.from_dict(n).to_dict()
-                          for n in data.get("discovered", [])]
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            raise StoreError(f"cannot take over {legacy}: {exc}") from None
-        with self._transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO nodes (name, state) VALUES (?, ?)",
-                           states.items())
-            db.executemany("INSERT INTO imported (data) VALUES (?)",
-                           [(json.dumps(node, sort_keys=True),) for node in discovered])
-        legacy.rename(legacy.with_name(LEGACY + ".imported"))
+            return read(path)
+        except (OSError, sqlite3.Error, ValueError, TypeError, AttributeError) as exc:
+            raise StoreError(f"cannot take over {path}: {exc} (move it aside to start "
+                             "without what it holds)") from None
+    return None
 
-    def _connect(self) -> sqlite3.Connection:
-        """The database, made (0600) on the first write: a refused request writes nothing."""
-        if self._db is None:
-            self.path.touch(mode=0o600, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            self._db.executescript(_SCHEMA)
-            add_holder_column(self._db)
-        return self._db
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+def _read_database(path: Path) -> EarlierState:
+    """``state.db``: its node states and claims, and its reports (with those it took over
+    from a ``state.json`` first). Tables and columns that earlier versions did not have yet
+    are read as empty."""
+    db = sqlite3.connect(path)  # read-write: a WAL left by a killed pxe serve is recovered
+    try:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        states = dict(db.execute("SELECT name, state FROM nodes")) if "nodes" in tables else {}
+        claims: list[Claim] = []
+        if "claims" in tables:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(claims)")}
+            holder = "holder" if "holder" in columns else "NULL"
+            claims = [Claim(*row) for row in db.execute(
+                f"SELECT node, what, epoch, at, {holder} FROM claims ORDER BY rowid")]
+        taken = [DiscoveredNode.from_dict(json.loads(data)) for (data,) in db.execute(
+            "SELECT data FROM imported ORDER BY seq")] if "imported" in tables else []
+        posted = [data for (data,) in db.execute("SELECT data FROM reports ORDER BY seq")
+                  ] if "reports" in tables else []
+    finally:
+        db.close()
+    reports, unreadable = _reports(taken, posted)
+    return EarlierState(path, states, claims, reports, unreadable)
+
+
+def _read_json(path: Path) -> EarlierState:
+    """``state.json``: node states and discovered machines, no claims."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    taken = [DiscoveredNode.from_dict(node) for node in data.get("discovered", [])]
+    reports, unreadable = _reports(taken, [])
+    return EarlierState(path, dict(data.get("states", {})), [], reports, unreadable)
+
+
+def _reports(taken: list[DiscoveredNode], posted: list[str]) -> tuple[list[InventoryReport], int]:
+    """Reports for machines ``state.json`` held (as the report each one adds up to) and
+    for those posted since; how many are left out."""
+    reports: list[InventoryReport] = []
+    unreadable = 0
+    for node in taken:
         try:
-            db = self._connect()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                if db.in_transaction:  # SQLite may have rolled back already (disk full)
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot write {self.path}: {exc}") from None
+            reports.append(_as_report(node))
+        except ValidationError:
+            unreadable += 1
+    for data in posted:
+        try:
+            reports.append(InventoryReport.model_validate_json(data))
+        except ValidationError:
+            unreadable += 1
+    return reports, unreadable
 
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
-    def state(self, node: str) -> str | None:
-        if self._db is None and not self.path.exists():
-            return None
-        row = self._connect().execute("SELECT state FROM nodes WHERE name = ?",
-                                      (node,)).fetchone()
-        return row[0] if row else None
-
-    def set_state(self, node: str, state: str) -> None:
-        with self._transaction() as db:
-            db.execute("INSERT INTO nodes (name, state) VALUES (?, ?) ON CONFLICT (name) "
-                       "DO UPDATE SET state = excluded.state", (node, state))
-
-    def epoch(self, node: str) -> int:
-        if self._db is None and not self.path.exists():
-            return 0
-        return epoch_of(self._connect(), node)
-
-    def claim(self, node: str, what: str, holder: str | None = None) -> bool:
-        """See :func:`make_claim`: True when made now, or made before by ``holder``."""
-        with self._transaction() as db:
-            return make_claim(db, node, what, filelock.now(), holder) != "used"
-
-    def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
-        node, new = self.inventory.add_report(report)  # a conflict raises: nothing stored
-        with self._transaction() as db:
-            db.execute("INSERT INTO reports (data) VALUES (?)",
-                       (json.dumps(report.model_dump(mode="json"), sort_keys=True),))
-        return node, new
+def _as_report(node: DiscoveredNode) -> InventoryReport:
+    """The report that makes ``node`` when it is the first one about its machine."""
+    return InventoryReport.model_validate({
+        "mac": node.macs[0] if node.macs else None, "macs": node.macs, "serial": node.serial,
+        "manufacturer": node.manufacturer, "model": node.model, "cpu_cores": node.cpu_cores,
+        "memory_gb": node.memory_gb, "disks": node.disks or 0,
+        "virtualization": True if node.virtualization is None else node.virtualization,
+        "bmc_mac": node.bmc_mac, "bmc_address": node.bmc_address,
+        "memory_mb": node.memory_mb, "nics": node.nics, "drives": node.drives})
 
 
 def epoch_of(db: sqlite3.Connection, node: str) -> int:
-    """``node``'s epoch in a database with a ``claims`` table (this store's or the journal's)."""
+    """``node``'s epoch in a database with a ``claims`` table."""
     row = db.execute("SELECT COUNT(*) FROM claims WHERE node = ? AND what IN (?, ?)",
                      (node, *EPOCH_CLAIMS)).fetchone()
     return int(row[0])
@@ -194,4 +186,3 @@ def make_claim(db: sqlite3.Connection, node: str, what: str, at: str,
     row = db.execute("SELECT holder FROM claims WHERE node = ? AND what = ? AND epoch = ?",
                      (node, what, epoch)).fetchone()
     return "again" if holder is not None and row is not None and row[0] == holder else "used"
-

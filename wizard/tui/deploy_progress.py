@@ -96,6 +96,8 @@ class DeployProgress:
             return None
         if kind == "inventory":
             return f"discovered {name} ({data.get('mac', '?')}) by PXE"
+        if kind == "transition" and data["to"] == "discovered" and name not in self.nodes:
+            return None  # a machine PXE discovery found, not one this apply deploys
         node = self._node(name)
         if kind == "transition":
             node.state, node.reason = data["to"], data.get("reason")
