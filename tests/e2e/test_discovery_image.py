@@ -1,14 +1,18 @@
 """The discovery image, built by ``crowbar-wizard media build`` from Debian's packages, boots
-a real Linux kernel in a qemu VM that PXE-booted from ``crowbar-wizard pxe serve``.
+a real Linux kernel in qemu VMs that PXE-booted from ``crowbar-wizard pxe serve``.
 
-The VM (SeaBIOS with Debian's iPXE NIC ROM, TCG) has three virtio NICs on a bridge in a
-network namespace, a disk with a serial number, a serial number of its own (SMBIOS) and
-qemu's in-band BMC (``ipmi-bmc-sim`` on a KCS interface). It is a machine the answers file
-does not know: iPXE gets the discovery script, the image posts what the kernel found, and
-the machine waits; added to the answers file (and ``pxe serve`` reloaded), it is told to
-reboot, and PXE-boots its installer. The image is built into the user's cache
-(``~/.cache/crowbar-wizard``), so a second run on one machine copies it. The VM, namespaces
-and taps go away at the end, also when the test fails.
+Two VMs (SeaBIOS with Debian's iPXE NIC ROM, TCG) the answers file does not know, on a
+bridge in a network namespace: one with three virtio NICs, a disk with a serial number, a
+serial number of its own (SMBIOS) and qemu's in-band BMC (``ipmi-bmc-sim`` on KCS); one with
+a single NIC. iPXE gets the discovery script, each image posts what its kernel found, and
+the machines wait. A draft that bonds the first VM's 2nd and 3rd NIC (802.3ad) under the
+tagged storage VLAN is checked on its real kernel with ``crowbar-wizard network check``;
+the same draft for the one-NIC VM is refused by validation, naming the node and conduit.
+Added to the served answers (``pxe serve`` reloaded), the first VM is told to reboot, and
+PXE-boots its installer.
+
+The image is built into the user's cache (``~/.cache/crowbar-wizard``): a second run on one
+machine copies it. The VMs, namespaces and taps go away at the end, also when the test fails.
 """
 
 from __future__ import annotations
@@ -19,63 +23,72 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.conftest import need
 from tests.netns import Segment, ip, leftovers, need_root_netns
+from tests.network_drafts import EXAMPLE, bonded_draft
+from wizard.engine.journal import Journal
+from wizard.hardware.inventory import Inventory, InventoryReport
 
 pytestmark = pytest.mark.slow
 
-EXAMPLE = Path("answers/examples/lab-small.yaml")
 MACS = ["52:54:00:d1:5c:01", "52:54:00:d1:5c:02", "52:54:00:d1:5c:03"]
+LONE = "52:54:00:d1:5c:11"
 SERIAL = "CW-VM-0001"
 DISK_SERIAL = "CWDISK01"
 MEMORY_MB = 384
 DISK_BYTES = 2 << 30
 
 
-def _cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "wizard.cli", *args], capture_output=True,
-                          text=True, **kwargs)
+                          text=True, timeout=600)
 
 
-def test_unknown_vm_boots_the_image_posts_inventory_and_installs_once_added() -> None:
+def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
     need_root_netns()
     need("qemu-system-x86_64")
     need("apt-get")
     if not Path("/dev/net/tun").exists():
-        pytest.skip("no /dev/net/tun for the VM's tap devices")
+        pytest.skip("no /dev/net/tun for the VMs' tap devices")
     work = Path(tempfile.mkdtemp(prefix="cw-disc-"))
     work.chmod(0o755)
-    pxe = work / "pxe"
+    pxe, state = work / "pxe", work / "state"
     built = _cli("media", "build", str(pxe))
     assert built.returncode == 0, built.stderr
     info = json.loads((pxe / "media" / "discovery" / "image.json").read_text())
     assert info["kernel"] and "busybox-static" in info["packages"]
-    answers = work / "answers.yaml"
-    text = EXAMPLE.read_text().replace(  # the kernel's console on the VM's serial port
+    served = EXAMPLE.read_text().replace(  # the kernel's console on the VMs' serial port
         "\n  provisioner:\n", "\n  provisioner:\n    attributes:\n"
         "      serial_console: ttyS0,115200\n", 1)
-    answers.write_text(text)
+    answers = work / "answers.yaml"
+    answers.write_text(served)
     segment = Segment("dv")
     try:
         server = segment.host("srv", "192.168.124.10/24")
         log = work / "serve.log"
         serve = segment.start(server, sys.executable, "-m", "wizard.cli", "pxe", "serve",
-                              str(answers), str(pxe), "--probe-timeout", "1", log=log)
+                              str(answers), str(pxe), "--probe-timeout", "1",
+                              "--state", str(state), log=log)
         _wait_for(log, "serving http://", serve)
         started = time.monotonic()
-        _start_vm(segment, work)
+        _start_vm(segment, work, "vm", MACS, extras=[
+            "-smbios", f"type=1,serial={SERIAL}",
+            "-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0"])
+        _start_vm(segment, work, "lone", [LONE])
         name = "d" + MACS[0].replace(":", "-")
-        _wait_for(log, f"inventory from {MACS[0]}: new node {name}", serve, timeout=300)
+        _wait_for(log, f"inventory from {MACS[0]}: new node {name}", serve, timeout=400)
         booted = time.monotonic() - started
-        console = (work / "console.log").read_text(errors="replace")
+        console = (work / "vm.console").read_text(errors="replace")
         assert f"crowbar-discovery: image {info['key']}" in console
-        report = _report(pxe, name)
+        report = _reports(state)[name]
         assert report["macs"] == MACS
         assert [nic["mac"] for nic in report["nics"]] == MACS  # bus order
         assert report["serial"] == SERIAL and report["manufacturer"] == "QEMU"
@@ -84,14 +97,45 @@ def test_unknown_vm_boots_the_image_posts_inventory_and_installs_once_added() ->
         assert [(d["size_bytes"], d["serial"]) for d in report["drives"]] == [
             (DISK_BYTES, DISK_SERIAL)]
         assert report["bmc_present"] is True
-        # the machine waits; once it is a node of the answers file, it reboots to install
-        assert "reboot" not in console.split(f"image {info['key']}")[-1]
-        answers.write_text(text + "  - name: new-1\n    macs: [" + ", ".join(
-            f'"{mac}"' for mac in MACS) + "]\n    roles: [compute]\n")
+        status = _cli("status", str(answers), "--state", str(state))
+        assert f"{name:24s} discovered" in status.stdout, status
+
+        # the planned network on the real kernel: a bond of the 2nd and 3rd NIC, VLAN 200
+        draft = work / "draft.yaml"
+        draft.write_text(bonded_draft(MACS, text=served))
+        checked = _cli("network", "check", str(draft), "new-1", "--state", str(state),
+                       "--timeout", "300", "--json")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        findings = {(f["subject"], f["planned"]): f for f in json.loads(checked.stdout)["findings"]}
+        assert findings[("bond0", "mode 802.3ad")]["found"] == "mode 802.3ad"
+        assert findings[("bond0", f"slaves {MACS[1]}, {MACS[2]}")]["ok"] is True
+        assert findings[("bond0.200", "VLAN 200 on bond0")]["ok"] is True
+        storage = [f for (subject, planned), f in findings.items()
+                   if subject == "bond0.200" and planned.startswith("address 192.168.125.")]
+        assert len(storage) == 1 and storage[0]["ok"] is True
+        assert findings[("default route", "via 192.168.124.1 dev nic0")]["ok"] is True
+
+        # the one-NIC machine cannot carry that plan: validation names node and conduit
+        lone = "d" + LONE.replace(":", "-")
+        _wait_for(log, f"inventory from {LONE}: new node {lone}", serve, timeout=400)
+        inventory = Inventory()
+        inventory.add_report(InventoryReport.model_validate(_reports(state)[lone]))
+        node = inventory.nodes[0].to_answers_node()
+        assert node is not None and node.hardware and node.hardware.nics
+        refused = work / "refused.yaml"
+        refused.write_text(bonded_draft(MACS, text=served) + textwrap.indent(yaml.safe_dump(
+            [node.model_dump(mode="json", exclude_none=True)]), "  "))
+        validated = _cli("validate", str(refused))
+        assert validated.returncode == 2
+        assert f"node {lone}: conduit intf1 needs ?1g2, and {lone} has only 1 NIC" in (
+            validated.stderr), validated.stderr
+
+        # once it is a node of the served answers, the image reboots it into its installer
+        answers.write_text(bonded_draft(MACS, text=served))
         serve.send_signal(signal.SIGHUP)
-        _wait_for(log, f"boot script install for {MACS[0]} (new-1)", serve, timeout=180)
+        _wait_for(log, f"boot script install for {MACS[0]} (new-1)", serve, timeout=300)
         assert "this machine is a node of the deployment now: rebooting" in (
-            work / "console.log").read_text(errors="replace")
+            work / "vm.console").read_text(errors="replace")
         print(f"boot to inventory: {booted:.0f} s")
     finally:
         segment.close()
@@ -99,13 +143,14 @@ def test_unknown_vm_boots_the_image_posts_inventory_and_installs_once_added() ->
     assert leftovers(segment.prefix) == []
 
 
-def _start_vm(segment: Segment, work: Path) -> None:
-    disk = work / "disk.img"
+def _start_vm(segment: Segment, work: Path, name: str, macs: list[str],
+              extras: list[str] | None = None) -> None:
+    disk = work / f"{name}.img"
     with open(disk, "wb") as file:
         file.truncate(DISK_BYTES)
     nics = []
-    for index, mac in enumerate(MACS):
-        tap = f"cwdtap{index}"
+    for index, mac in enumerate(macs):
+        tap = f"cw{name[:4]}{index}"
         ip("-n", segment.hub, "tuntap", "add", "dev", tap, "mode", "tap")
         ip("-n", segment.hub, "link", "set", tap, "master", "br0", "up")
         boot = ",bootindex=1" if index == 0 else ",romfile="
@@ -114,23 +159,16 @@ def _start_vm(segment: Segment, work: Path) -> None:
     segment.start(
         segment.hub, "qemu-system-x86_64", "-machine", "pc", "-m", str(MEMORY_MB),
         "-smp", "2", "-display", "none", "-monitor", "none",
-        "-serial", f"file:{work / 'console.log'}",
-        "-smbios", f"type=1,serial={SERIAL}", *nics,
+        "-serial", f"file:{work / f'{name}.console'}", *nics,
         "-drive", f"file={disk},format=raw,if=none,id=d0",
-        "-device", f"virtio-blk-pci,drive=d0,serial={DISK_SERIAL}",
-        "-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0",
-        log=work / "vm.log")
+        "-device", f"virtio-blk-pci,drive=d0,serial={DISK_SERIAL}", *(extras or []),
+        log=work / f"{name}.log")
 
 
-def _report(pxe: Path, name: str) -> dict[str, Any]:
-    """The inventory the provisioner recorded of ``name``."""
-    import sqlite3
-    with sqlite3.connect(pxe / "state.db") as db:
-        for (data,) in db.execute("SELECT data FROM reports ORDER BY seq"):
-            report = json.loads(data)
-            if "d" + report["mac"].replace(":", "-") == name:
-                return dict(report)
-    raise AssertionError(f"no report of {name}")
+def _reports(state: Path) -> dict[str, dict[str, Any]]:
+    """The inventory reports the provisioner recorded in the journal, by node."""
+    with Journal.open(state / "journal.db", lock=False) as journal:
+        return {str(event.node): event.data for event in journal.events(kind="inventory")}
 
 
 def _wait_for(log: Path, text: str, serve: subprocess.Popen[bytes],
@@ -142,5 +180,3 @@ def _wait_for(log: Path, text: str, serve: subprocess.Popen[bytes],
         if time.monotonic() > deadline:
             pytest.fail(f"no {text!r} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
-
-

@@ -155,12 +155,14 @@ def _store(target: Path, contents: dict[str, bytes]) -> None:
             (staging / name).write_bytes(data)
             os.chmod(staging / name, 0o644)
         os.chmod(staging, 0o755)
-        if target.exists():
+        if target.exists():  # a --rebuild, or another build of the same image just now
             shutil.rmtree(target)
         staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    except OSError:
+        if not (target / "image.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone when renamed
 
 
 def _kernel(deb: Path) -> tuple[bytes, str, list[cpio.Entry], list[str]]:
