@@ -155,6 +155,22 @@ def test_set_pause_pauses_only_a_running_apply(tmp_path: Path) -> None:
         filelock.release(fd)
 
 
+def test_pxe_serve_holding_the_journal_is_no_apply_to_pause_cancel_or_attach_to(
+        tmp_path: Path) -> None:
+    """``pxe serve`` writes the site's journal too, but runs no deployment: the wizard must
+    not attach Deploy to it, pause it or send it Ctrl-C."""
+    answers = load(EXAMPLE)
+    journal = deployments.journals(answers)["real"]
+    with Journal.open(journal, command="pxe serve"):
+        assert deployments.holder(journal) is not None
+        assert deployments.running(answers) is None
+        assert deployments.set_pause(journal, True) is None
+        assert not SitePaths(journal.parent).pause_file.exists()
+        with pytest.raises(deployments.NotRunning):
+            deployments.cancel(journal)
+        assert deployments.ApplyWatch(journal).holder() is None
+
+
 def test_start_apply_appends_what_the_apply_prints_to_its_log(tmp_path: Path) -> None:
     """The CLI's apply, started as the wizard starts it: its exit code, and its output in
     the apply log beside the journal (appended: earlier applies' output stays)."""

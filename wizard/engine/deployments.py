@@ -56,7 +56,19 @@ def journals(answers: Answers) -> dict[str, Path]:
 def running(answers: Answers) -> str | None:
     """``lab`` or ``real`` when an apply of ``answers`` is running now (it holds the
     journal's lock): the one to attach to."""
-    return next((kind for kind, path in journals(answers).items() if holder(path)), None)
+    return next((kind for kind, path in journals(answers).items() if apply_holder(path)),
+                None)
+
+
+APPLY = "crowbar-wizard apply"
+"""What an apply's journal lock says it is (``Journal.open``'s default command)."""
+
+
+def apply_holder(journal: Path) -> dict[str, Any] | None:
+    """Who holds ``journal`` when it is an apply (None otherwise: nobody, or ``pxe serve``,
+    which serves the site's nodes with no deployment to pause, cancel or follow)."""
+    who = holder(journal)
+    return who if who is not None and who.get("command", APPLY) == APPLY else None
 
 
 def latest(answers: Answers) -> str | None:
@@ -123,7 +135,7 @@ async def start_apply(answers_file: Path, journal: Path, *, lab: bool) -> Starte
 def set_pause(journal: Path, paused: bool) -> dict[str, Any] | None:
     """Pause (or resume) the apply writing ``journal``: who it is (its lock's holder), or
     None when none runs (then nothing changes)."""
-    who = holder(journal)
+    who = apply_holder(journal)
     if who is not None:
         set_paused(journal, paused)
     return who
@@ -149,7 +161,7 @@ def cancel(journal: Path) -> dict[str, Any]:
     """Stop the apply writing ``journal`` as Ctrl-C would (SIGINT to its process, which
     lifts its own pause as it ends; the journal lets the next apply resume): who it was.
     Raises :class:`NotRunning`, :class:`RunsElsewhere` or :class:`CannotCancel`."""
-    who = holder(journal)
+    who = apply_holder(journal)
     if who is None:
         raise NotRunning(f"no apply holds {journal}")
     if who.get("host") != socket.gethostname():
@@ -198,7 +210,7 @@ class ApplyWatch:
 
     def holder(self) -> dict[str, Any] | None:
         """Who runs the apply (None: it is not running)."""
-        return holder(self.path)
+        return apply_holder(self.path)
 
     def paused(self) -> bool:
         return is_paused(self.path)
