@@ -7,7 +7,8 @@ serial number of its own (SMBIOS) and qemu's in-band BMC (``ipmi-bmc-sim`` on KC
 a single NIC. iPXE gets the discovery script, each image posts what its kernel found, and
 the machines wait. A draft that bonds the first VM's 2nd and 3rd NIC (802.3ad) under the
 tagged storage VLAN is checked on its real kernel with ``crowbar-wizard network check``;
-the same draft for the one-NIC VM is refused by validation, naming the node and conduit.
+the same draft for the one-NIC VM is refused by validation, naming the node and conduit,
+and that VM is powered off through its image.
 Added to the served answers (``pxe serve`` reloaded), the first VM is told to reboot, and
 PXE-boots its installer.
 
@@ -82,7 +83,7 @@ def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
         _start_vm(segment, work, "vm", MACS, extras=[
             "-smbios", f"type=1,serial={SERIAL}",
             "-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0"])
-        _start_vm(segment, work, "lone", [LONE])
+        lone_vm = _start_vm(segment, work, "lone", [LONE])
         name = "d" + MACS[0].replace(":", "-")
         _wait_for(log, f"inventory from {MACS[0]}: new node {name}", serve, timeout=400)
         booted = time.monotonic() - started
@@ -130,6 +131,13 @@ def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
         assert f"node {lone}: conduit intf1 needs ?1g2, and {lone} has only 1 NIC" in (
             validated.stderr), validated.stderr
 
+        # a machine with no BMC the admin node knows powers off through its image
+        off = _cli("discovered", "poweroff", str(answers), lone, "--state", str(state))
+        assert off.returncode == 0 and f"told to power off (through {LONE})" in off.stdout, off
+        assert lone_vm.wait(120) == 0, "qemu ends when its machine powers off"
+        assert "the admin node asks to power off" in (work / "lone.console").read_text(
+            errors="replace")
+
         # once it is a node of the served answers, the image reboots it into its installer
         answers.write_text(bonded_draft(MACS, text=served))
         serve.send_signal(signal.SIGHUP)
@@ -144,7 +152,7 @@ def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
 
 
 def _start_vm(segment: Segment, work: Path, name: str, macs: list[str],
-              extras: list[str] | None = None) -> None:
+              extras: list[str] | None = None) -> subprocess.Popen[bytes]:
     disk = work / f"{name}.img"
     with open(disk, "wb") as file:
         file.truncate(DISK_BYTES)
@@ -156,7 +164,7 @@ def _start_vm(segment: Segment, work: Path, name: str, macs: list[str],
         boot = ",bootindex=1" if index == 0 else ",romfile="
         nics += ["-netdev", f"tap,id=n{index},ifname={tap},script=no,downscript=no",
                  "-device", f"virtio-net-pci,netdev=n{index},mac={mac}{boot}"]
-    segment.start(
+    return segment.start(
         segment.hub, "qemu-system-x86_64", "-machine", "pc", "-m", str(MEMORY_MB),
         "-smp", "2", "-display", "none", "-monitor", "none",
         "-serial", f"file:{work / f'{name}.console'}", *nics,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.network_drafts import bonded_draft
 from wizard.answers import Answers, load
-from wizard.engine.network_checks import CheckError, plan_of
+from wizard.engine.orders import CheckError, plan_of
 from wizard.provisioning.network_check import CheckedDevice, CheckResult, compare, instructions
 
 MACS = ["52:54:00:d1:5c:01", "52:54:00:d1:5c:02", "52:54:00:d1:5c:03"]

@@ -23,6 +23,7 @@ from wizard.base.problems import AnswersError, InputError
 from wizard.base.yamlfile import write_atomic
 from wizard.cli import apply as cli_apply
 from wizard.cli import catalog as cli_catalog
+from wizard.cli import discovered as cli_discovered
 from wizard.cli import hardware as cli_hardware
 from wizard.cli import media as cli_media
 from wizard.cli import network as cli_network
@@ -150,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_pxe.add_commands(commands, formatter)
     cli_media.add_commands(commands, formatter)
     cli_network.add_commands(commands, formatter)
+    cli_discovered.add_commands(commands, formatter)
     cli_apply.add_commands(commands, formatter)
     cli_ssh.add_commands(commands, formatter)
     cli_web.add_commands(commands, formatter)

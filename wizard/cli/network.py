@@ -11,7 +11,7 @@ from typing import Any
 
 from wizard.answers import load
 from wizard.cli.exits import EXIT_FAILED, EXIT_OK
-from wizard.engine.network_checks import CheckError, check
+from wizard.engine.orders import CheckError, check
 from wizard.engine.paths import SitePaths
 
 MARKS = {True: "ok", False: "WRONG", None: "note"}

@@ -74,9 +74,10 @@ class SitePaths:
         return pause_file(self.journal)
 
     @property
-    def network_checks(self) -> Path:
-        """Network checks asked for and not yet answered, a file each."""
-        return self.directory / "network-checks"
+    def orders(self) -> Path:
+        """Orders for machines waiting in the discovery image, a file each, until carried
+        out (a network check: until answered)."""
+        return self.directory / "orders"
 
     @property
     def apply_log(self) -> Path:

@@ -22,8 +22,9 @@ Who may call what, and why (everyone on the admin network can reach this service
                                       that got it; rate-limited
 ``GET  /discovery/{mac}``             that discovery image, the same      what it is to do:
                                       way (it asks every few seconds)     ``wait``, ``reboot``
-                                                                          (into the installer)
-                                                                          or a network check
+                                                                          (into the installer),
+                                                                          ``poweroff`` or a
+                                                                          network check
 ``POST /discovery/{mac}/network``     that discovery image, the same      the network check's
                                       way, answering a check asked of it; result
                                       rate-limited
@@ -85,10 +86,13 @@ log = logging.getLogger("wizard.provisioning.http")
 
 
 class NetworkChecks(Protocol):
-    """Network checks asked of discovery images (kept by the engine)."""
+    """Orders for discovery images, network checks among them (kept by the engine)."""
 
     def pending(self, mac: str) -> tuple[str, str] | None:
         """``(request, instructions)`` of the check asked of ``mac``, if any."""
+
+    def handed(self, mac: str, request: str) -> None:
+        """``request`` went to ``mac``'s image (an order that needs no answer is done)."""
 
     def answered(self, mac: str, result: CheckResult) -> bool:
         """Record ``result``; False when it answers no check asked of ``mac``."""
@@ -226,9 +230,10 @@ class _Service:
         installs it), else wait."""
         mac = self._discovering(request)
         check = self._checks.pending(mac) if self._checks is not None else None
-        if check is not None:
+        if check is not None and self._checks is not None:
             request_id, instructions = check
-            log.info("network check %s handed to %s", request_id, mac)
+            log.info("order %s (%s) handed to %s", request_id, instructions.split()[0], mac)
+            self._checks.handed(mac, request_id)
             return PlainTextResponse(instructions)
         return PlainTextResponse("reboot\n" if mac in self.site.by_mac else "wait\n")
 

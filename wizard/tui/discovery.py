@@ -23,8 +23,8 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from wizard.base.secrets import SecretError
 from wizard.engine.deployments import journals, read_events, running_lab
 from wizard.engine.discover import sweep_bmcs
-from wizard.engine.network_checks import EVENT as CHECK_EVENT
-from wizard.engine.network_checks import CheckOutcome, held_against
+from wizard.engine.orders import EVENT as CHECK_EVENT
+from wizard.engine.orders import CheckOutcome, held_against
 from wizard.hardware.discovery import SweepResult, expand
 from wizard.hardware.inventory import Inventory, InventoryConflict, InventoryReport
 from wizard.tui.markup import literal

@@ -1,12 +1,14 @@
-"""Network checks asked of machines waiting in the discovery image, and their answers.
+"""Orders for machines waiting in the discovery image: a network check, or power off.
 
-``crowbar-wizard network check`` (or the wizard) writes a request into the site's state
-directory: a file (0600, root's like the journal) naming the node, its MACs and the
-instructions its plan makes (:func:`wizard.provisioning.network_check.instructions`). The
-process serving the provisioner (``pxe serve`` or ``apply``) hands it to the image that
-asks for orders from one of those MACs, and records the image's answer in the journal as a
-``network-check`` event, which the asker follows. A file, not the journal, carries the
-request because the serving process holds the journal's only writer.
+``crowbar-wizard network check`` and ``discovered poweroff`` write a request into the
+site's state directory: a file (0600, root's like the journal) naming the machine, its MACs
+and what its image is to do (for a check, the instructions its plan makes:
+:func:`wizard.provisioning.network_check.instructions`). The process serving the
+provisioner (``pxe serve`` or ``apply``) hands it to the image that asks for orders from
+one of those MACs and records in the journal what became of it: a ``network-check`` event
+with the image's answer, a ``poweroff`` event once the order is handed out. The asker
+follows the journal. A file, not the journal, carries the request because the serving
+process holds the journal's only writer.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from wizard.provisioning.network_check import CheckResult, Finding, compare, ins
 from wizard.provisioning.site import ProvisionerSite
 
 EVENT = "network-check"
+POWEROFF = "poweroff"
+"""The power-off order, as the image reads it, and the event that records it handed out."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,8 @@ def _requests(directory: Path) -> list[CheckRequest]:
 
 
 class JournalChecks:
-    """The provisioner's view of network checks: requests from files, answers to the
-    journal."""
+    """The provisioner's view of the orders: requests from files, what became of them to
+    the journal."""
 
     def __init__(self, directory: Path, journal: Journal):
         self.directory = directory
@@ -87,6 +91,13 @@ class JournalChecks:
     def pending(self, mac: str) -> tuple[str, str] | None:
         request = pending(self.directory, mac)
         return None if request is None else (request.id, request.instructions)
+
+    def handed(self, mac: str, request: str) -> None:
+        """``request`` went to ``mac``'s image: a power-off order is then carried out."""
+        asked = pending(self.directory, mac)
+        if asked is not None and asked.id == request and asked.instructions == f"{POWEROFF}\n":
+            self.journal.record(POWEROFF, asked.node, None, request=request, mac=mac)
+            withdraw(self.directory, request)
 
     def answered(self, mac: str, result: CheckResult) -> bool:
         """Record ``result`` if it answers a request for ``mac`` (False: it answers none)."""
@@ -146,13 +157,13 @@ def check(answers: Answers, node: str, paths: SitePaths, *, timeout: float,
                          "serve ANSWERS DIR' (or apply) first")
     request = secrets.token_hex(8)
     with Journal.open(paths.journal, lock=False) as journal:
-        ask(paths.network_checks, node, macs, instructions(plan, request), request)
+        ask(paths.orders, node, macs, instructions(plan, request), request)
         progress(f"asked {node} ({', '.join(macs)}) for a network check; its discovery image "
                  "picks it up when it next asks for orders")
         deadline = time.monotonic() + timeout
         while (event := answer(journal, request)) is None:
             if time.monotonic() > deadline:
-                withdraw(paths.network_checks, request)
+                withdraw(paths.orders, request)
                 raise CheckError(f"{node} did not answer within {timeout:.0f} s: is it "
                                  "waiting in the discovery image? ('status' lists it as "
                                  "discovered)")
@@ -177,3 +188,31 @@ def held_against(answers: Answers, node: str | None,
     except (CheckError, ValidationError):
         return None
     return CheckOutcome(node, str(data.get("mac")), compare(plan, result))
+
+
+def power_off(journal_path: Path, orders: Path, machine: str, *, timeout: float,
+              poll: float = 0.5) -> str:
+    """Tell the discovered ``machine`` (its name, or one of its MACs) to power off; the
+    MAC it was handed to. Raises :class:`CheckError` saying why it was not."""
+    if holder(journal_path) is None:
+        raise CheckError(f"nothing serves the provisioner (no process holds {journal_path}): "
+                         "start 'crowbar-wizard pxe serve ANSWERS DIR' (or apply) first")
+    with Journal.open(journal_path, lock=False) as journal:
+        reports = {event.node: event.data for event in journal.events(kind="inventory")}
+        name, macs = next(((node, list(data.get("macs", []))) for node, data in reports.items()
+                           if machine == node or machine in data.get("macs", [])),
+                          (None, []))
+        if name is None:
+            known = ", ".join(str(node) for node in reports) or "none"
+            raise CheckError(f"no discovered machine {machine!r} (discovered: {known})")
+        request = secrets.token_hex(8)
+        ask(orders, name, macs, f"{POWEROFF}\n", request)
+        deadline = time.monotonic() + timeout
+        while not (done := [e for e in journal.events(kind=POWEROFF)
+                            if e.data.get("request") == request]):
+            if time.monotonic() > deadline:
+                withdraw(orders, request)
+                raise CheckError(f"{name} did not ask for orders within {timeout:.0f} s: "
+                                 "is it waiting in the discovery image?")
+            time.sleep(poll)
+    return str(done[0].data.get("mac"))
