@@ -351,6 +351,8 @@ def pxe(ws: Workspace, shown: dict[str, Shown]) -> None:
     Serving for real is tests/integration/test_pxe_namespaces.py's, in network namespaces."""
     _contains(ws.run(f"crowbar-wizard pxe render {EXAMPLE} pxe"), "accepted by dnsmasq --test")
     _contains(ws.run(f"crowbar-wizard pxe preflight {EXAMPLE}", status=1), "192.168.124.10")
+    _contains(ws.run(f"crowbar-wizard pxe preflight {EXAMPLE} pxe", status=1),
+              "crowbar-wizard media build pxe")  # the render made no discovery image
     _contains(ws.run(f"crowbar-wizard pxe serve {EXAMPLE} pxe", status=1), "not serving")
 
 
@@ -455,8 +457,8 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "crowbar-wizard lab up --nodes N [--seed S]")),
     (pxe, (
         "crowbar-wizard pxe render FILE DIR",
-        "crowbar-wizard pxe preflight FILE",
-        "crowbar-wizard pxe serve FILE DIR [--allow-foreign-dhcp]")),
+        "crowbar-wizard pxe preflight FILE [DIR]",
+        "crowbar-wizard pxe serve FILE DIR [--allow-foreign-dhcp] [--state DIR]")),
     (ssh_setup, (
         "crowbar-wizard ssh-setup --user U [--directory D] [--command C] [--write]",
         "sudo crowbar-wizard ssh-setup --user crowbar --write")),
@@ -480,6 +482,13 @@ SKIPPED = {
     "sudo systemctl reload ssh": "reloads this machine's sshd",
     "ssh crowbar@ADMIN": "needs ssh-setup --write on a real sshd: "
                          "tests/e2e/test_ssh_sessions.py logs in through one",
+    "crowbar-wizard media build [DIR] [--rebuild]": "tests/e2e/test_discovery_image.py "
+        "builds the image (80 MB of packages, once a machine) and boots it in qemu",
+    "crowbar-wizard media build DIR": "the same",
+    "crowbar-wizard network check FILE NODE [--state DIR] [--json]": "needs a machine in "
+        "the discovery image: tests/e2e/test_discovery_image.py checks a qemu VM's network",
+    "crowbar-wizard discovered poweroff FILE MACHINE [--state DIR]": "needs a machine in the "
+        "discovery image: tests/e2e/test_discovery_image.py powers a qemu VM off",
 }
 """README commands not run here, and why."""
 
