@@ -33,6 +33,8 @@ from wizard.lab.fleet import DEFAULT_NETWORK
 
 PowerWord = PowerAction | Literal["status"]
 """What ``power`` does: an IPMI power action, or ``status`` (only look)."""
+LAB_PING_TIMEOUT = 5.0
+"""The lab's BMCs are processes here: on a loaded machine one may take seconds to answer."""
 POWER_ACTIONS: tuple[PowerWord, ...] = ("status", "on", "off", "cycle", "reset", "soft")
 
 
@@ -63,8 +65,10 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
                           help="one JSON object per BMC and a summary, one per line")
     discover.add_argument("--concurrency", type=int, default=64,
                           help="BMCs logged into at once (default: 64)")
-    discover.add_argument("--timeout", type=float, default=1.0,
-                          help="seconds to wait for a BMC to answer a ping (default: 1)")
+    discover.add_argument("--timeout", type=float, default=None,
+                          help="seconds to wait for a BMC to answer a ping (default: 1; "
+                          f"{LAB_PING_TIMEOUT:g} with --lab, whose BMCs share this "
+                          "machine's CPUs with everything else on it)")
 
     power = commands.add_parser(
         "power", help="power status or control of nodes, through their BMCs",
@@ -175,7 +179,8 @@ async def _run_sweep(args: argparse.Namespace, addresses: list[str], port: int, 
     try:
         async with contextlib.aclosing(sweep_bmcs(
                 addresses, port=port, username=user, password=password,
-                ping_timeout=args.timeout, concurrency=args.concurrency)) as results:
+                ping_timeout=args.timeout or (LAB_PING_TIMEOUT if args.lab else 1.0),
+                concurrency=args.concurrency)) as results:
             async for result in results:
                 counts[result.outcome] += 1
                 if args.json:

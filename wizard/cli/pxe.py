@@ -183,7 +183,8 @@ def run_preflight_checks(answers: Answers, args: argparse.Namespace) -> bool:
         return False
     for note in report.notes:
         print(f"preflight: {note}")
-    image_note = args.directory and discovery_image_note(site, args.directory)
+    directory = getattr(args, "directory", None)  # apply's tree has its image beside it
+    image_note = directory and discovery_image_note(site, directory)
     if image_note:
         print(f"preflight: warning: {image_note}", file=sys.stderr)
     for problem in report.problems:
