@@ -30,6 +30,7 @@ from wizard.hardware.inventory import InventoryReport
 from wizard.hardware.ipmi import BmcInventory
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
+from wizard.provisioning.network_check import CheckedDevice, CheckResult
 from wizard.tui.app import DRAFT_DELAY, WizardApp, starting_answers
 from wizard.tui.deploy import DeployScreen
 from wizard.tui.discovery import DiscoveryScreen
@@ -185,11 +186,11 @@ def test_pxe_discovered_machines_appear_as_their_inventory_arrives(
                 states = JournalStates(journal)
                 node, new = states.add_report(report)
             assert new
-            await pilot.pause(1.5)
             table = screen.query_one("#found")
+            await _until(pilot, lambda: f"pxe:{node.name}" in table.rows)
             row = table.get_row(f"pxe:{node.name}")
             assert row[1] == f"PXE {node.name}" and row[3] == "PowerEdge R760"
-            assert row[5] == "52:54:00:aa:00:01" and row[6:] == ["64", "512", "8"]
+            assert row[5] == "52:54:00:aa:00:01" and row[6:] == ["64", "512", "8", ""]
             screen.query_one("#filter").value = "R650"
             await pilot.pause()
             assert f"pxe:{node.name}" not in table.rows
@@ -200,7 +201,29 @@ def test_pxe_discovered_machines_appear_as_their_inventory_arrives(
             await pilot.click("#add")
             assert len(app.answers.nodes) == before + 1
             assert app.answers.nodes[-1].macs == ["52:54:00:aa:00:01"]
+            # its network check, as the provisioner records it: held against the plan
+            answer = CheckResult(request="0123456789abcdef", boot="nic0", devices=[
+                CheckedDevice(name="nic0", kernel="eth0", carrier=True,
+                              addresses=["192.168.124.30/24"])])
+            with Journal.open(path) as journal:
+                journal.record("network-check", node.name, None, mac=report.mac,
+                               **answer.model_dump())
+            await _until(pilot, lambda: table.get_row(f"pxe:{node.name}")[9] != "")
+            assert table.get_row(f"pxe:{node.name}")[9] == "1 wrong"  # no default route
+            table.move_cursor(row=table.get_row_index(f"pxe:{node.name}"))
+            await pilot.pause()
+            detail = str(screen.query_one("#detail").render())
+            assert f"network check of {node.name}: differs" in detail
+            assert "WRONG default route: planned via 192.168.124.1 dev nic0" in detail
     asyncio.run(walk())
+
+
+async def _until(pilot, condition, seconds: float = 30) -> None:
+    """Let the app run until ``condition()`` holds (the screen polls its journal)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s"
+        await pilot.pause(0.1)
 
 
 def test_barclamps_snapshot_with_ntp_shown(snap_compare) -> None:

@@ -241,9 +241,15 @@ class DiscoveryScreen(StepScreen):
         return held_against(answers, *recorded)
 
     def _recheck(self, mac: str) -> None:
+        """Show the check ``mac`` answered on its machine's row (and details, if shown)."""
+        table = self.query_one("#found", DataTable)
         for name, report in self.booted.items():
             if mac in report.macs and self._matches_report(name, report):
                 self._put_report(name, report)
+                if table.row_count and table.coordinate_to_cell_key(
+                        table.cursor_coordinate).row_key.value == f"pxe:{name}":
+                    self.query_one("#detail", Static).update(
+                        _report_detail(name, report, self._check_of(report)))
 
     def _upsert(self, key: str, row: list[str]) -> None:
         """Update the table's row ``key``, or add it."""
