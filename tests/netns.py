@@ -86,11 +86,13 @@ class Segment:
         return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True,
                               text=True, timeout=timeout, check=check, **kwargs)
 
-    def start(self, ns: str, *argv: str, log: Path) -> subprocess.Popen[bytes]:
+    def start(self, ns: str, *argv: str, log: Path,
+              cwd: Path | None = None) -> subprocess.Popen[bytes]:
         """A daemon inside ``ns`` (``$!`` is the daemon: no shell in between)."""
         with open(log, "ab") as out:
             return subprocess.Popen(["ip", "netns", "exec", ns, *argv], stdout=out,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    cwd=cwd)
 
     def close(self) -> None:
         """Kill everything in the namespaces, then delete them (veths go with them)."""

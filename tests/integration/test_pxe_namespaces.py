@@ -103,9 +103,9 @@ def pxe() -> Iterator[Pxe]:
         script.chmod(0o755)
         log = work / "serve.log"
         _earlier_render(work / "pxe")
-        process = segment.start(
-            server, sys.executable, "-m", "wizard.cli", "pxe", "serve", str(answers_file),
-            str(work / "pxe"), "--state", str(work / "state"), "--probe-timeout", "1", log=log)
+        process = segment.start(  # relative paths, as an operator types them in DIR's parent
+            server, sys.executable, "-m", "wizard.cli", "pxe", "serve", "answers.yaml", "pxe",
+            "--state", "state", "--probe-timeout", "1", log=log, cwd=work)
         _wait_for_http(segment, known, process, log)
         yield Pxe(segment, server, known, unknown, work / "pxe", work / "state", answers_file,
                   process, log, script)

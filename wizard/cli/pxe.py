@@ -65,7 +65,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     )
     render.set_defaults(handler=_render)
     render.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
-    render.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
+    render.add_argument("directory", type=absolute, metavar="DIR", help=DIR_HELP)
 
     preflight = actions.add_parser(
         "preflight", help="check the admin network before serving DHCP",
@@ -76,7 +76,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     )
     preflight.set_defaults(handler=_preflight)
     preflight.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
-    preflight.add_argument("directory", type=Path, metavar="DIR", nargs="?",
+    preflight.add_argument("directory", type=absolute, metavar="DIR", nargs="?",
                            help="the provisioner's directory: also check that it has the "
                            "discovery image (a warning, not a refusal)")
     preflight_options(preflight)
@@ -98,11 +98,17 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     )
     serve.set_defaults(handler=_serve)
     serve.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
-    serve.add_argument("directory", type=Path, metavar="DIR", help=DIR_HELP)
+    serve.add_argument("directory", type=absolute, metavar="DIR", help=DIR_HELP)
     serve.add_argument("--state", type=Path, metavar="DIR",
                        help="the state directory, with the journal (default: per site, as "
                        "apply's and status's)")
     preflight_options(serve)
+
+
+def absolute(text: str) -> Path:
+    """DIR as an absolute path (not resolved: DIR may be a link): dnsmasq, which gets its
+    paths, runs from another working directory."""
+    return Path(text).absolute()
 
 
 def preflight_options(parser: argparse.ArgumentParser) -> None:
