@@ -37,6 +37,7 @@ from tests.netns import Segment, ip, leftovers, need_root_netns
 from tests.network_drafts import EXAMPLE, bonded_draft
 from wizard.engine.journal import Journal
 from wizard.hardware.inventory import Inventory, InventoryReport
+from wizard.provisioning.media.build import default_cache
 
 pytestmark = pytest.mark.slow
 
@@ -149,6 +150,26 @@ def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
         segment.close()
         shutil.rmtree(work, ignore_errors=True)
     assert leftovers(segment.prefix) == []
+
+
+def test_the_image_is_the_same_bytes_when_built_again(tmp_path: Path) -> None:
+    """Reproducible: a build from scratch (another cache, the same package files) makes
+    the image the user's cache holds, byte for byte."""
+    need("apt-get")
+    first = _cli("media", "build")
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.split()[2].rstrip(":")
+    cached = default_cache()
+    (tmp_path / "cache" / "debs").mkdir(parents=True)
+    for deb in (cached / "debs").glob("*.deb"):  # the same files, not another download
+        shutil.copyfile(deb, tmp_path / "cache" / "debs" / deb.name)
+    again = _cli("media", "build", "--cache", str(tmp_path / "cache"))
+    assert again.returncode == 0, again.stderr
+    assert "downloading" not in again.stderr and "writing the initramfs" in again.stderr
+    assert again.stdout.split()[2].rstrip(":") == key
+    for name in ("linux", "initrd"):
+        assert (tmp_path / "cache" / "images" / key / name).read_bytes() == (
+            cached / "images" / key / name).read_bytes()
 
 
 def _start_vm(segment: Segment, work: Path, name: str, macs: list[str],

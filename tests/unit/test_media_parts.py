@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.conftest import need
 from wizard.provisioning.media import cpio, debs, elf
+from wizard.provisioning.media.build import KEPT_IMAGES, prune_cache
 from wizard.provisioning.media.debs import DebError
 
 
@@ -102,3 +103,18 @@ def _package(tmp_path: Path, compression: str) -> Path:
     subprocess.run(["dpkg-deb", "--root-owner-group", f"-Z{compression}", "--build", root, deb],
                    check=True, capture_output=True)
     return deb
+
+
+def test_the_cache_keeps_the_newest_images_and_the_packages_in_use(tmp_path: Path) -> None:
+
+    images = tmp_path / "images"
+    for age, name in enumerate(["new", "older", "oldest", "ancient", "kept"]):
+        (images / name).mkdir(parents=True)
+        os.utime(images / name, (1_000_000 - age * 1000,) * 2)
+    (tmp_path / "debs").mkdir()
+    for deb in ("in-use_1_amd64.deb", "replaced_1_amd64.deb"):
+        (tmp_path / "debs" / deb).write_bytes(b"x")
+    prune_cache(tmp_path, images / "kept", {"in-use_1_amd64.deb"})
+    assert KEPT_IMAGES == 3
+    assert sorted(path.name for path in images.iterdir()) == ["kept", "new", "older"]
+    assert [path.name for path in (tmp_path / "debs").iterdir()] == ["in-use_1_amd64.deb"]

@@ -48,6 +48,8 @@ MODULES = {
 REQUIRED_MODULES = {"virtio_net", "bonding", "8021q", "ipmi_si", "ipmi_devintf"}
 """Modules without which the image is refused; any other one a kernel lacks is skipped."""
 SCRIPTS = {"init": "init.sh", "etc/udhcpc.sh": "udhcpc.sh"}
+KEPT_IMAGES = 3
+"""Images the cache keeps (a kernel update makes a new one; an older one may be in use)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,21 @@ def build(cache: Path, progress: Callable[[str], None], *, rebuild: bool = False
              "linux_sha256": hashlib.sha256(linux).hexdigest()}
     _store(target, {"linux": linux, "initrd": initrd,
                     "image.json": json.dumps(info, indent=1, sort_keys=True).encode() + b"\n"})
+    prune_cache(cache, target, {package.file for package in package_files})
     return Image(key, target, info)
+
+
+def prune_cache(cache: Path, kept: Path, files: set[str]) -> None:
+    """Keep the cache from growing with every kernel update: the newest images (this one
+    among them) and the package files of this one."""
+    images = sorted((path for path in (cache / "images").iterdir()
+                     if path.is_dir() and not path.name.startswith(".")),
+                    key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in [image for image in images if image != kept][KEPT_IMAGES - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for deb in (cache / "debs").glob("*.deb"):
+        if deb.name not in files:
+            deb.unlink(missing_ok=True)
 
 
 def _store(target: Path, contents: dict[str, bytes]) -> None:
