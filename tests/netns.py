@@ -118,3 +118,16 @@ def leftovers(prefix: str) -> list[str]:
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     return [line for line in (names + links).splitlines() if prefix in line]
+
+
+def wait_for_log(log: Path, text: str, process: subprocess.Popen[bytes],
+                 timeout: float = 180) -> None:
+    """Until ``text`` is in ``log``; fail (with the log) when ``process`` exits first or
+    ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        if process.poll() is not None:
+            pytest.fail(f"the process exited {process.returncode}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {text!r} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)

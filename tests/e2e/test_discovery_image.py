@@ -33,7 +33,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import need
-from tests.netns import Segment, ip, leftovers, need_root_netns
+from tests.netns import Segment, ip, leftovers, need_root_netns, wait_for_log
 from tests.network_drafts import EXAMPLE, bonded_draft
 from wizard.engine.journal import Journal
 from wizard.hardware.inventory import Inventory, InventoryReport
@@ -79,14 +79,14 @@ def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
         serve = segment.start(server, sys.executable, "-m", "wizard.cli", "pxe", "serve",
                               str(answers), str(pxe), "--probe-timeout", "1",
                               "--state", str(state), log=log)
-        _wait_for(log, "serving http://", serve)
+        wait_for_log(log, "serving http://", serve)
         started = time.monotonic()
         _start_vm(segment, work, "vm", MACS, extras=[
             "-smbios", f"type=1,serial={SERIAL}",
             "-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0"])
         lone_vm = _start_vm(segment, work, "lone", [LONE])
         name = "d" + MACS[0].replace(":", "-")
-        _wait_for(log, f"inventory from {MACS[0]}: new node {name}", serve, timeout=400)
+        wait_for_log(log, f"inventory from {MACS[0]}: new node {name}", serve, timeout=400)
         booted = time.monotonic() - started
         console = (work / "vm.console").read_text(errors="replace")
         assert f"crowbar-discovery: image {info['key']}" in console
@@ -119,7 +119,7 @@ def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
 
         # the one-NIC machine cannot carry that plan: validation names node and conduit
         lone = "d" + LONE.replace(":", "-")
-        _wait_for(log, f"inventory from {LONE}: new node {lone}", serve, timeout=400)
+        wait_for_log(log, f"inventory from {LONE}: new node {lone}", serve, timeout=400)
         inventory = Inventory()
         inventory.add_report(InventoryReport.model_validate(_reports(state)[lone]))
         node = inventory.nodes[0].to_answers_node()
@@ -142,7 +142,7 @@ def test_unknown_vms_are_discovered_checked_and_installed_once_added() -> None:
         # once it is a node of the served answers, the image reboots it into its installer
         answers.write_text(bonded_draft(MACS, text=served))
         serve.send_signal(signal.SIGHUP)
-        _wait_for(log, f"boot script install for {MACS[0]} (new-1)", serve, timeout=300)
+        wait_for_log(log, f"boot script install for {MACS[0]} (new-1)", serve, timeout=300)
         assert "this machine is a node of the deployment now: rebooting" in (
             work / "vm.console").read_text(errors="replace")
         print(f"boot to inventory: {booted:.0f} s")
@@ -199,13 +199,3 @@ def _reports(state: Path) -> dict[str, dict[str, Any]]:
     with Journal.open(state / "journal.db", lock=False) as journal:
         return {str(event.node): event.data for event in journal.events(kind="inventory")}
 
-
-def _wait_for(log: Path, text: str, serve: subprocess.Popen[bytes],
-              timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text():
-        if serve.poll() is not None:
-            pytest.fail(f"pxe serve exited {serve.returncode}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {text!r} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)

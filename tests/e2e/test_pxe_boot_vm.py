@@ -13,13 +13,12 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import need
-from tests.netns import Segment, ip, leftovers, need_root_netns
+from tests.netns import Segment, ip, leftovers, need_root_netns, wait_for_log
 from wizard.answers import load
 
 pytestmark = pytest.mark.slow
@@ -45,7 +44,7 @@ def test_vms_pxe_boot_into_install_and_discovery() -> None:
         serve = segment.start(server, sys.executable, "-m", "wizard.cli", "pxe", "serve",
                               str(answers), str(work / "pxe"), "--state", str(work / "state"),
                               "--probe-timeout", "1", log=log)
-        _wait_for(log, "serving http://", serve)
+        wait_for_log(log, "serving http://", serve)
         for index, mac in enumerate([known.macs[0], STRANGER]):
             tap = f"cwtap{index}"
             ip("-n", segment.hub, "tuntap", "add", "dev", tap, "mode", "tap")
@@ -55,8 +54,8 @@ def test_vms_pxe_boot_into_install_and_discovery() -> None:
                 "-display", "none", "-monitor", "none", "-serial", "none", "-no-reboot",
                 "-boot", "n", "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
                 "-device", f"virtio-net-pci,netdev=n0,mac={mac}", log=work / f"vm{index}.log")
-        _wait_for(log, f"boot script install for {known.macs[0]} ({known.name})", serve)
-        _wait_for(log, f"boot script discovery for {STRANGER}", serve)
+        wait_for_log(log, f"boot script install for {known.macs[0]} ({known.name})", serve)
+        wait_for_log(log, f"boot script discovery for {STRANGER}", serve)
         dhcp = (work / "pxe" / "dnsmasq" / "dnsmasq.log").read_text()
         assert f"DHCPACK(eth0) 192.168.124.81 {known.macs[0]} {known.name}" in dhcp
         assert "user class: iPXE" in dhcp
@@ -66,12 +65,3 @@ def test_vms_pxe_boot_into_install_and_discovery() -> None:
         shutil.rmtree(work, ignore_errors=True)
     assert leftovers(segment.prefix) == []
 
-
-def _wait_for(log: Path, text: str, serve, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text():
-        if serve.poll() is not None:
-            pytest.fail(f"pxe serve exited {serve.returncode}:\n{log.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {text!r} within {timeout:.0f} s:\n{log.read_text()}")
-        time.sleep(0.2)

@@ -52,12 +52,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import netaddr
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -83,6 +83,7 @@ LEASE_WAIT = 3.0
 RegisterClient = Callable[[str, str], Awaitable[None]]
 """``(client name, public key PEM)``: make or replace that Chef client with that key."""
 log = logging.getLogger("wizard.provisioning.http")
+Posted = TypeVar("Posted", bound=BaseModel)
 
 
 class NetworkChecks(Protocol):
@@ -201,13 +202,7 @@ class _Service:
             raise ClientError(403, "PXE discovery is off (discovery.methods)")
         peer = _peer(request)
         self._rate_limit(peer)
-        body = await _body(request, MAX_INVENTORY_BYTES)
-        try:
-            report = InventoryReport.model_validate(json.loads(body))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ClientError(400, f"body is not JSON: {exc}") from None
-        except ValidationError as exc:
-            raise ClientError(422, _errors(exc)) from None
+        report = await _model(request, InventoryReport)
         if not _same(token, self.site.discovery_token(report.mac, peer)):
             raise ClientError(403, f"wrong token for {report.mac} from {peer}")
         if report.mac in self.site.by_mac:
@@ -241,13 +236,7 @@ class _Service:
         """A discovery image's answer to the network check asked of it."""
         mac = self._discovering(request)
         self._rate_limit(_peer(request))
-        body = await _body(request, MAX_INVENTORY_BYTES)
-        try:
-            result = CheckResult.model_validate(json.loads(body))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ClientError(400, f"body is not JSON: {exc}") from None
-        except ValidationError as exc:
-            raise ClientError(422, _errors(exc)) from None
+        result = await _model(request, CheckResult)
         if self._checks is None or not self._checks.answered(mac, result):
             raise ClientError(409, f"no network check {result.request} was asked of {mac}")
         log.info("network check %s answered by %s", result.request, mac)
@@ -349,9 +338,17 @@ def _leased(leases: Path, mac: str, address: str) -> bool:
                if len(line.split()) >= 3)
 
 
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-                     for e in exc.errors())
+async def _model(request: Request, model: type[Posted]) -> Posted:
+    """The request's JSON body as ``model`` (400 when it is not JSON, 422 when it does not
+    fit, 413 past :data:`MAX_INVENTORY_BYTES`)."""
+    body = await _body(request, MAX_INVENTORY_BYTES)
+    try:
+        return model.model_validate(json.loads(body))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ClientError(400, f"body is not JSON: {exc}") from None
+    except ValidationError as exc:
+        raise ClientError(422, "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: "
+                                         f"{e['msg']}" for e in exc.errors())) from None
 
 
 def _peer(request: Request) -> str:
