@@ -38,7 +38,7 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
 
 def _app(site: ProvisionerSite, journal: Journal, tmp_path: Path) -> object:
     return create_app(site, JournalStates(journal),
-                      checks=orders.JournalChecks(tmp_path / "orders", journal))
+                      checks=orders.JournalOrders(tmp_path / "orders", journal))
 
 
 def test_orders_need_the_token_bound_to_the_asking_address(

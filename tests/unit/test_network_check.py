@@ -9,7 +9,7 @@ import pytest
 
 from tests.network_drafts import bonded_draft
 from wizard.answers import Answers, load
-from wizard.engine.orders import CheckError, plan_of
+from wizard.engine.orders import OrderError, plan_of
 from wizard.provisioning.network_check import CheckedDevice, CheckResult, compare, instructions
 
 MACS = ["52:54:00:d1:5c:01", "52:54:00:d1:5c:02", "52:54:00:d1:5c:03"]
@@ -92,5 +92,5 @@ def test_missing_devices_routes_and_image_errors_are_wrong(answers: Answers) -> 
 
 
 def test_a_node_that_is_not_planned_is_a_clear_error(answers: Answers) -> None:
-    with pytest.raises(CheckError, match="no node 'nope' with an admin address"):
+    with pytest.raises(OrderError, match="no node 'nope' with an admin address"):
         plan_of(answers, "nope")

@@ -9,7 +9,7 @@ from typing import Any
 
 from wizard.answers import load
 from wizard.cli.exits import EXIT_FAILED, EXIT_OK
-from wizard.engine.orders import CheckError, power_off
+from wizard.engine.orders import OrderError, power_off
 from wizard.engine.paths import SitePaths
 
 
@@ -44,7 +44,7 @@ def _poweroff(args: argparse.Namespace) -> int:
     paths = SitePaths.of(answers, lab=False, state=args.state)
     try:
         mac = power_off(paths.journal, paths.orders, args.machine, timeout=args.timeout)
-    except CheckError as exc:
+    except OrderError as exc:
         print(f"discovered poweroff: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"{args.machine}: told to power off (through {mac})")

@@ -11,7 +11,7 @@ from typing import Any
 
 from wizard.answers import load
 from wizard.cli.exits import EXIT_FAILED, EXIT_OK
-from wizard.engine.orders import CheckError, check
+from wizard.engine.orders import OrderError, check
 from wizard.engine.paths import SitePaths
 
 MARKS = {True: "ok", False: "WRONG", None: "note"}
@@ -52,7 +52,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         outcome = check(answers, args.node, paths, timeout=args.timeout,
                         progress=lambda line: print(line, file=sys.stderr, flush=True))
-    except CheckError as exc:
+    except OrderError as exc:
         print(f"network check: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:

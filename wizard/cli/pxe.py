@@ -20,7 +20,7 @@ from wizard.catalog import default_catalog
 from wizard.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.engine.journal import Journal, JournalError, JournalLocked
 from wizard.engine.journal_states import JournalStates
-from wizard.engine.orders import JournalChecks
+from wizard.engine.orders import JournalOrders
 from wizard.engine.paths import SitePaths
 from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
 from wizard.provisioning.media.build import MISSING_HINT, installed
@@ -280,7 +280,7 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
         register_client=(lambda name, key: register_client(chef, name, key))
         if chef is not None else None,
         leases=args.directory / "dnsmasq" / "leases",
-        checks=JournalChecks(SitePaths(states.journal.path.parent).orders,
+        checks=JournalOrders(SitePaths(states.journal.path.parent).orders,
                              states.journal))
     service = app.state.service
 

@@ -47,11 +47,11 @@ class JournalStates:
         return self.journal.epoch(node)
 
     def claim(self, node: str, what: str, holder: str | None = None) -> bool:
-        with _store_errors():
+        with store_errors():
             return self.journal.claim(node, what, holder)
 
     def set_state(self, node: str, state: str) -> None:
-        with _store_errors():
+        with store_errors():
             if self.journal.state(node) not in DONE_INSTALLING:
                 self._transition(node, state)
         self._installed(node)
@@ -60,7 +60,7 @@ class JournalStates:
         """Record a discovery image's report; its machine, seen for the first time (no
         state yet), becomes ``discovered``, so ``status`` lists it."""
         node, new = self.inventory.add_report(report)
-        with _store_errors():
+        with store_errors():
             self.journal.record("inventory", node.name, None, **report.model_dump())
             if self.journal.state(node.name) is None:
                 self.journal.transition(node.name, "discovered")
@@ -96,7 +96,7 @@ class JournalStates:
             reports.append((machine.name, report.model_dump()))
             if machine.name not in known and machine.name not in states:
                 states[machine.name] = "discovered"
-        with _store_errors():
+        with store_errors():
             self.journal.take_over(str(earlier.path), states=states, claims=earlier.claims,
                                    reports=reports)
         imported = earlier.path.with_name(earlier.path.name + ".imported")
@@ -117,7 +117,7 @@ def _further_on(state: str, current: str | None, order: dict[str, int]) -> bool:
 
 
 @contextlib.contextmanager
-def _store_errors() -> Iterator[None]:
+def store_errors() -> Iterator[None]:
     """A journal that cannot be written is, to the HTTP service, a store that cannot."""
     try:
         yield

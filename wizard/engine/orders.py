@@ -29,6 +29,7 @@ from wizard.base.ownedfs import real_dir
 from wizard.base.yamlfile import write_atomic
 from wizard.catalog import default_catalog
 from wizard.engine.journal import Event, Journal, holder
+from wizard.engine.journal_states import store_errors
 from wizard.engine.paths import SitePaths
 from wizard.provisioning.network_check import CheckResult, Finding, compare, instructions
 from wizard.provisioning.site import ProvisionerSite
@@ -39,8 +40,9 @@ POWEROFF = "poweroff"
 
 
 @dataclass(frozen=True)
-class CheckRequest:
-    """One network check asked for."""
+class Order:
+    """One order for a machine in the discovery image: what it is to do (a network
+    check's instructions, or ``poweroff``)."""
 
     id: str
     node: str
@@ -49,10 +51,11 @@ class CheckRequest:
 
 
 def ask(directory: Path, node: str, macs: list[str], instructions: str,
-        request: str | None = None) -> CheckRequest:
-    """Ask for a check of ``node``'s network (an earlier request for it is withdrawn)."""
+        request: str | None = None) -> Order:
+    """Give ``node`` (the machine with ``macs``) an order, ``instructions`` (an earlier one
+    for it is withdrawn)."""
     request = request or secrets.token_hex(8)
-    asked = CheckRequest(request, node, macs, instructions)
+    asked = Order(request, node, macs, instructions)
     for old in _requests(directory):
         if old.node == node:
             withdraw(directory, old.id)
@@ -65,22 +68,22 @@ def withdraw(directory: Path, request: str) -> None:
     (directory / f"{request}.json").unlink(missing_ok=True)
 
 
-def pending(directory: Path, mac: str) -> CheckRequest | None:
+def pending(directory: Path, mac: str) -> Order | None:
     """The request for the machine with ``mac``, if any."""
     return next((request for request in _requests(directory) if mac in request.macs), None)
 
 
-def _requests(directory: Path) -> list[CheckRequest]:
+def _requests(directory: Path) -> list[Order]:
     found = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
         try:
-            found.append(CheckRequest(**json.loads(path.read_text())))
+            found.append(Order(**json.loads(path.read_text())))
         except (OSError, ValueError, TypeError):
             continue  # half-written by hand or damaged: not a request
     return found
 
 
-class JournalChecks:
+class JournalOrders:
     """The provisioner's view of the orders: requests from files, what became of them to
     the journal."""
 
@@ -96,7 +99,8 @@ class JournalChecks:
         """``request`` went to ``mac``'s image: a power-off order is then carried out."""
         asked = pending(self.directory, mac)
         if asked is not None and asked.id == request and asked.instructions == f"{POWEROFF}\n":
-            self.journal.record(POWEROFF, asked.node, None, request=request, mac=mac)
+            with store_errors():
+                self.journal.record(POWEROFF, asked.node, None, request=request, mac=mac)
             withdraw(self.directory, request)
 
     def answered(self, mac: str, result: CheckResult) -> bool:
@@ -104,7 +108,8 @@ class JournalChecks:
         request = pending(self.directory, mac)
         if request is None or request.id != result.request:
             return False
-        self.journal.record(EVENT, request.node, None, mac=mac, **result.model_dump())
+        with store_errors():
+            self.journal.record(EVENT, request.node, None, mac=mac, **result.model_dump())
         withdraw(self.directory, request.id)
         return True
 
@@ -115,8 +120,9 @@ def answer(journal: Journal, request: str, after: int = 0) -> Event | None:
                  if event.data.get("request") == request), None)
 
 
-class CheckError(Exception):
-    """The check cannot be asked (no such node, nothing serving) or was not answered."""
+class OrderError(Exception):
+    """The order cannot be given (no such node or machine, nothing serving) or was not
+    carried out in time."""
 
 
 @dataclass(frozen=True)
@@ -133,17 +139,17 @@ class CheckOutcome:
 
 
 def plan_of(answers: Answers, node: str) -> tuple[list[str], NodeNetwork]:
-    """``node``'s MACs and planned network; :class:`CheckError` saying why there is none."""
+    """``node``'s MACs and planned network; :class:`OrderError` saying why there is none."""
     site = ProvisionerSite(answers, default_catalog(), b"")
     pxe = site.nodes.get(node)
     if pxe is None:
         known = ", ".join(site.nodes) or "none"
-        raise CheckError(f"no node {node!r} with an admin address in the answers file "
+        raise OrderError(f"no node {node!r} with an admin address in the answers file "
                          f"(nodes: {known})")
     try:
         return list(pxe.macs), site.network(pxe)
     except ConduitError as exc:
-        raise CheckError(str(exc)) from None
+        raise OrderError(str(exc)) from None
 
 
 def check(answers: Answers, node: str, paths: SitePaths, *, timeout: float,
@@ -152,7 +158,7 @@ def check(answers: Answers, node: str, paths: SitePaths, *, timeout: float,
     answer and hold it against the plan."""
     macs, plan = plan_of(answers, node)
     if holder(paths.journal) is None:
-        raise CheckError(f"nothing serves the provisioner of site {answers.site.name} "
+        raise OrderError(f"nothing serves the provisioner of site {answers.site.name} "
                          f"(no process holds {paths.journal}): start 'crowbar-wizard pxe "
                          "serve ANSWERS DIR' (or apply) first")
     request = secrets.token_hex(8)
@@ -164,13 +170,13 @@ def check(answers: Answers, node: str, paths: SitePaths, *, timeout: float,
         while (event := answer(journal, request)) is None:
             if time.monotonic() > deadline:
                 withdraw(paths.orders, request)
-                raise CheckError(f"{node} did not answer within {timeout:.0f} s: is it "
+                raise OrderError(f"{node} did not answer within {timeout:.0f} s: is it "
                                  "waiting in the discovery image? ('status' lists it as "
                                  "discovered)")
             time.sleep(poll)
     outcome = held_against(answers, event.node, event.data)
     if outcome is None:
-        raise CheckError(f"{node}'s answer is not one this version reads")
+        raise OrderError(f"{node}'s answer is not one this version reads")
     return outcome
 
 
@@ -185,7 +191,7 @@ def held_against(answers: Answers, node: str | None,
         _, plan = plan_of(answers, node)
         result = CheckResult.model_validate({key: value for key, value in data.items()
                                              if key != "mac"})
-    except (CheckError, ValidationError):
+    except (OrderError, ValidationError):
         return None
     return CheckOutcome(node, str(data.get("mac")), compare(plan, result))
 
@@ -193,9 +199,9 @@ def held_against(answers: Answers, node: str | None,
 def power_off(journal_path: Path, orders: Path, machine: str, *, timeout: float,
               poll: float = 0.5) -> str:
     """Tell the discovered ``machine`` (its name, or one of its MACs) to power off; the
-    MAC it was handed to. Raises :class:`CheckError` saying why it was not."""
+    MAC it was handed to. Raises :class:`OrderError` saying why it was not."""
     if holder(journal_path) is None:
-        raise CheckError(f"nothing serves the provisioner (no process holds {journal_path}): "
+        raise OrderError(f"nothing serves the provisioner (no process holds {journal_path}): "
                          "start 'crowbar-wizard pxe serve ANSWERS DIR' (or apply) first")
     with Journal.open(journal_path, lock=False) as journal:
         reports = {event.node: event.data for event in journal.events(kind="inventory")}
@@ -204,7 +210,7 @@ def power_off(journal_path: Path, orders: Path, machine: str, *, timeout: float,
                           (None, []))
         if name is None:
             known = ", ".join(str(node) for node in reports) or "none"
-            raise CheckError(f"no discovered machine {machine!r} (discovered: {known})")
+            raise OrderError(f"no discovered machine {machine!r} (discovered: {known})")
         request = secrets.token_hex(8)
         ask(orders, name, macs, f"{POWEROFF}\n", request)
         deadline = time.monotonic() + timeout
@@ -212,7 +218,7 @@ def power_off(journal_path: Path, orders: Path, machine: str, *, timeout: float,
                             if e.data.get("request") == request]):
             if time.monotonic() > deadline:
                 withdraw(orders, request)
-                raise CheckError(f"{name} did not ask for orders within {timeout:.0f} s: "
+                raise OrderError(f"{name} did not ask for orders within {timeout:.0f} s: "
                                  "is it waiting in the discovery image?")
             time.sleep(poll)
     return str(done[0].data.get("mac"))

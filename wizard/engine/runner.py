@@ -37,7 +37,7 @@ from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
 from wizard.engine.journal import LIFECYCLE, SITE, Journal
 from wizard.engine.journal_states import JournalStates
-from wizard.engine.orders import JournalChecks
+from wizard.engine.orders import JournalOrders
 from wizard.engine.paths import SitePaths
 from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, ChefChange, Plan, build
@@ -245,7 +245,7 @@ class Runner:
             register_client=(lambda name, key: register_client(chef, name, key))
             if chef is not None else None,
             leases=self.directory / "dnsmasq" / "leases" if self.serve_dhcp else None,
-            checks=JournalChecks(SitePaths(self.journal.path.parent).orders,
+            checks=JournalOrders(SitePaths(self.journal.path.parent).orders,
                                  self.journal))
         host, port = self.answers.admin.address, self.site.attributes["web_port"]
         server = provisioner_server(app, host, port, log_level="warning")
