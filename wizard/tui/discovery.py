@@ -70,7 +70,9 @@ class DiscoveryScreen(StepScreen):
             "(the password is asked, masked), or sweep the lab. Every BMC that answers is "
             "logged into for its identity, hardware and power; rows appear as they answer. "
             "Machines that PXE-boot into discovery while a deploy serves the admin network "
-            "appear too (found by PXE). Type in "
+            "appear too (found by PXE), with their NICs and disks in the details and, in "
+            "the network column, their last network check (crowbar-wizard network check) "
+            "held against the plan you are editing. Type in "
             "the filter to narrow the table; highlight a row for its details. Add to answers "
             "makes each server with a known NIC a node of the plan.")
 
