@@ -352,7 +352,7 @@ def pxe(ws: Workspace, shown: dict[str, Shown]) -> None:
     _contains(ws.run(f"crowbar-wizard pxe render {EXAMPLE} pxe"), "accepted by dnsmasq --test")
     _contains(ws.run(f"crowbar-wizard pxe preflight {EXAMPLE}", status=1), "192.168.124.10")
     _contains(ws.run(f"crowbar-wizard pxe preflight {EXAMPLE} pxe", status=1),
-              "crowbar-wizard media build pxe")  # the render made no discovery image
+              f"crowbar-wizard media build {ws.root / 'pxe'}")  # no discovery image yet
     _contains(ws.run(f"crowbar-wizard pxe serve {EXAMPLE} pxe", status=1), "not serving")
 
 
