@@ -304,7 +304,8 @@ def _power_words_problem(words: list[str], every: bool) -> str:
 async def _run_power(bmcs: dict[str, str], action: PowerWord, user: str, password: str,
                      port: int, timeout: float) -> int:
     """``action`` on the BMC of every node in ``bmcs`` (node name: BMC address)."""
-    driver = IpmiDriver(timeout=timeout, retries=1)
+    driver = IpmiDriver(timeout=timeout)  # its retries: a session that broke off on a
+    # loaded BMC (or machine) is tried again, as discover does
 
     async def one(name: str, address: str) -> tuple[str, str | None, IpmiError | None]:
         target = Target(address, user, password, port)
