@@ -120,6 +120,14 @@ def answer(journal: Journal, request: str, after: int = 0) -> Event | None:
                  if event.data.get("request") == request), None)
 
 
+def _served(journal: Path) -> None:
+    """:class:`OrderError` unless a provisioner (``pxe serve`` or apply) holds ``journal``:
+    only it hands orders to the images."""
+    if holder(journal) is None:
+        raise OrderError(f"nothing serves the provisioner (no process holds {journal}): "
+                         "start 'crowbar-wizard pxe serve ANSWERS DIR' (or apply) first")
+
+
 class OrderError(Exception):
     """The order cannot be given (no such node or machine, nothing serving) or was not
     carried out in time."""
@@ -157,10 +165,7 @@ def check(answers: Answers, node: str, paths: SitePaths, *, timeout: float,
     """Ask the discovery image of ``node`` to bring up its planned network, wait for its
     answer and hold it against the plan."""
     macs, plan = plan_of(answers, node)
-    if holder(paths.journal) is None:
-        raise OrderError(f"nothing serves the provisioner of site {answers.site.name} "
-                         f"(no process holds {paths.journal}): start 'crowbar-wizard pxe "
-                         "serve ANSWERS DIR' (or apply) first")
+    _served(paths.journal)
     request = secrets.token_hex(8)
     with Journal.open(paths.journal, lock=False) as journal:
         ask(paths.orders, node, macs, instructions(plan, request), request)
@@ -200,9 +205,7 @@ def power_off(journal_path: Path, orders: Path, machine: str, *, timeout: float,
               poll: float = 0.5) -> str:
     """Tell the discovered ``machine`` (its name, or one of its MACs) to power off; the
     MAC it was handed to. Raises :class:`OrderError` saying why it was not."""
-    if holder(journal_path) is None:
-        raise OrderError(f"nothing serves the provisioner (no process holds {journal_path}): "
-                         "start 'crowbar-wizard pxe serve ANSWERS DIR' (or apply) first")
+    _served(journal_path)
     with Journal.open(journal_path, lock=False) as journal:
         reports = {event.node: event.data for event in journal.events(kind="inventory")}
         name, macs = next(((node, list(data.get("macs", []))) for node, data in reports.items()
