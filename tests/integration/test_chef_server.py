@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wizard.answers import Answers, load
+from wizard.answers.addressing import node_addresses
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefAuthError, ChefServer, Retry
 from wizard.chef.node import first_run, public_pem, register_client
@@ -279,3 +280,52 @@ def test_marker_is_on_every_pushed_object() -> None:
                   "nodes": "normal"}.get(target.kind)
         body = target.body[holder] if holder else target.body
         assert body[MARKER] == {"managed_by": "crowbar-wizard", "site": answers.site.name}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_what_chef_serves_holds_every_network_conduit_and_address(
+        goiardi: Goiardi, example: Path) -> None:
+    """Cookbooks (neutron's bridges, swift's storage network, ntp's and dns's allowed
+    subnets) read the site's networks and each node's devices from what the server serves:
+    the environment and the node objects, read back after a push."""
+    answers, objects = objects_of(example)
+    fqdn = {node.name: f"{node.name}.{answers.site.domain}" for node in answers.nodes}
+
+    async def go() -> tuple[dict, dict[str, dict]]:
+        async with admin(goiardi) as chef:
+            await push(chef, objects, answers.site.name)
+            env = await chef.get("environments", answers.site.name)
+            nodes = {name: await chef.get("nodes", fqdn[name]) for name in fqdn
+                     if fqdn[name] in objects.nodes}
+            assert env is not None and all(nodes.values())
+            return env, nodes  # type: ignore[return-value]
+    env, nodes = asyncio.run(go())
+    site = env["default_attributes"]["crowbar"]
+    assert site["site"]["domain"] == answers.site.domain
+    assert "web_port" in site, "the crowbar barclamp's own attributes sit beside the site's"
+    for name, net in answers.networks.items():
+        served = site["networks"][name]
+        assert (served["cidr"], served["vlan"], served["router"], served["conduit"]) == \
+            (str(net.cidr()), net.vlan, net.router, net.conduit)
+    assert {name: [str(i) for i in c.interfaces] for name, c in answers.conduits.items()} == \
+        {name: c["interfaces"] for name, c in site["conduits"].items()}
+    assert nodes, "the example places roles on nodes"
+    for name, node in nodes.items():
+        crowbar = node["normal"]["crowbar"]
+        wanted = node_addresses(answers)[name]
+        assert crowbar["network"] == wanted
+        planned = next(n for n in answers.nodes if n.name == name)
+        inventory = planned.hardware.nics if planned.hardware else None
+        macs = {mac.lower() for mac in planned.macs} | {
+            nic.mac.lower() for nic in inventory or []}
+        for network, ip in wanted.items():
+            net = answers.networks[network]
+            if net.conduit == "bmc" or network in crowbar["unconfigured"]:
+                continue
+            interface = crowbar["interfaces"][network]
+            conduit = crowbar["conduits"][net.conduit]
+            assert interface["address"] == ip and interface["conduit"] == net.conduit
+            assert interface["device"] == (f"{conduit['device']}.{net.tag()}" if net.tag()
+                                           else conduit["device"])
+            assert {nic["mac"].lower() for nic in conduit["nics"]} <= macs
+            assert len(conduit["nics"]) == len(answers.conduits[net.conduit].interfaces)

@@ -29,6 +29,8 @@ attributes:
     min: 1
     max: 65535
     help: Port alpha listens on.
+upstream_cookbooks:
+  - {name: alpha, version: "~> 1.0", recipes: [server, client]}
 """
 
 BETA = """\
@@ -63,6 +65,9 @@ attributes:
     type: secret
     required: true
     help: Beta's service password.
+upstream_cookbooks:
+  - {name: beta, version: "= 2.1.0", git: "https://git.example.com/beta-cookbook", ref: v2.1.0,
+     recipes: [api, worker]}
 """
 
 BETA_ENV = """\

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.network_drafts import bonded_draft
 from tests.unit.small_catalog import catalog_files, write_catalog
 from tests.unit.test_proposals import VALID, answers_with
+from wizard.answers import load
 from wizard.answers.addressing import node_addresses
 from wizard.base.secrets import SecretError
-from wizard.catalog import Catalog, load_catalog
+from wizard.catalog import Catalog, default_catalog, load_catalog
 from wizard.chef.objects import EXPORT_MARKER, ExportError, export_repo, render, repo_files
 from wizard.cli.main import main
 
@@ -235,3 +237,25 @@ def test_failed_export_leaves_the_earlier_one(tmp_path: Path, catalog: Catalog,
     monkeypatch.undo()
     assert {p: p.read_text() for p in out.rglob("*.json")} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+
+
+def test_a_bonded_conduit_and_its_vlan_reach_the_node_object(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node whose storage network rides a VLAN on a bond: Chef sees the bond, the NICs it
+    is made of (by MAC), and the VLAN device carrying the address."""
+    macs = ["52:54:00:aa:00:01", "52:54:00:aa:00:02", "52:54:00:aa:00:03"]
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
+    draft = tmp_path / "bonded.yaml"
+    draft.write_text(bonded_draft(macs))
+    answers = load(draft)
+    objects = render(answers, default_catalog())
+    crowbar = objects.nodes[f"new-1.{answers.site.domain}"]["normal"]["crowbar"]
+    storage = answers.networks["storage"]
+    assert storage.conduit == "intf1" and storage.tag() is not None
+    assert crowbar["conduits"]["intf1"] == {
+        "device": "bond0", "kind": "bond", "bond_mode": "802.3ad",
+        "nics": [{"name": "nic1", "mac": macs[1]}, {"name": "nic2", "mac": macs[2]}]}
+    assert crowbar["interfaces"]["storage"]["device"] == f"bond0.{storage.tag()}"
+    assert crowbar["interfaces"]["storage"]["address"] == \
+        node_addresses(answers)["new-1"]["storage"]
+    assert crowbar["conduits"]["intf0"]["device"] == "nic0"

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from wizard.answers import Answers, load
+from wizard.answers import OS_FAMILIES, Answers, load
 from wizard.catalog import default_catalog
 from wizard.provisioning.render import install_files
-from wizard.provisioning.site import OS_FAMILIES, ProvisionerSite
+from wizard.provisioning.site import ProvisionerSite
 
 EXAMPLES = Path(__file__).parents[2] / "answers" / "examples"
 OSES = list(OS_FAMILIES)

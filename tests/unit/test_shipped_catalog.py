@@ -51,7 +51,7 @@ def test_barclamps_show(capsys) -> None:
     assert main(["barclamps", "show", "nova"]) == 0
     out = capsys.readouterr().out
     assert "selecting it applies, in order: crowbar," in out
-    assert "recipe[nova::compute]" in out  # rich markup must not eat the brackets
+    assert "recipe[openstack-compute::compute]" in out  # rich markup must not eat brackets
     assert "virtualization, 8+ GB" in out
     assert "libvirt_type" in out and "kvm, qemu, lxc" in out
     assert main(["barclamps", "show", "novaa"]) == 2

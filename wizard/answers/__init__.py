@@ -179,6 +179,13 @@ class Node(Model):
     )
 
 
+OS_FAMILIES = {
+    "ubuntu-24.04": ("ubuntu", "noble"), "ubuntu-22.04": ("ubuntu", "jammy"),
+    "debian-12": ("debian", "bookworm"), "rocky-9": ("rhel", "9"), "alma-9": ("rhel", "9"),
+}
+"""Each OS the nodes may get: its family (which installer) and release (suite, major)."""
+
+
 class Provisioning(Model):
     """The operating system the nodes get, and where its installer comes from."""
 

@@ -15,7 +15,7 @@ import heapq
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +30,14 @@ from wizard.base.fields import FORMATS, Identifier, Tag, control_character
 from wizard.base.model import Model
 from wizard.base.problems import CatalogError, Problem, did_you_mean
 from wizard.base.yamlfile import CoreSchemaLoader, Document, read_document
+from wizard.catalog.cookbooks import (
+    CONSTRAINT,
+    COOKBOOK_NAME,
+    Provider,
+    ShippedCookbook,
+    run_list_recipe,
+    shipped_cookbooks,
+)
 from wizard.catalog.samples import sample_context
 
 CORE_GROUP = "@core"
@@ -156,7 +164,11 @@ class Role(Model):
 
     name: Tag
     description: str = Field(min_length=1)
-    run_list: list[str] = Field(min_length=1)
+    run_list: list[str] = Field(default_factory=list)
+    outside_chef: str | None = Field(
+        None, min_length=1, description="who does the role's work instead of a run list "
+        "(crowbar-wizard's own provisioner, the installers): such a role is placed, but no "
+        "Chef role is pushed for it")
     min_nodes: int = Field(0, ge=0)
     max_nodes: int | None = Field(None, ge=1)
     all_nodes: bool = False
@@ -185,7 +197,51 @@ class Role(Model):
             raise ValueError(f"max_nodes {self.max_nodes} is below min_nodes {self.min_nodes}")
         if self.all_nodes and self.admin == "only":
             raise ValueError("a role cannot be on all nodes and on the admin node only")
+        if bool(self.run_list) == bool(self.outside_chef):
+            raise ValueError("give a role a run_list, or say in outside_chef who does its "
+                             "work instead (not both)")
         return self
+
+
+class UpstreamCookbook(Model):
+    """A cookbook a barclamp uses from upstream instead of shipping a second copy.
+
+    ``recipes`` are the ones its run lists use, as they exist at ``ref``: the catalog checks
+    run lists against them, and ``chef export`` pins the cookbook (a Berksfile) so a
+    connected workstation can vendor it for ``chef push --cookbooks``.
+    """
+
+    name: str = Field(pattern=COOKBOOK_NAME.pattern)
+    version: str = Field(pattern=CONSTRAINT.pattern,
+                         description="a Chef version constraint: '= 20.0.0', '~> 8.1'")
+    git: str | None = Field(None, pattern=r"^https://[A-Za-z0-9.-]+/[A-Za-z0-9._/-]+$",
+                            description="its repository; unset, the Chef Supermarket")
+    ref: str | None = Field(None, pattern=r"^[A-Za-z0-9._/-]+$",
+                            description="the tag or commit in git to take")
+    recipes: list[str] = Field(
+        default_factory=list, description="the recipes of it our run lists use; none for a "
+        "cookbook declared only to pin a dependency of another")
+    why: str | None = Field(None, min_length=1, description="why it is declared, when no "
+                            "run list uses it (a dependency pinned below a breaking release)")
+
+    @field_validator("recipes")
+    @classmethod
+    def _recipe_names(cls, items: list[str]) -> list[str]:
+        for item in items:
+            if not COOKBOOK_NAME.match(item):
+                raise ValueError(f"{item!r} is not a recipe name")
+        return items
+
+    @model_validator(mode="after")
+    def _ref_needs_git(self) -> UpstreamCookbook:
+        if self.ref is not None and self.git is None:
+            raise ValueError("a ref is a tag or commit of the git repository: give git too")
+        return self
+
+    def same_source(self, other: UpstreamCookbook) -> bool:
+        """Whether ``other`` declares the same cookbook from the same place."""
+        return (self.name, self.version, self.git, self.ref) == \
+            (other.name, other.version, other.git, other.ref)
 
 
 class Barclamp(Model):
@@ -200,6 +256,7 @@ class Barclamp(Model):
     run_order: int = Field(ge=0)
     roles: list[Role] = Field(min_length=1)
     attributes: dict[Identifier, Attribute] = Field(default_factory=dict)
+    upstream_cookbooks: list[UpstreamCookbook] = Field(default_factory=list)
 
     def role(self, name: str) -> Role | None:
         return next((role for role in self.roles if role.name == name), None)
@@ -213,6 +270,7 @@ class Entry:
     directory: Path
     document: Document
     templates: dict[str, jinja2.Template]
+    cookbooks: list[ShippedCookbook]
 
 
 class Catalog:
@@ -276,6 +334,30 @@ class Catalog:
     def template(self, barclamp: str, name: str) -> jinja2.Template | None:
         return self.entries[barclamp].templates.get(name)
 
+    def cookbooks(self) -> dict[str, Provider]:
+        """Every cookbook the catalog ships or declares, by name. Barclamps may declare the
+        same upstream cookbook alike (both OpenStack services that use ``memcached``): its
+        recipes are the union. A cookbook shipped twice, or declared differently, is a
+        load error (the first one wins here)."""
+        found: dict[str, Provider] = {}
+        for name, entry in self.entries.items():
+            for shipped in entry.cookbooks:
+                found.setdefault(shipped.name, Provider(name, shipped.recipes, shipped))
+            for upstream in entry.barclamp.upstream_cookbooks:
+                known = found.get(upstream.name)
+                if known is None:
+                    found[upstream.name] = Provider(name, frozenset(upstream.recipes),
+                                                    upstream=upstream)
+                elif known.upstream is not None and known.upstream.same_source(upstream):
+                    found[upstream.name] = replace(
+                        known, recipes=known.recipes | set(upstream.recipes))
+        return found
+
+    def upstream(self, barclamps: Iterable[str]) -> dict[str, UpstreamCookbook]:
+        """The upstream cookbooks ``barclamps`` declare, by name."""
+        return {up.name: up for name in sorted(barclamps)
+                for up in self[name].upstream_cookbooks}
+
 
 def _default_directory() -> Path:
     return Path(str(files("wizard.barclamps")))
@@ -311,6 +393,8 @@ def load_catalog(directory: Path) -> Catalog:
             problems += _check_cycles(catalog)
         if not problems:
             problems += _check_templates(catalog)
+        if not problems:
+            problems += _check_cookbooks(catalog)
     if problems:
         raise CatalogError(problems)
     return catalog
@@ -381,9 +465,13 @@ def _load_entry(path: Path, environment: jinja2.Environment) -> Entry:
             problems.append(Problem(str(file), line, 1, "(template)",
                                     f"uses undefined variable {variable!r} (known: "
                                     f"{', '.join(sorted(TEMPLATE_VARIABLES))})"))
+    try:
+        cookbooks = shipped_cookbooks(barclamp.name, path.parent)
+    except CatalogError as exc:
+        problems += exc.problems
     if problems:
         raise CatalogError(problems)
-    return Entry(barclamp, path.parent, document, templates)
+    return Entry(barclamp, path.parent, document, templates, cookbooks)
 
 
 def _check_references(catalog: Catalog) -> list[Problem]:
@@ -404,6 +492,69 @@ def _check_references(catalog: Catalog) -> list[Problem]:
                     problems.append(entry.document.problem(
                         ("roles", r, "conflicts", c), f"conflicts with unknown role {other!r}"))
     return problems
+
+
+def _check_cookbooks(catalog: Catalog) -> list[Problem]:
+    """Every run-list recipe resolves to a shipped or declared cookbook that has it; every
+    cookbook is shipped or declared once; every dependency of a shipped one is known."""
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    providers = catalog.cookbooks()
+    for name, entry in catalog.entries.items():
+        for i, up in enumerate(entry.barclamp.upstream_cookbooks):
+            if not up.recipes and up.why is None:
+                problems.append(entry.document.problem(
+                    ("upstream_cookbooks", i), f"cookbook {up.name}: no run list uses it: say "
+                    "why it is declared (why)"))
+        named: list[tuple[str, tuple[str | int, ...], ShippedCookbook | None,
+                          UpstreamCookbook | None]]
+        named = [(shipped.name, ("(cookbooks)",), shipped, None) for shipped in entry.cookbooks]
+        named += [(up.name, ("upstream_cookbooks", i, "name"), None, up)
+                  for i, up in enumerate(entry.barclamp.upstream_cookbooks)]
+        for cookbook, loc, shipped, upstream in named:
+            first = providers.get(cookbook)
+            if cookbook in seen and not (
+                    upstream is not None and first is not None and first.upstream is not None
+                    and first.upstream.same_source(upstream)):
+                message = (f"cookbook {cookbook} is also shipped or declared by "
+                           f"{seen[cookbook]}" + ("" if shipped else
+                                                  " (declare it alike: version, git and ref)"))
+                problems.append(
+                    Problem(str(shipped.directory / "metadata.rb"), 1, 1, "name", message)
+                    if shipped is not None else entry.document.problem(loc, message))
+            seen.setdefault(cookbook, name)
+    for entry in catalog.entries.values():
+        for r, role in enumerate(entry.barclamp.roles):
+            for i, item in enumerate(role.run_list):
+                problem = _unresolved(catalog, providers, item)
+                if problem:
+                    problems.append(entry.document.problem(("roles", r, "run_list", i), problem))
+        for shipped in entry.cookbooks:
+            for other in shipped.metadata.depends:
+                if other not in providers:
+                    problems.append(Problem(
+                        str(shipped.directory / "metadata.rb"), 1, 1, "depends",
+                        f"depends on cookbook {other!r}, which no barclamp ships or declares"
+                        + did_you_mean(other, providers)))
+    return problems
+
+
+def _unresolved(catalog: Catalog, providers: Mapping[str, Provider], item: str) -> str | None:
+    """Why run-list ``item`` points at nothing, or None when it resolves."""
+    recipe = run_list_recipe(item)
+    if recipe is None:
+        role = item[len("role["):-1]
+        return None if role in catalog.roles else f"{item} names no role of the catalog"
+    cookbook, name = recipe
+    provider = providers.get(cookbook)
+    if provider is None:
+        return (f"{item}: no barclamp ships or declares cookbook {cookbook!r}"
+                + did_you_mean(cookbook, providers))
+    if name not in provider.recipes:
+        where = "has" if provider.shipped else "is declared with"
+        return (f"{item}: {provider.describe(cookbook)} {where} no recipe {name!r} (it has "
+                f"{', '.join(sorted(provider.recipes)) or 'none'})")
+    return None
 
 
 def _check_cycles(catalog: Catalog) -> list[Problem]:

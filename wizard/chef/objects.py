@@ -18,9 +18,11 @@ from typing import Any
 
 import jinja2
 
-from wizard.answers import Answers
+from wizard.answers import OS_FAMILIES, Answers, Node
 from wizard.answers.addressing import node_addresses
+from wizard.answers.node_network import BOND_MODES, node_network
 from wizard.answers.proposals import assignments, attribute_values
+from wizard.base.problems import CatalogError, Problem
 from wizard.base.secrets import Secret, SecretError
 from wizard.catalog import Catalog, render_yaml
 from wizard.catalog.samples import networks_context
@@ -111,10 +113,7 @@ def render(answers: Answers, catalog: Catalog) -> ChefObjects:
     decoys = _decoy_context(context, catalog)
     environment_name = answers.site.name
     order = catalog.apply_order(answers.barclamps)
-    default_attributes: dict[str, Any] = {
-        "crowbar": {"site": context["site"], "admin": context["admin"],
-                    "networks": context["networks"]},
-    }
+    default_attributes: dict[str, Any] = {"crowbar": site_attributes(answers, context)}
     objects = ChefObjects(environment={})
     bag: dict[str, dict[str, Any]] = {}
     for name in order:
@@ -127,11 +126,11 @@ def render(answers: Answers, catalog: Catalog) -> ChefObjects:
         secret_keys = {k for k, a in barclamp.attributes.items() if a.type == "secret"}
         template = catalog.template(name, "environment.yaml.j2")
         if template is not None:
-            default_attributes[name], secret = _render_marked(template, local, decoy)
+            rendered, secret = _render_marked(template, local, decoy)
             objects.secret_environment |= secret
         else:
-            default_attributes[name] = {k: v for k, v in proposal["attributes"].items()
-                                        if k not in secret_keys}
+            rendered = {k: v for k, v in proposal["attributes"].items() if k not in secret_keys}
+        default_attributes[name] = _beside_site(name, default_attributes.get(name), rendered)
         item_id = f"bc-{name}-{proposal['proposal']}"
         template = catalog.template(name, "data_bag.yaml.j2")
         if template is not None:
@@ -149,7 +148,7 @@ def render(answers: Answers, catalog: Catalog) -> ChefObjects:
         if secret:
             objects.secret_items.add((DATA_BAG, item_id))
         for role in barclamp.roles:
-            if proposal["roles"][role.name]:
+            if proposal["roles"][role.name] and role.run_list:
                 objects.roles[role.name] = {
                     "name": role.name, "description": role.description,
                     "json_class": "Chef::Role", "chef_type": "role",
@@ -165,17 +164,81 @@ def render(answers: Answers, catalog: Catalog) -> ChefObjects:
     }
     objects.data_bags[DATA_BAG] = bag
     role_rank = {role: i for i, role in enumerate(objects.roles)}
+    planned = {node.name: node_interfaces(answers, node, context["nodes"][node.name]["addresses"])
+               for node in answers.nodes}
     for node in context["nodes"].values():
-        if not node["roles"]:
+        chef_roles = [role for role in node["roles"] if role in role_rank]
+        if not chef_roles:
             continue
-        run_list = [f"role[{r}]" for r in sorted(node["roles"], key=role_rank.__getitem__)]
+        run_list = [f"role[{r}]" for r in sorted(chef_roles, key=role_rank.__getitem__)]
         objects.nodes[node["fqdn"]] = {
             "name": node["fqdn"], "chef_environment": environment_name,
             "json_class": "Chef::Node", "chef_type": "node", "run_list": run_list,
             "normal": {"crowbar": {"network": node["addresses"],
-                                   "intended_roles": node["intended"]}},
+                                   "intended_roles": node["intended"],
+                                   **planned.get(node["name"], {})}},
         }
     return objects
+
+
+def site_attributes(answers: Answers, context: dict[str, Any]) -> dict[str, Any]:
+    """``default_attributes.crowbar``: the site, the admin node, every network and conduit.
+
+    Cookbooks such as neutron's and swift's read which conduit carries which network here;
+    each node's own devices are in its ``crowbar.interfaces`` (:func:`node_interfaces`).
+    """
+    conduits = {
+        name: {"interfaces": [str(i) for i in conduit.interfaces],
+               "teaming_mode": conduit.teaming_mode,
+               "bond_mode": BOND_MODES[conduit.teaming_mode]}
+        for name, conduit in answers.conduits.items()
+    }
+    family, release = OS_FAMILIES[answers.provisioning.os]
+    provisioning = {
+        "os": answers.provisioning.os, "family": family, "release": release,
+        "mirror": answers.provisioning.mirror.rstrip("/"),
+        "ssh_authorized_keys": list(answers.provisioning.ssh_authorized_keys),
+    }
+    return {"site": context["site"], "admin": context["admin"],
+            "networks": context["networks"], "conduits": conduits,
+            "provisioning": provisioning}
+
+
+def node_interfaces(answers: Answers, node: Node, addresses: dict[str, str]) -> dict[str, Any]:
+    """A node's planned devices as its Chef attributes show them (its OS configured them at
+    install time): ``interfaces`` by network (device, address, VLAN, conduit), ``conduits``
+    by name (the device and the NICs, pinned by MAC, it is made of)."""
+    planned = node_network(answers, node, addresses, [])
+    macs = {nic.name: nic.mac for nic in planned.nics}
+    interfaces: dict[str, Any] = {}
+    conduits: dict[str, Any] = {}
+    for device in planned.devices:
+        base = planned.device(device.parent) if device.parent else device
+        assert base is not None
+        for address in device.addresses:
+            conduit = answers.networks[address.network].conduit
+            interfaces[address.network] = {
+                "device": device.name, "address": address.ip, "prefix": address.prefix,
+                "netmask": address.netmask, "vlan": device.vlan, "conduit": conduit,
+                "mtu": device.mtu}
+            conduits[conduit] = {  # conduits on the same NICs share one device
+                "device": base.name, "kind": base.kind, "bond_mode": base.bond_mode,
+                "nics": [{"name": nic, "mac": macs[nic]} for nic in base.nics]}
+    return {"interfaces": interfaces, "conduits": conduits,
+            "unconfigured": dict(planned.unconfigured)}
+
+
+def _beside_site(name: str, site: dict[str, Any] | None, rendered: Any) -> Any:
+    """The ``crowbar`` barclamp's attributes share ``crowbar`` with the site's: merge them,
+    and a key the site already uses is a catalog bug, not something to overwrite."""
+    if site is None:
+        return rendered
+    clash = sorted(set(site) & set(rendered))
+    if clash:
+        raise CatalogError([Problem(
+            f"barclamps/{name}/templates/environment.yaml.j2", 1, 1, "(template)",
+            f"sets {', '.join(clash)}, which the site's attributes use")])
+    return {**site, **rendered}
 
 
 def _decoy_context(context: dict[str, Any], catalog: Catalog) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -129,8 +130,9 @@ def _show(args: argparse.Namespace) -> int:
             (hints.min_cpu_cores, f"{hints.min_cpu_cores}+ cores")) if ok]
         roles.add_row(role.name, _placement(role), ", ".join(role.intended) or "-",
                       ", ".join(needs) or "-", ", ".join(role.conflicts) or "-",
-                      escape("\n".join(role.run_list)))
+                      escape("\n".join(role.run_list) or f"(no Chef: {role.outside_chef})"))
     console.print(roles)
+    _print_cookbooks(console, catalog, args.name)
     if barclamp.attributes:
         attributes = Table(title="Attributes", title_justify="left")
         for column in ("attribute", "type", "default", "help"):
@@ -145,6 +147,23 @@ def _show(args: argparse.Namespace) -> int:
             attributes.add_row(key, escape(kind), escape(default), escape(attr.help))
         console.print(attributes)
     return EXIT_OK
+
+
+def _print_cookbooks(console: Console, catalog: Catalog, name: str) -> None:
+    """The Chef content behind the run lists: shipped with the barclamp, or upstream."""
+    cookbooks = Table(title="Chef cookbooks", title_justify="left")
+    for column in ("cookbook", "version", "from", "recipes"):
+        cookbooks.add_column(column)
+    for shipped in catalog.entries[name].cookbooks:
+        cookbooks.add_row(shipped.name, shipped.metadata.version,
+                          f"shipped: {shipped.directory.parent.parent.name}/cookbooks",
+                          ", ".join(sorted(shipped.recipes)))
+    for up in catalog[name].upstream_cookbooks:
+        source = f"{up.git} {up.ref or ''}".strip() if up.git else "Chef Supermarket"
+        cookbooks.add_row(up.name, escape(up.version), escape(source),
+                          escape(", ".join(up.recipes) or f"(pinned: {up.why})"))
+    if cookbooks.row_count:
+        console.print(cookbooks)
 
 
 def _bound(value: float | None) -> str:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from wizard.answers import Answers
+from wizard.answers import OS_FAMILIES, Answers
 from wizard.answers.addressing import node_addresses
 from wizard.answers.node_network import NodeNetwork, node_network
 from wizard.answers.proposals import assignments, attribute_values
@@ -34,10 +34,6 @@ INSTALL_STATES = frozenset({"discovered", "allocated", "hardware-installing", "i
 machine PXE discovery found is ``discovered`` until it is deployed: once it is a node of the
 answers file, it installs."""
 
-OS_FAMILIES = {
-    "ubuntu-24.04": ("ubuntu", "noble"), "ubuntu-22.04": ("ubuntu", "jammy"),
-    "debian-12": ("debian", "bookworm"), "rocky-9": ("rhel", "9"), "alma-9": ("rhel", "9"),
-}
 INSTALL_FILES = {
     "ubuntu": ("user-data", "meta-data"), "debian": ("preseed.cfg",), "rhel": ("ks.cfg",),
 }
