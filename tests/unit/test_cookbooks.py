@@ -14,6 +14,8 @@ from tests.unit.test_proposals import VALID, answers_with
 from wizard.catalog import load_catalog
 from wizard.chef.cookbooks import cookbook_dirs, read_cookbook, read_cookbooks, site_cookbooks
 from wizard.chef.metadata import CookbookError, parse_rb
+from wizard.chef.objects import render
+from wizard.chef.push import targets
 
 
 def cookbook(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -246,3 +248,15 @@ def test_a_deployment_uploads_what_its_barclamps_ship_and_the_vendored(
         "metadata.json": '{"name": "apt", "version": "7.4.0"}'})
     cookbooks = site_cookbooks(catalog, answers_with(VALID).barclamps, vendored.parent)
     assert list(cookbooks) == ["alpha", "beta", "apt"]  # barclamps in apply order, then DIR
+
+
+def test_the_environment_pins_each_cookbook_and_they_go_first(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    monkeypatch.setenv("BETA_PASSWORD", "b3ta-pass")
+    catalog = load_catalog(write_catalog(tmp_path / "catalog", catalog_files() | SHIPPED))
+    answers = answers_with(VALID)
+    objects = render(answers, catalog, site_cookbooks(catalog, answers.barclamps))
+    assert objects.environment["cookbook_versions"] == {"alpha": "= 0.1.0", "beta": "= 2.0.0"}
+    kinds = [t.kind for t in targets(objects, "lab")]
+    assert kinds[:3] == ["cookbooks", "cookbooks", "environments"]
+    assert render(answers, catalog).environment["cookbook_versions"] == {}
