@@ -1,4 +1,5 @@
-"""Real daemons for integration tests: the lab's fake BMC fleet and OpenIPMI's ipmi_sim.
+"""Real daemons for integration tests: the lab's fake BMC fleet, OpenIPMI's ipmi_sim and
+goiardi (a Chef server).
 
 Each fixture starts its daemon on loopback, health-checks it before every test (a fake-BMC
 process can stop answering as a whole; it is then restarted with its state) and stops it
@@ -21,6 +22,7 @@ import pytest
 from wizard.hardware.fru import encode_fru
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
+from wizard.lab.goiardi import Goiardi
 
 LAB_NETWORK = "127.77.0.0/24"  # away from a developer's own lab on 127.1.0.0/22
 LAB_FAULTS = {3: Faults(wrong_password=True), 4: Faults(silent=True), 5: Faults(drop_first=2)}
@@ -35,6 +37,18 @@ def need(binary: str) -> str:
             pytest.fail(f"{binary} is not installed (./dev deps installs it)")
         pytest.skip(f"{binary} is not installed (./dev deps installs it)")
     return path
+
+
+@pytest.fixture
+def goiardi(tmp_path: Path) -> Iterator[Goiardi]:
+    """A Chef server of its own for each test: empty, new keys, authentication on."""
+    need("goiardi")
+    server = Goiardi(tmp_path / "goiardi")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

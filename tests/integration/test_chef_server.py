@@ -5,8 +5,6 @@ on loopback with authentication on, a fresh one per test (its keys change on eve
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,25 +19,11 @@ from wizard.chef.node import first_run, public_pem, register_client
 from wizard.chef.objects import ChefObjects, render
 from wizard.chef.push import MARKER, PushError, PushReport, Target, push, targets
 from wizard.cli.main import main
-from wizard.lab.goiardi import Goiardi, find_goiardi
+from wizard.lab.goiardi import Goiardi
 
 pytestmark = pytest.mark.slow
 
 EXAMPLES = sorted(Path("answers/examples").glob("*.yaml"))
-
-
-@pytest.fixture
-def goiardi(tmp_path: Path) -> Iterator[Goiardi]:
-    if find_goiardi() is None:
-        if os.environ.get("CI"):
-            pytest.fail("goiardi is not installed (./dev deps installs it)")
-        pytest.skip("goiardi is not installed (./dev deps installs it)")
-    server = Goiardi(tmp_path / "goiardi")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+ALPHA_UPSTREAM = ('upstream_cookbooks:\n'
+                  '  - {name: alpha, version: "~> 1.0", recipes: [server, client]}\n')
+BETA_UPSTREAM = ('upstream_cookbooks:\n'
+                 '  - {name: beta, version: "= 2.1.0", git: "https://git.example.com/beta-cb",\n'
+                 '     ref: v2.1.0, recipes: [api, worker]}\n')
+"""Where alpha's and beta's run-list recipes come from, unless a test ships them."""
+
 ALPHA = """\
 name: alpha
 display_name: Alpha
@@ -29,9 +36,7 @@ attributes:
     min: 1
     max: 65535
     help: Port alpha listens on.
-upstream_cookbooks:
-  - {name: alpha, version: "~> 1.0", recipes: [server, client]}
-"""
+""" + ALPHA_UPSTREAM
 
 BETA = """\
 name: beta
@@ -65,10 +70,7 @@ attributes:
     type: secret
     required: true
     help: Beta's service password.
-upstream_cookbooks:
-  - {name: beta, version: "= 2.1.0", git: "https://git.example.com/beta-cookbook", ref: v2.1.0,
-     recipes: [api, worker]}
-"""
+""" + BETA_UPSTREAM
 
 BETA_ENV = """\
 api: {{ roles['beta-api'][0] | address }}
@@ -91,3 +93,11 @@ def catalog_files() -> dict[str, str]:
         "beta/barclamp.yaml": BETA,
         "beta/templates/environment.yaml.j2": BETA_ENV,
     }
+
+
+def shipping_files() -> dict[str, str]:
+    """The catalog with alpha and beta declaring no upstream cookbook: a test ships them."""
+    files = catalog_files()
+    files["alpha/barclamp.yaml"] = files["alpha/barclamp.yaml"].replace(ALPHA_UPSTREAM, "")
+    files["beta/barclamp.yaml"] = files["beta/barclamp.yaml"].replace(BETA_UPSTREAM, "")
+    return files

@@ -7,21 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.small_catalog import catalog_files, write_catalog
+from tests.unit.small_catalog import catalog_files, shipping_files, write_catalog
 from wizard.catalog import CatalogError, default_catalog, load_catalog
-from wizard.catalog.cookbooks import read_metadata, run_list_recipe
+from wizard.catalog.cookbooks import run_list_recipe
 
-ALPHA_UPSTREAM = ('upstream_cookbooks:\n'
-                  '  - {name: alpha, version: "~> 1.0", recipes: [server, client]}\n')
 METADATA = ("# frozen_string_literal: true\n\n"
             "name 'alpha'\nversion '1.2.0'\ndepends 'beta', '= 2.1.0'\n")
 
 
 def shipped_alpha(**overrides: str) -> dict[str, str]:
     """The small catalog with alpha shipping its cookbook instead of declaring it."""
-    files = catalog_files()
-    assert ALPHA_UPSTREAM in files["alpha/barclamp.yaml"]
-    files["alpha/barclamp.yaml"] = files["alpha/barclamp.yaml"].replace(ALPHA_UPSTREAM, "")
+    files = shipping_files()
+    files["beta/barclamp.yaml"] = catalog_files()["beta/barclamp.yaml"]
     files |= {
         "alpha/cookbooks/alpha/metadata.rb": METADATA,
         "alpha/cookbooks/alpha/recipes/server.rb": "package 'alpha-server'\n",
@@ -41,7 +38,7 @@ def test_a_shipped_cookbook_resolves_its_recipes(tmp_path: Path) -> None:
     alpha = catalog.cookbooks()["alpha"]
     assert alpha.shipped is not None and alpha.shipped.metadata.version == "1.2.0"
     assert alpha.recipes == {"server", "client"}
-    assert alpha.shipped.metadata.depends == {"beta": "= 2.1.0"}
+    assert alpha.shipped.metadata.dependencies == {"beta": "= 2.1.0"}
     assert catalog.cookbooks()["beta"].upstream is not None
 
 
@@ -79,22 +76,15 @@ def test_a_dependency_no_barclamp_has(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("line", "expected"), [
-    ("name \"al#{'pha'}\"", "metadata.rb:3:1: (metadata): write it as a plain line"),
-    ("name 'al pha'", "metadata.rb:3:1: name: needs a cookbook name"),
+    ("name \"al#{'pha'}\"", "metadata.rb:3:1: name: cannot read this name line without "
+     "running Ruby"),
+    ("name 'al pha'", "metadata.rb:3:1: name: 'al pha' is not a cookbook name"),
     ("name 'omega'", "metadata.rb:3:1: name: name 'omega' differs from its directory 'alpha'"),
 ])
 def test_metadata_read_without_ruby(tmp_path: Path, line: str, expected: str) -> None:
     files = shipped_alpha(**{"alpha/cookbooks/alpha/metadata.rb": METADATA.replace(
         "name 'alpha'", line)})
     assert f"alpha/cookbooks/alpha/{expected}" in load_error(tmp_path, files)
-
-
-def test_metadata_json_as_berks_vendors_it(tmp_path: Path) -> None:
-    (tmp_path / "metadata.json").write_text(
-        '{"name": "apt", "version": "7.5.0", "dependencies": {"yum": ">= 3.0"}}')
-    metadata = read_metadata(tmp_path)
-    assert (metadata.name, metadata.version, metadata.depends) == ("apt", "7.5.0",
-                                                                   {"yum": ">= 3.0"})
 
 
 def test_upstream_declared_twice(tmp_path: Path) -> None:

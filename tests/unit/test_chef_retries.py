@@ -145,6 +145,8 @@ def test_a_web_server_answering_html_is_not_a_chef_server(web_server: str, key_p
     assert main(["chef", "push", str(answers), "--server", web_server, "--client", "crowbar",
                  "--key", str(key)]) == 1
     err = capsys.readouterr().err
-    assert (f"push failed: the environment could not be pushed: not a Chef server: GET "
-            f"{web_server}/environments/lab answered 200 text/html, not JSON") in err
+    assert "push failed: 1 of 1 cookbooks could not be uploaded, so nothing that pins them " \
+        "was pushed" in err
+    assert (f"not pushed: cookbook ntp: not a Chef server: GET {web_server}/cookbooks/ntp/"
+            "1.0.0 answered 200 text/html, not JSON") in err
     assert "Traceback" not in err

@@ -530,7 +530,7 @@ def _check_cookbooks(catalog: Catalog) -> list[Problem]:
                 if problem:
                     problems.append(entry.document.problem(("roles", r, "run_list", i), problem))
         for shipped in entry.cookbooks:
-            for other in shipped.metadata.depends:
+            for other in shipped.metadata.dependencies:
                 if other not in providers:
                     problems.append(Problem(
                         str(shipped.directory / "metadata.rb"), 1, 1, "depends",

@@ -10,7 +10,9 @@ never the key.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -92,24 +94,38 @@ class ChefServer:
         """One signed API call; the decoded JSON answer (None for 404 when ``missing_ok``)."""
         full = self.prefix + path
         data = b"" if body is None else json.dumps(body, sort_keys=True).encode()
+        content = {} if body is None else {"Content-Type": "application/json"}
+        response = await self._send(method, full, full, data, content, missing_ok)
+        return None if response is None else self._json(response, method, full)
+
+    async def put_file(self, url: str, data: bytes) -> None:
+        """Upload a cookbook file to the URL a sandbox gave for it, as knife does: signed
+        (for the URL's path), as ``application/x-binary`` with its ``Content-MD5``. The URL
+        is absolute and may be another host's (a Chef Infra Server's bookshelf, whose answer
+        is not JSON: it is not read)."""
+        md5 = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        await self._send("PUT", url, urlsplit(url).path, data,
+                         {"Content-Type": "application/x-binary", "Content-MD5": md5})
+
+    async def _send(self, method: str, url: str, path: str, data: bytes,
+                    extra: dict[str, str], missing_ok: bool = False) -> httpx.Response | None:
+        """Send with retries; the 2xx answer (None for 404 when ``missing_ok``)."""
         delay = self.retry.backoff
         for attempt in range(1, self.retry.attempts + 1):
-            headers = sign_headers(self._key, self.sign_version, method, full, data,
+            headers = sign_headers(self._key, self.sign_version, method, path, data,
                                    self.client_name, api_version=self.api_version)
-            headers |= {"Accept": "application/json", "X-Chef-Version": CHEF_VERSION}
-            if body is not None:
-                headers["Content-Type"] = "application/json"
+            headers |= {"Accept": "application/json", "X-Chef-Version": CHEF_VERSION} | extra
             if self._on_request is not None:
-                self._on_request(method, full)
+                self._on_request(method, path)
             try:
-                response = await self._http.request(method, full, headers=headers,
+                response = await self._http.request(method, url, headers=headers,
                                                     content=data)
             except httpx.TransportError as exc:
                 problem, status = f"{type(exc).__name__}: {exc}".rstrip(": "), None
             else:
                 status = response.status_code
                 if status < 300:
-                    return self._json(response, method, full)
+                    return response
                 if status == 404 and missing_ok:
                     return None
                 message = _server_message(response)
@@ -118,12 +134,12 @@ class ChefServer:
                         f"the Chef server at {self.base} refused client {self.client_name!r} "
                         f"({status}): {message}", status)
                 if status < 500:
-                    raise ChefError(f"{method} {full}: {status} {message}", status)
+                    raise ChefError(f"{method} {path}: {status} {message}", status)
                 problem = f"{status} {message}"
             if attempt == self.retry.attempts:
-                raise ChefError(f"{method} {full}: {problem} (gave up after {attempt} tries)",
+                raise ChefError(f"{method} {path}: {problem} (gave up after {attempt} tries)",
                                 status)
-            log.info("%s %s: %s; retry %d in %.1f s", method, full, problem, attempt, delay)
+            log.info("%s %s: %s; retry %d in %.1f s", method, path, problem, attempt, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry.max_backoff)
         raise AssertionError("unreachable")

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from wizard.base.problems import CatalogError, Problem
 from wizard.base.secrets import Secret, SecretError
 from wizard.catalog import Catalog, render_yaml
 from wizard.catalog.samples import networks_context
+from wizard.chef.cookbooks import Cookbook
 
 DATA_BAG = "crowbar"
 EXPORT_MARKER = ".crowbar-wizard-export"
@@ -45,6 +47,8 @@ class ChefObjects:
     """The environment holds a revealed secret (a template put one in it)."""
     secret_items: set[tuple[str, str]] = field(default_factory=set)
     """(bag, item) of every data bag item holding a revealed secret."""
+    cookbooks: dict[str, Cookbook] = field(default_factory=dict)
+    """The cookbooks to upload (by name), each pinned in the environment."""
 
 
 # --- template contexts -----------------------------------------------------------------------
@@ -103,18 +107,21 @@ def deployment_context(answers: Answers, catalog: Catalog) -> dict[str, Any]:
 # --- rendering ---------------------------------------------------------------------------------
 
 
-def render(answers: Answers, catalog: Catalog) -> ChefObjects:
+def render(answers: Answers, catalog: Catalog,
+           cookbooks: Mapping[str, Cookbook] | None = None) -> ChefObjects:
     """Every Chef object of a valid answers file, in barclamp apply order.
 
     Objects that hold a revealed secret are marked (``secret_environment``, ``secret_items``)
-    as they are built, so an export can write them 0600.
+    as they are built, so an export can write them 0600. The environment pins each of
+    ``cookbooks`` (see :mod:`wizard.chef.cookbooks`) to its version, so nodes run what was
+    uploaded and not whatever version a server holds last.
     """
     context = deployment_context(answers, catalog)
     decoys = _decoy_context(context, catalog)
     environment_name = answers.site.name
     order = catalog.apply_order(answers.barclamps)
     default_attributes: dict[str, Any] = {"crowbar": site_attributes(answers, context)}
-    objects = ChefObjects(environment={})
+    objects = ChefObjects(environment={}, cookbooks=dict(sorted((cookbooks or {}).items())))
     bag: dict[str, dict[str, Any]] = {}
     for name in order:
         barclamp, proposal = catalog[name], context["proposals"][name]
@@ -160,7 +167,8 @@ def render(answers: Answers, catalog: Catalog) -> ChefObjects:
         "description": f"Crowbar Wizard deployment {answers.site.name} ({answers.site.domain})",
         "json_class": "Chef::Environment", "chef_type": "environment",
         "default_attributes": default_attributes, "override_attributes": {},
-        "cookbook_versions": {},
+        "cookbook_versions": {name: f"= {cookbook.version}"
+                              for name, cookbook in objects.cookbooks.items()},
     }
     objects.data_bags[DATA_BAG] = bag
     role_rank = {role: i for i, role in enumerate(objects.roles)}

@@ -1,25 +1,29 @@
 """Push a deployment's Chef objects to a Chef server: concurrent, idempotent, prunable.
 
-The environment goes first (nodes name it), then the data bag, then every role, data bag
-item and node at once over the server's pooled connection. Each object is created, updated
-or left as it is. Everything pushed carries a marker attribute (``crowbar_wizard``: who
-made it and for which site), so ``prune`` removes only objects this tool pushed for this
-site that the answers no longer produce, never anything else.
+The cookbooks go first (the environment pins them: a node must never find its
+environment naming a version that is not there yet), then the environment (nodes name
+it), then the data bag, then every role, data bag item and node at once over the server's
+pooled connection. Each object is created, updated or left as it is. Everything pushed but
+the cookbooks carries a marker attribute (``crowbar_wizard``: who made it and for which
+site), so ``prune`` removes only objects this tool pushed for this site that the answers
+no longer produce, never anything else (never a cookbook).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wizard.chef.api import ChefAuthError, ChefError, ChefServer, Outcome
 from wizard.chef.objects import ChefObjects
+from wizard.chef.upload import upload_cookbook
 
 MARKER = "crowbar_wizard"
-KIND_NAMES = {"environments": "environment", "roles": "role", "data": "data bag item",
-              "nodes": "node"}
+KIND_NAMES = {"cookbooks": "cookbook", "environments": "environment", "roles": "role",
+              "data": "data bag item", "nodes": "node"}
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,13 @@ def marker(site: str) -> dict[str, str]:
 
 
 def targets(objects: ChefObjects, site: str) -> list[Target]:
-    """Every object to push, each carrying the marker."""
+    """Every object to push, cookbooks first; each but the cookbooks carries the marker
+    (a cookbook version has no place for one)."""
     mark = {MARKER: marker(site)}
     env = objects.environment
-    found = [Target("environments", env["name"], env | {
+    found = [Target("cookbooks", name, cookbook.manifest())
+             for name, cookbook in objects.cookbooks.items()]
+    found += [Target("environments", env["name"], env | {
         "default_attributes": env["default_attributes"] | mark})]
     found += [Target("roles", name, role | {"default_attributes": role["default_attributes"]
                                             | mark})
@@ -84,12 +91,25 @@ def targets(objects: ChefObjects, site: str) -> list[Target]:
 
 
 async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurrency: int = 8,
-               prune: bool = False) -> PushReport:
-    """Push every object; raise :class:`PushError` (with the report) unless all went."""
+               prune: bool = False, force: bool = False) -> PushReport:
+    """Push every object; raise :class:`PushError` (with the report) unless all went.
+
+    ``force`` replaces a cookbook version the server holds with other files (see
+    :func:`wizard.chef.upload.upload_cookbook`).
+    """
     report = PushReport()
     todo = targets(objects, site)
-    first, rest = todo[0], todo[1:]
+    cookbooks = [t for t in todo if t.kind == "cookbooks"]
+    first, rest = todo[len(cookbooks)], todo[len(cookbooks) + 1:]
+    gate = asyncio.Semaphore(concurrency)
     try:
+        await _all(cookbooks, gate, lambda t: _record(report, t.label, upload_cookbook(
+            server, objects.cookbooks[t.name], force=force)))
+        failed = [t.label for t in cookbooks if t.label in report.failed]
+        if failed:
+            report.skipped = [t.label for t in todo[len(cookbooks):]]
+            raise PushError(f"{len(failed)} of {len(cookbooks)} cookbooks could not be "
+                            "uploaded, so nothing that pins them was pushed", report)
         await _push_one(server, first, report)
         if first.label in report.failed:
             report.skipped = [t.label for t in rest]
@@ -98,20 +118,8 @@ async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurren
         for bag in objects.data_bags:
             await server.ensure_data_bag(bag)
         present = await _present(server, objects)
-        gate = asyncio.Semaphore(concurrency)
-
-        async def limited(target: Target) -> None:
-            async with gate:
-                await _push_one(server, target, report,
-                                (target.kind, target.bag, target.name) not in present)
-        tasks = [asyncio.ensure_future(limited(t)) for t in rest]
-        try:
-            await asyncio.gather(*tasks)
-        except ChefAuthError:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await _all(rest, gate, lambda t: _push_one(
+            server, t, report, (t.kind, t.bag, t.name) not in present))
         if prune and not report.failed:
             await _prune(server, objects, site, todo, report)
     except ChefAuthError as exc:
@@ -126,6 +134,23 @@ async def push(server: ChefServer, objects: ChefObjects, site: str, *, concurren
     return report
 
 
+async def _all(todo: list[Target], gate: asyncio.Semaphore,
+               one: Callable[[Target], Awaitable[None]]) -> None:
+    """``one`` for every target at once, ``gate`` bounding them; an authentication
+    failure cancels the others."""
+    async def limited(target: Target) -> None:
+        async with gate:
+            await one(target)
+    tasks = [asyncio.ensure_future(limited(t)) for t in todo]
+    try:
+        await asyncio.gather(*tasks)
+    except ChefAuthError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def _present(server: ChefServer, objects: ChefObjects) -> set[tuple[str, str | None, str]]:
     """What the server holds already, by listing (a new object then costs one request)."""
     found: set[tuple[str, str | None, str]] = {
@@ -137,19 +162,25 @@ async def _present(server: ChefServer, objects: ChefObjects) -> set[tuple[str, s
 
 async def _push_one(server: ChefServer, target: Target, report: PushReport,
                     missing: bool = False) -> None:
+    if target.kind == "data":
+        assert target.bag is not None
+        work = server.upsert_item(target.bag, target.body, known_missing=missing)
+    else:
+        work = server.upsert(target.kind, target.body, known_missing=missing,
+                             merge=target.kind == "nodes")
+    await _record(report, target.label, work)
+
+
+async def _record(report: PushReport, label: str, work: Awaitable[Outcome]) -> None:
+    """What came of pushing one object; only an authentication failure goes up."""
     try:
-        if target.kind == "data":
-            assert target.bag is not None
-            outcome = await server.upsert_item(target.bag, target.body, known_missing=missing)
-        else:
-            outcome = await server.upsert(target.kind, target.body, known_missing=missing,
-                                          merge=target.kind == "nodes")
+        outcome = await work
     except ChefAuthError:
         raise
     except ChefError as exc:
-        report.failed[target.label] = str(exc)
+        report.failed[label] = str(exc)
         return
-    report.outcomes[target.label] = outcome
+    report.outcomes[label] = outcome
 
 
 async def _prune(server: ChefServer, objects: ChefObjects, site: str, wanted: list[Target],

@@ -39,8 +39,9 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     """Add ``apply`` and ``status`` to the ``crowbar-wizard`` parser."""
     apply = commands.add_parser(
         "apply", help="take the answers' nodes to ready (IPMI, PXE, Chef), headless",
-        description="Deploy ANSWERS: write the DHCP reservations and dnsmasq config, push "
-        "the Chef environment, roles and data bag items, then take every node through its "
+        description="Deploy ANSWERS: write the DHCP reservations and dnsmasq config, upload "
+        "the cookbooks its barclamps ship, push the Chef environment (pinning them), roles "
+        "and data bag items, then take every node through its "
         "lifecycle (boot device network, power cycle, OS install with its callback, boot "
         "device disk, Chef node and run list) to ready. Every step is journaled before the "
         "next one starts: run apply again after a crash or Ctrl-C and it resumes. Before "

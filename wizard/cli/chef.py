@@ -13,6 +13,7 @@ from wizard.answers import Answers, load
 from wizard.base.secrets import SecretError, read_secret_file
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefError, ChefServer
+from wizard.chef.cookbooks import Cookbook, site_cookbooks
 from wizard.chef.objects import render
 from wizard.chef.push import PushError, PushReport, push, targets
 from wizard.chef.signing import SIGN_VERSIONS, ChefKeyError
@@ -27,13 +28,19 @@ def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
         "push", help="upload the deployment's Chef objects to the Chef server",
         description="Create or update, on the Chef server, the environment, roles, data bag "
         "items and nodes the answers file produces (as 'chef export' writes them), many at "
-        "once over one pooled connection. Prints how many were created, updated and left "
+        "once over one pooled connection. First it uploads the cookbooks the answers' "
+        "barclamps ship (barclamps/<name>/cookbooks/<cookbook>/) and any given with "
+        "--cookbooks, through the server's cookbook API, and pins each in the environment "
+        "to the version its metadata names. A cookbook version the server already holds "
+        "with the same files is left alone; one it holds with other files is refused, "
+        "naming them, unless --force. Prints how many were created, updated and left "
         "unchanged; a second push of the same answers changes nothing. The server, client and "
         "key come from the answers' chef section unless given here, or from the lab with "
         "--lab (its goiardi, as its admin). Connection errors and "
         "server errors (5xx) are retried with backoff; an authentication failure stops at "
         "once. Exit 0 when everything is on the server, 1 otherwise (what was and was not "
-        "pushed is listed), 2 for invalid answers.", formatter_class=formatter,
+        "pushed is listed), 2 for invalid answers or an unreadable cookbook (its file and line "
+        "named).", formatter_class=formatter,
     )
     cmd.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
     add_lab_option(cmd, "push to the lab's Chef server, as its admin, what apply --lab would")
@@ -47,6 +54,13 @@ def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
                      help="request signing: 1.3 (SHA-256, default) or 1.0 for older servers")
     cmd.add_argument("--concurrency", type=int, default=8, metavar="N",
                      help="requests in flight at once (default: 8)")
+    cmd.add_argument("--cookbooks", type=Path, metavar="DIR",
+                     help="also upload (and pin) the cookbooks in DIR, one directory each "
+                     "with its metadata.rb or metadata.json, as 'berks vendor DIR' writes "
+                     "them")
+    cmd.add_argument("--force", action="store_true",
+                     help="replace a cookbook version the server holds with other files "
+                     "(nodes pinned to it get the new files under the same version)")
     cmd.add_argument("--prune", action="store_true",
                      help="also delete objects an earlier push made for this site that the "
                      "answers no longer produce (only those carrying crowbar-wizard's marker)")
@@ -81,30 +95,35 @@ def _push(args: argparse.Namespace) -> int:
         except LabError as exc:
             print(f"chef push --lab: {exc}", file=sys.stderr)
             return EXIT_FAILED
+    catalog = default_catalog()
+    # a CookbookError is invalid input, as a broken answers file is: exit 2, file and line
+    cookbooks = site_cookbooks(catalog, answers.barclamps, args.cookbooks)
     try:
-        objects = render(answers, default_catalog())
+        objects = render(answers, catalog, cookbooks)
         server = _connection(args, answers)
     except (SecretError, ChefKeyError, ChefError, ValueError) as exc:
         print(f"cannot push: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    total = len(targets(objects, answers.site.name))
-    print(f"pushing {total} objects to {server.base}{server.prefix} as {server.client_name}",
+    total = len(targets(objects, answers.site.name)) - len(cookbooks)
+    what = f"{len(cookbooks)} cookbooks and {total} objects" if cookbooks else \
+        f"{total} objects"
+    print(f"pushing {what} to {server.base}{server.prefix} as {server.client_name}",
           flush=True)
 
     async def run() -> PushReport:
         async with server:
-            return await push(server, objects, answers.site.name,
-                              concurrency=args.concurrency, prune=args.prune)
+            return await push(server, objects, answers.site.name, concurrency=args.concurrency,
+                              prune=args.prune, force=args.force)
     try:
         report = asyncio.run(run())
     except PushError as exc:
-        _print_report(exc.report)
+        _print_report(exc.report, objects.cookbooks)
         print(f"push failed: {exc}", file=sys.stderr)
         _print_missing(exc.report)
         return EXIT_FAILED
-    _print_report(report)
+    _print_report(report, objects.cookbooks)
     if not report.changed:
-        print(f"nothing changed: all {total} objects were already on the server")
+        print(f"nothing changed: all {what} were already on the server")
     return EXIT_OK
 
 
@@ -120,9 +139,23 @@ def _print_missing(report: PushReport, shown: int = 10) -> None:
               + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + ")", file=sys.stderr)
 
 
-def _print_report(report: PushReport) -> None:
-    counts = report.counts()
-    print(", ".join(f"{counts[o]} {o}" for o in ("created", "updated", "unchanged"))
-          + (f", {len(report.pruned)} pruned" if report.pruned else ""))
+def _print_report(report: PushReport, cookbooks: dict[str, Cookbook]) -> None:
+    """A line of counts for the cookbooks (when there are any), one per cookbook that
+    changed, and a line of counts for the other objects."""
+    labels = {f"cookbook {name}": cookbook for name, cookbook in cookbooks.items()}
+    uploaded: Counter[str] = Counter(o for label, o in report.outcomes.items()
+                                     if label in labels)
+    pushed: Counter[str] = Counter(o for label, o in report.outcomes.items()
+                                   if label not in labels)
+    if cookbooks:
+        print("cookbooks: " + _counts(uploaded))
+    for label, cookbook in labels.items():
+        if report.outcomes.get(label) in ("created", "updated"):
+            print(f"  {report.outcomes[label]} {label} {cookbook.version}")
+    print(_counts(pushed) + (f", {len(report.pruned)} pruned" if report.pruned else ""))
     for label in report.pruned:
         print(f"  pruned {label}")
+
+
+def _counts(counts: Counter[str]) -> str:
+    return ", ".join(f"{counts[o]} {o}" for o in ("created", "updated", "unchanged"))

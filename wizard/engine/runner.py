@@ -1,9 +1,10 @@
 """The runner: carries out a plan through the real drivers, journaling every step.
 
-Site steps first (DHCP reservations and dnsmasq, the Chef environment, roles and data bag
-items), then every node's lifecycle at once, bounded per driver: IPMI calls by the IPMI
-driver's own limit, Chef requests by the Chef client's pool. Each step has a timeout and
-is retried with backoff; an authentication failure is not retried. A node whose step
+Site steps first (DHCP reservations and dnsmasq, the cookbooks, then the Chef environment
+that pins them, roles and data bag items), then every node's lifecycle at once, bounded
+per driver: IPMI calls by the IPMI driver's own limit, Chef requests by the Chef client's
+pool. Each step has a timeout and is retried with backoff; an authentication failure, or
+a cookbook version the server holds with other files, is not retried. A node whose step
 fails for good goes to ``problem`` with the reason, and the others go on.
 
 The provisioner's HTTP service runs in the same event loop for the whole apply (and, on
@@ -32,9 +33,11 @@ from wizard.answers import Answers
 from wizard.base.yamlfile import write_atomic
 from wizard.catalog import Catalog
 from wizard.chef.api import ChefAuthError, ChefError, ChefServer
+from wizard.chef.cookbooks import site_cookbooks
 from wizard.chef.node import register_client
 from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
+from wizard.chef.upload import CookbookConflict, upload_cookbook
 from wizard.engine.journal import LIFECYCLE, SITE, Journal
 from wizard.engine.journal_states import JournalStates
 from wizard.engine.orders import JournalOrders
@@ -101,7 +104,8 @@ class Runner:
         self.site = ProvisionerSite(answers, catalog,
                                     bytes.fromhex(key.read_text()) if key.exists() else b"",
                                     peers)
-        self.objects: ChefObjects = render(answers, catalog)
+        self.objects: ChefObjects = render(answers, catalog,
+                                           site_cookbooks(catalog, answers.barclamps))
         self.nodes = {node.name: node for node in answers.nodes}
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
                               if t.kind == "nodes"}
@@ -162,7 +166,8 @@ class Runner:
                 self.journal.step_failed(node, step, reason)
                 self._emit({"event": "step", "node": node, "step": step, "status": "failed",
                             "error": reason})
-                final = (attempt == self.options.attempts or isinstance(exc, ChefAuthError)
+                final = (attempt == self.options.attempts
+                         or isinstance(exc, ChefAuthError | CookbookConflict)
                          or (isinstance(exc, IpmiError) and exc.kind == "auth_failed"))
                 if final:
                     raise StepFailed(reason) from None
@@ -293,14 +298,20 @@ class Runner:
             target = change.target
 
             async def work() -> str:
-                if target.bag:
+                if target.kind == "cookbooks":
+                    await upload_cookbook(chef, self.objects.cookbooks[target.name])
+                elif target.bag:
                     await chef.upsert_item(target.bag, target.body)
                 else:
                     await chef.upsert(target.kind, target.body)
                 return change.digest
             async with gate:
                 await self._step(SITE, CHEF_STEP + target.label, work)
-        await asyncio.gather(*(one(change) for change in plan.chef))
+        # the cookbooks before the environment that pins them
+        cookbooks = [change for change in plan.chef if change.target.kind == "cookbooks"]
+        await asyncio.gather(*(one(change) for change in cookbooks))
+        await asyncio.gather(*(one(change) for change in plan.chef
+                               if change.target.kind != "cookbooks"))
 
     def _bmc(self, name: str) -> BmcTarget:
         node, bmc = self.nodes[name], self.answers.bmc
