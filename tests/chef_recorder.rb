@@ -6,22 +6,25 @@
 # records every resource with its properties, and renders every template resource with
 # Ruby's own ERB and the variables the recipe passes. What it does not do, and Chef would:
 # run providers (nothing is installed, written or restarted), evaluate guards (only_if /
-# not_if are recorded) or fire notifications (recorded too).
+# not_if are recorded) or fire notifications (recorded too). Commands a recipe runs while
+# compiling (shell_out) answer from NODE.json's "commands", or fail.
 #
 #   ruby chef_recorder.rb NODE.json COOKBOOKS_DIR... > RESOURCES.json
 #
 # NODE.json: {"run_list": ["ntp::client", ...], "automatic": {...}, "environment": {...},
-# "roles": [{...}, ...], "normal": {...}}; the output lists each resource as
+# "roles": [{...}, ...], "normal": {...}, "data_bags": {bag: {item: {...}}},
+# "commands": {"lsblk --json": "..."}}; the output lists each resource as
 # {"cookbook", "recipe", "type", "name", "properties", "rendered"?}.
 
 require 'erb'
 require 'json'
+require 'securerandom'
 
 # Resources of Chef Infra Client 17 the shipped cookbooks may use: a typo or a resource from
 # a later Chef is an error here, as it would be on the node.
 RESOURCES = %w(
   apt_update chef_client_systemd_timer cookbook_file directory execute file group
-  kernel_module link log package remote_file ruby_block service sysctl systemd_unit
+  kernel_module link log mount package remote_file ruby_block service sysctl systemd_unit
   template timezone user yum_repository
 ).freeze
 
@@ -65,13 +68,15 @@ class AttributeFile
   end
 end
 
-# A resource block: each call sets a property; a block given to a property is recorded.
+# A resource block: each call sets a property; a block given to a property is recorded. The
+# node is there too, as in Chef.
 class Properties
   LISTED = %w(notifies subscribes only_if not_if).freeze # may be given several times
 
-  attr_reader :values
+  attr_reader :values, :node
 
-  def initialize
+  def initialize(node)
+    @node = node
     @values = {}
   end
 
@@ -95,12 +100,35 @@ end
 class Recorder
   attr_reader :resources
 
-  def initialize(node, cookbooks)
+  # What shell_out returns: the command's output, as Mixlib::ShellOut does.
+  Result = Struct.new(:stdout, :stderr, :exitstatus)
+
+  def initialize(node, cookbooks, data_bags, commands)
     @node = node
     @cookbooks = cookbooks
+    @data_bags = data_bags
+    @commands = commands
     @resources = []
     @included = {}
     @current = nil
+  end
+
+  def data_bag(bag)
+    @data_bags.fetch(bag).keys
+  end
+
+  def data_bag_item(bag, item)
+    @data_bags.fetch(bag).fetch(item)
+  end
+
+  def shell_out(*command)
+    line = command.join(' ')
+    Result.new(@commands.fetch(line) { raise "the recipe runs `#{line}` while compiling: give its output" }, '', 0)
+  end
+  alias shell_out! shell_out
+
+  def lazy(&block)
+    "#<lazy at #{block.source_location.join(':')}>"
   end
 
   attr_reader :node
@@ -135,7 +163,7 @@ class Recorder
   def method_missing(type, *args, &block)
     raise NoMethodError, "#{type} is not a Chef Infra 17 resource or recipe method" unless RESOURCES.include?(type.to_s)
 
-    properties = Properties.new
+    properties = Properties.new(@node)
     properties.instance_eval(&block) if block
     @resources << { 'cookbook' => @current[0], 'recipe' => @current[1], 'type' => type.to_s,
                     'name' => args.first.to_s, 'properties' => properties.values }
@@ -175,7 +203,7 @@ end
 # Chef's precedence, lowest first (automatic wins over everything; override is unused here)
 node = [files.default, input.fetch('environment'), *input.fetch('roles'), input.fetch('normal'),
         files.override, automatic].reduce({}) { |merged, level| deep_merge(merged, level) }
-recorder = Recorder.new(node, cookbooks)
+recorder = Recorder.new(node, cookbooks, input.fetch('data_bags', {}), input.fetch('commands', {}))
 input.fetch('run_list').each { |spec| recorder.include_recipe(spec) }
 recorder.resources.each do |resource|
   next unless resource['type'] == 'template'

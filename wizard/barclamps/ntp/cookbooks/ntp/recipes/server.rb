@@ -4,6 +4,8 @@
 # serves every network of the site. It keeps serving when upstream is unreachable (a site
 # without internet is common), so the nodes still agree with each other.
 chrony = node['ntp']['chrony']
+# a site whose upstream is one of its own servers must not make that server follow itself
+own = node['crowbar']['network'].values
 
 package 'chrony'
 
@@ -13,7 +15,7 @@ template chrony['conf'] do
   group 'root'
   mode '0644'
   variables(
-    sources: node['ntp']['upstream'].to_a,
+    sources: node['ntp']['upstream'].to_a - own,
     serves: node['crowbar']['networks'].values.map { |net| net['cidr'] }.uniq.sort,
     max_poll: node['ntp']['max_poll']
   )
