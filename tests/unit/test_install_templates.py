@@ -23,6 +23,7 @@ import yaml
 
 from wizard.answers import Answers, load
 from wizard.catalog import default_catalog
+from wizard.provisioning.mirror import CHEF_PACKAGE
 from wizard.provisioning.render import install_files
 from wizard.provisioning.site import OS_FAMILIES, ProvisionerSite
 
@@ -265,6 +266,15 @@ def test_chef_bootstrap_only_with_a_chef_server(os_id: str) -> None:
     for marker in ("install -y chef", "/etc/chef", "client.rb", "client-key", "chef_failed",
                    "/problem"):
         assert marker not in text
+
+
+@pytest.mark.parametrize("os_id", OSES)
+def test_the_installers_install_the_package_the_preflight_asks_the_mirror_for(
+        os_id: str) -> None:
+    """``pxe preflight`` asks the mirror for CHEF_PACKAGE: each installer installs that."""
+    files, _ = _render(_answers(os_id))
+    installs = re.findall(r"(?:apt-get|dnf) install -y (\S+)", "\n".join(files.values()))
+    assert installs == [CHEF_PACKAGE]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
