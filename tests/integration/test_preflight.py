@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_mirror import NEAR_MISSES, apt_component
 from tests.integration.conftest import need
 from tests.netns import Segment, leftovers, need_root_netns
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.slow
 ADMIN = "192.168.124.10"
 ROGUE = "192.168.124.5"
 WEB_PORT = 8091
+MIRROR_PORT = 8092
 
 
 @pytest.fixture
@@ -161,3 +163,39 @@ def test_the_probe_says_why_it_cannot_run(segment: Segment, admin: str, tmp_path
     error = probe_error(segment, admin, "eth0").splitlines()[-1]
     assert error.startswith("wizard.provisioning.preflight.PreflightError: cannot probe for DHCP "
                             "servers on eth0 (UDP port 68): [Errno 98] Address already in use")
+
+
+def test_preflight_refuses_a_mirror_without_chef_client(segment: Segment, admin: str,
+                                                        tmp_path: Path) -> None:
+    """``pxe preflight`` with a Chef server asks the mirror the nodes install from (a real
+    Debian layout, served by python's http.server at another port of the admin address)
+    for the chef package: without it, exit 1 naming the OS and the package; with it, 0."""
+    www = tmp_path / "www"
+    apt_component(www / "debian", "bookworm", "main", NEAR_MISSES)
+    segment.start(admin, sys.executable, "-m", "http.server", "--bind", ADMIN, "--directory",
+                  str(www), str(MIRROR_PORT), log=tmp_path / "mirror.log")
+    deadline = time.monotonic() + 10
+    while not segment.run(admin, "ss", "-Hltn", f"sport = :{MIRROR_PORT}").stdout.strip():
+        assert time.monotonic() < deadline, (tmp_path / "mirror.log").read_text()
+        time.sleep(0.05)
+    mirror = f"http://{ADMIN}:{MIRROR_PORT}/debian"
+    answers = tmp_path / "answers.yaml"
+    text = Path("answers/examples/lab-small.yaml").read_text()
+    answers.write_text(text.replace("  os: ubuntu-24.04\n  mirror: http://192.168.124.10:8091/"
+                                    "ubuntu\n", f"  os: debian-12\n  mirror: {mirror}\n"))
+    assert mirror in answers.read_text()
+
+    def preflight() -> subprocess.CompletedProcess[str]:
+        return segment.run(admin, sys.executable, "-m", "wizard.cli", "pxe", "preflight",
+                           str(answers), "--probe-timeout", "1", check=False, cwd=Path.cwd())
+
+    refused = preflight()
+    assert refused.returncode == 1, refused.stderr
+    assert (f"preflight: the mirror {mirror} has no package 'chef' (chef-client) for "
+            "debian-12 in dists/bookworm/main/binary-amd64") in refused.stderr
+    assert "Traceback" not in refused.stderr
+    apt_component(www / "debian", "bookworm", "main", [*NEAR_MISSES, "chef"])
+    passed = preflight()
+    assert passed.returncode == 0, passed.stderr
+    assert f"preflight: the mirror has chef-client for debian-12: {mirror}/dists/" in \
+        passed.stdout

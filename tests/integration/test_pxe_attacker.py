@@ -155,6 +155,8 @@ def test_nothing_an_attacker_on_the_admin_network_gets_reads_a_data_bag(site: Si
             ([*header, "-X", "POST", "--data-binary", f"@{site.work / 'evil.pub'}",
               f"{HTTP}/nodes/{node.name}/client-key"], {403}),
             ([*header, "-X", "POST", f"{HTTP}/nodes/{node.name}/installed"], {403}),
+            ([*header, "-X", "POST", "--data-binary", "chef-client could not be installed",
+              f"{HTTP}/nodes/{node.name}/problem"], {403}),
             ([f"{HTTP}/boot/52-54-00-aa-bb-01"], {403}),  # someone else's MAC: no token
             ([f"{HTTP}/boot/52-54-00-66-66-66"], {403}),  # its own, but it holds no lease
         ]:

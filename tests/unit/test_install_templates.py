@@ -2,7 +2,9 @@
 
 Kickstarts go through pykickstart's ``ksvalidator``, preseeds through debconf's
 ``debconf-set-selections --checkonly``, and autoinstall user-data through a check of the
-top-level keys and types subiquity documents; each validator also gets a negative control.
+top-level keys and types subiquity documents, and each post-install step (late_command,
+late-commands, %post) through the shell its installer runs it with (``sh -n``, ``bash -n``);
+each validator also gets a negative control.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import yaml
 
 from wizard.answers import OS_FAMILIES, Answers, load
 from wizard.catalog import default_catalog
+from wizard.provisioning.mirror import CHEF_PACKAGE
 from wizard.provisioning.render import install_files
 from wizard.provisioning.site import ProvisionerSite
 
@@ -80,16 +83,31 @@ def _render(answers: Answers) -> tuple[dict[str, str], dict[str, Any]]:
     return install_files(site, node), site.install_context(node)
 
 
-def _post_commands(family: str, files: dict[str, str]) -> list[str]:
-    """The post-install step's commands in order (kickstart: every %post line)."""
+def post_commands(family: str, files: dict[str, str]) -> list[str]:
+    """The post-install step as its installer runs it: each command under a shell
+    (:data:`SHELLS`), in order, until one fails. Debian's late_command is one command (its
+    continuation lines joined as debconf joins them), kickstart's %post one script."""
     if family == "ubuntu":
         return yaml.safe_load(files["user-data"])["autoinstall"]["late-commands"]
     if family == "debian":
         late = next(line for line in _selections(files["preseed.cfg"])
                     if line.startswith("d-i preseed/late_command string "))
-        return [part.strip() for part in late.split(" string ", 1)[1].split(" && ")]
-    post = files["ks.cfg"].split("\n%post", 1)[1].split("\n%end", 1)[0]
-    return [line for line in post.splitlines()[1:] if line.strip() and not line.startswith("#")]
+        return [late.split(" string ", 1)[1].strip()]
+    return [files["ks.cfg"].split("\n%post", 1)[1].split("\n", 1)[1].split("\n%end", 1)[0]]
+
+
+SHELLS = {"debian": "sh", "ubuntu": "sh", "rhel": "bash"}
+"""What runs each family's post-install commands: d-i's busybox ash and subiquity's dash
+are POSIX shells (dash stands in for ash here), anaconda runs %post with bash."""
+
+
+def _last_command(family: str, files: dict[str, str]) -> str:
+    """The command the post-install step ends with when everything in it works: its last
+    one, or the last of the ``else`` branch it ends with."""
+    tail = post_commands(family, files)[-1].rstrip()
+    if tail.endswith("fi"):
+        tail = tail[tail.rindex("else") + len("else"):-len("fi")]
+    return re.split(r" && |\n", tail.strip(" ;\n"))[-1].strip(" ;")
 
 
 def _selections(text: str) -> list[str]:
@@ -217,11 +235,13 @@ def test_debconf_rejects_a_malformed_line(tmp_path: Path) -> None:
     assert _debconf(path).returncode != 0
 
 
+@pytest.mark.parametrize("variant", ["example", "no-chef"])
 @pytest.mark.parametrize("os_id", OSES)
-def test_answer_files_carry_node_mirror_keys_and_callback(os_id: str) -> None:
+def test_answer_files_carry_node_mirror_keys_and_callback(os_id: str, variant: str) -> None:
     """Every family names the node, uses the mirror, installs each key for root and calls the
-    admin node back, with the node's token, as the post-install step's last command."""
-    files, ctx = _render(_answers(os_id))
+    admin node back, with the node's token, as the post-install step's last command (with a
+    Chef server: the last of the branch taken once chef-client is installed and registered)."""
+    files, ctx = _render(_answers(os_id, **VARIANTS[variant]))
     text = "\n".join(files.values())
     for expected in (ctx["node"]["name"], ctx["node"]["token"], ctx["callbacks"]["installed"],
                      *KEYS):
@@ -232,7 +252,7 @@ def test_answer_files_carry_node_mirror_keys_and_callback(os_id: str) -> None:
         assert f"d-i mirror/http/directory string /{directory}\n" in text
     else:
         assert ctx["mirror"] in text
-    last = _post_commands(ctx["os"]["family"], files)[-1]
+    last = _last_command(ctx["os"]["family"], files)
     assert "curl -fsS -X POST" in last
     assert f'"{ctx["callbacks"]["token_header"]}: {ctx["node"]["token"]}"' in last
     assert last.endswith(ctx["callbacks"]["installed"])
@@ -243,8 +263,63 @@ def test_chef_bootstrap_only_with_a_chef_server(os_id: str) -> None:
     """Without a Chef server URL nothing installs or configures chef-client."""
     files, _ = _render(_answers(os_id, chef={"server_url": None}))
     text = "\n".join(files.values())
-    for marker in ("install -y chef", "/etc/chef", "client.rb", "client-key"):
+    for marker in ("install -y chef", "/etc/chef", "client.rb", "client-key", "chef_failed",
+                   "/problem"):
         assert marker not in text
+
+
+@pytest.mark.parametrize("os_id", OSES)
+def test_the_installers_install_the_package_the_preflight_asks_the_mirror_for(
+        os_id: str) -> None:
+    """``pxe preflight`` asks the mirror for CHEF_PACKAGE: each installer installs that."""
+    files, _ = _render(_answers(os_id))
+    installs = re.findall(r"(?:apt-get|dnf) install -y (\S+)", "\n".join(files.values()))
+    assert installs == [CHEF_PACKAGE]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("os_id", OSES)
+def test_post_install_commands_are_what_the_shell_reads(os_id: str, variant: str) -> None:
+    """Each post-install command parses in the shell its installer runs it with (sh -n,
+    bash -n: every if has its fi, every quote its end)."""
+    family = OS_FAMILIES[os_id][0]
+    files, _ = _render(_answers(os_id, **VARIANTS[variant]))
+    for command in post_commands(family, files):
+        result = _shell_check(family, command)
+        assert (result.returncode, result.stderr) == (0, ""), command
+
+
+def test_the_shell_check_rejects_a_broken_command() -> None:
+    """Negative control: an if without its fi fails sh -n and bash -n."""
+    files, _ = _render(_answers("rocky-9"))
+    [post] = post_commands("rhel", files)
+    assert post.rstrip().endswith("fi")
+    for family in ("debian", "rhel"):
+        assert _shell_check(family, post.rstrip()[:-2]).returncode != 0
+
+
+def _shell_check(family: str, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SHELLS[family], "-n", "-c", command], capture_output=True,
+                          text=True, check=False)
+
+
+@pytest.mark.parametrize("os_id", OSES)
+def test_a_chef_client_that_fails_is_reported_instead_of_installed(os_id: str) -> None:
+    """Each step of the Chef client's setup that can fail has a branch that reports it to
+    the problem callback (the node's token, a reason naming the mirror for the package),
+    and ``installed`` is called only in the branch where all of them worked. (Running the
+    branches for real: tests/integration/test_installer_problem.py.)"""
+    family = OS_FAMILIES[os_id][0]
+    files, ctx = _render(_answers(os_id))
+    script = "\n".join(post_commands(family, files))
+    report = re.search(r"chef_failed\(\) \{(.*?)\}", script, re.S)
+    assert report and ctx["callbacks"]["problem"] in report[1]
+    assert ctx["node"]["token"] in report[1]
+    assert '--data-binary "chef-client could not be $1"' in report[1]
+    assert f"chef_failed 'installed from {ctx['mirror']}: '\"$(tail -n 1 " in script
+    assert script.count("chef_failed ") == 3  # the package, client.rb and key, registering
+    assert script.count(ctx["callbacks"]["installed"]) == 1
+    assert script.index(ctx["callbacks"]["installed"]) > script.rindex("else")
 
 
 @pytest.mark.parametrize("os_id", OSES)
@@ -259,17 +334,16 @@ def test_chef_bootstrap_order_and_organization(os_id: str) -> None:
     assert f'node_name "{ctx["node"]["fqdn"]}"' in text
     assert 'client_key "/etc/chef/client.pem"' in text
     assert "validation" not in text and "validator" not in text
-    commands = _post_commands(ctx["os"]["family"], files)
-    steps = [next(i for i, cmd in enumerate(commands) if "install -y chef" in cmd),
-             next(i for i, cmd in enumerate(commands) if "/etc/chef/client.rb" in cmd),
-             next(i for i, cmd in enumerate(commands) if "genrsa" in cmd)]
-    [send] = [i for i, cmd in enumerate(commands)
-              if "curl" in cmd and ctx["callbacks"]["client_key"] in cmd]
-    assert "--data-binary @/etc/chef/client.pub" in commands[send]
-    assert ctx["node"]["token"] in commands[send]
-    assert "umask 077" in commands[steps[2]]  # the private key is never readable by others
-    assert [*steps, send] == sorted([*steps, send])
-    assert send < len(commands) - 1
+    script = "\n".join(post_commands(ctx["os"]["family"], files))
+    steps = [script.index(step) for step in (
+        "install -y chef", "/etc/chef/client.rb", "genrsa", ctx["callbacks"]["client_key"],
+        ctx["callbacks"]["installed"])]
+    assert steps == sorted(steps)
+    commands = re.split(r"\n| && ", script)
+    send = next(cmd for cmd in commands if ctx["callbacks"]["client_key"] in cmd)
+    assert "--data-binary @/etc/chef/client.pub" in send and ctx["node"]["token"] in send
+    genrsa = next(cmd for cmd in commands if "genrsa" in cmd)
+    assert "umask 077" in genrsa  # the private key is never readable by others
 
 
 @pytest.mark.parametrize("os_id", OSES)

@@ -28,6 +28,8 @@ from wizard.engine.journal import Journal
 from wizard.engine.journal_states import JournalStates
 from wizard.provisioning.http import (
     MAX_INVENTORY_BYTES,
+    MAX_REASON_BYTES,
+    MAX_REASON_CHARS,
     REPORTS_PER_MINUTE,
     TOKEN_HEADER,
     create_app,
@@ -485,3 +487,76 @@ def test_a_full_disk_under_the_store_is_a_503_and_one_log_line(
         assert state.state("compute-1") is None and state.epoch("compute-1") == 0
         [line] = [r for r in caplog.records if "not recorded" in r.getMessage()]
         assert "journal.db" in line.getMessage() and line.exc_info is None
+
+
+PROBLEM = "chef-client could not be installed from http://192.168.124.10:8091/debian: " \
+          "E: Unable to locate package chef"
+
+
+def test_a_problem_report_puts_the_node_in_problem_with_its_reason(
+        site: ProvisionerSite, state: JournalStates) -> None:
+    """The installer's report needs the node, its address and its token, as ``installed``
+    does; the node then is in ``problem`` with the reported reason, at once, and boots its
+    installed OS. An empty report is refused and uses up nothing."""
+    url = "/nodes/compute-1/problem"
+    here = site.nodes["compute-1"].address
+    token = {TOKEN_HEADER: site.token("compute-1")}
+    refused = [call(site, state, "POST", url, peer=here, content=PROBLEM),
+               call(site, state, "POST", url, peer=here, content=PROBLEM,
+                    headers={TOKEN_HEADER: site.token("compute-2")}),
+               call(site, state, "POST", url, content=PROBLEM, headers=token),  # elsewhere
+               call(site, state, "POST", url, peer=here, content=" \n\t", headers=token)]
+    assert [r.status_code for r in refused] == [403, 403, 403, 400]
+    assert state.state("compute-1") is None and state.epoch("compute-1") == 0
+    ok = call(site, state, "POST", url, peer=here, content=PROBLEM, headers=token)
+    assert ok.status_code == 200 and ok.json() == {"node": "compute-1", "state": "problem"}
+    with reopened(state) as reloaded:
+        assert reloaded.journal.states()["compute-1"] == ("problem", f"installer: {PROBLEM}")
+        assert reloaded.epoch("compute-1") == 1  # the install, and its token, are over
+        for path in (url, "/nodes/compute-1/installed"):
+            assert call(site, reloaded, "POST", path, peer=here, content=PROBLEM,
+                        headers=token).status_code == 403
+        boot = call(site, reloaded, "GET", f"/boot/{site.nodes['compute-1'].macs[0]}")
+        assert "sanboot" in boot.text and "install/compute-1" not in boot.text
+
+
+def test_a_reported_reason_is_one_bounded_line(site: ProvisionerSite, state: JournalStates,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """What the node posts reaches the journal, the log and the screens as one line of
+    printable text: line breaks, terminal escapes, Unicode line separators and bidi
+    overrides become spaces, and it is cut to MAX_REASON_CHARS. A body past
+    MAX_REASON_BYTES is refused (413) and changes nothing."""
+    here = site.nodes["ctl-1"].address
+    token = {TOKEN_HEADER: site.token("ctl-1")}
+    too_big = call(site, state, "POST", "/nodes/ctl-1/problem", peer=here, headers=token,
+                   content="x" * (MAX_REASON_BYTES + 1))
+    assert too_big.status_code == 413 and state.state("ctl-1") is None
+    hostile = ("chef-client could not be installed:\nE: \x1b[31mred\x1b[0m\r\u2028"
+               "\u202eevil\tend\x00" + "y" * 1000)
+    with caplog.at_level(logging.INFO, "wizard.provisioning.http"):
+        ok = call(site, state, "POST", "/nodes/ctl-1/problem", peer=here, headers=token,
+                  content=hostile.encode())
+    assert ok.status_code == 200
+    _, reason = state.journal.states()["ctl-1"]
+    assert reason is not None and reason.startswith(
+        "installer: chef-client could not be installed: E: [31mred [0m evil end yyy")
+    assert len(reason) == len("installer: ") + MAX_REASON_CHARS and reason.endswith("\u2026")
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202e]", reason)
+    [logged] = [r.getMessage() for r in caplog.records if "reports a problem" in r.getMessage()]
+    assert logged.endswith(reason.removeprefix("installer: "))
+
+
+def test_a_problem_report_wakes_whoever_waits_for_the_install(
+        site: ProvisionerSite, tmp_path: Path) -> None:
+    """The store tells its owner (apply's runner, waiting for the install) of each
+    callback: ``installed`` with no problem, a problem report with its reason."""
+    heard: list[tuple[str, str | None]] = []
+    with Journal.open(tmp_path / "journal.db", command="apply") as journal:
+        state = JournalStates(journal, lambda node, problem: heard.append((node, problem)))
+        for name, path, body in (("ctl-1", "installed", b""), ("compute-1", "problem",
+                                                                PROBLEM.encode())):
+            node = site.nodes[name]
+            assert call(site, state, "POST", f"/nodes/{name}/{path}", peer=node.address,
+                        content=body, headers={TOKEN_HEADER: site.token(name)}
+                        ).status_code == 200
+    assert heard == [("ctl-1", None), ("compute-1", f"installer: {PROBLEM}")]

@@ -71,8 +71,12 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "preflight", help="check the admin network before serving DHCP",
         description="Check that the admin address is on the admin interface, that the "
         "DHCP (67), TFTP (69) and HTTP ports are free, and that no other DHCP server "
-        "answers on the admin network (a DHCPDISCOVER is sent and offers collected). "
-        "Needs root. Exit 0 when serving is safe, 1 otherwise.", formatter_class=formatter,
+        "answers on the admin network (a DHCPDISCOVER is sent and offers collected). With "
+        "a Chef server (chef.server_url), also check that the package mirror lists the "
+        "chef package the installers install, in the indexes the installed OS reads (a "
+        "mirror on this admin node's own provisioner address is not asked: it starts "
+        "after the preflight). Needs root. Exit 0 when serving is safe, 1 otherwise.",
+        formatter_class=formatter,
     )
     preflight.set_defaults(handler=_preflight)
     preflight.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
@@ -179,11 +183,14 @@ def discovery_image_note(site: ProvisionerSite, directory: Path) -> str | None:
 
 def run_preflight_checks(answers: Answers, args: argparse.Namespace) -> bool:
     site = ProvisionerSite(answers, default_catalog(), b"")
+    provisioning = answers.provisioning
     try:
         report = run_preflight(answers.admin.interface, answers.admin.address,
                                site.attributes["web_port"],
                                allow_foreign_dhcp=args.allow_foreign_dhcp,
-                               timeout=args.probe_timeout)
+                               timeout=args.probe_timeout,
+                               chef_mirror=(provisioning.mirror, provisioning.os)
+                               if answers.chef.server_url else None)
     except PreflightError as exc:
         print(f"preflight: {exc}", file=sys.stderr)
         return False

@@ -20,20 +20,24 @@ from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryConfli
 from wizard.provisioning.state import StoreError, read_earlier
 
 DONE_INSTALLING = ("installed", "readying", "ready")
-"""States a node's ``installed`` callback does not move it back from."""
+"""States an installer's callback (``installed`` or ``problem``) does not move a node back
+from."""
 
 
 class JournalStates:
     """The HTTP service's view of node states, install claims and discoveries, kept in the
     journal (the inventory as reports were accepted, so a resumed apply knows them).
 
-    ``installed`` is told of each node whose installer called back; ``transition`` moves a
-    node on (``apply`` also shows it; by default only the journal is written)."""
+    ``called_back`` is told of each node whose installer called back, with the problem it
+    reported (None: installed), so an apply waiting for the install goes on at once;
+    ``transition`` moves a node on (``apply`` also shows it; by default only the journal
+    is written)."""
 
-    def __init__(self, journal: Journal, installed: Callable[[str], None] = lambda node: None,
-                 transition: Callable[[str, str], object] | None = None):
+    def __init__(self, journal: Journal,
+                 called_back: Callable[[str, str | None], None] = lambda node, problem: None,
+                 transition: Callable[[str, str, str | None], object] | None = None):
         self.journal = journal
-        self._installed = installed
+        self._called_back = called_back
         self._transition = transition or journal.transition
         self.inventory = Inventory()
         for event in journal.events(kind="inventory"):
@@ -53,8 +57,14 @@ class JournalStates:
     def set_state(self, node: str, state: str) -> None:
         with store_errors():
             if self.journal.state(node) not in DONE_INSTALLING:
-                self._transition(node, state)
-        self._installed(node)
+                self._transition(node, state, None)
+        self._called_back(node, None)
+
+    def problem(self, node: str, reason: str) -> None:
+        with store_errors():
+            if self.journal.state(node) not in DONE_INSTALLING:
+                self._transition(node, "problem", reason)
+        self._called_back(node, reason)
 
     def add_report(self, report: InventoryReport) -> tuple[DiscoveredNode, bool]:
         """Record a discovery image's report; its machine, seen for the first time (no

@@ -10,7 +10,9 @@ fails for good goes to ``problem`` with the reason, and the others go on.
 The provisioner's HTTP service runs in the same event loop for the whole apply (and, on
 real networks, dnsmasq beside it): nodes fetch their boot scripts from it, and their
 installers' ``installed`` callbacks move them on (they are written to the journal, which
-is where the runner waits for them). Both stop when apply ends.
+is where the runner waits for them), and an installer that reports a problem (chef-client
+could not be installed, say) puts its node in ``problem`` at once, with the installer's
+reason, instead of leaving it to time out. Both stop when apply ends.
 
 On start the runner resumes from the journal: done steps are not repeated; a step that was
 in flight is checked against the real system first (a power cycle whose one-time network
@@ -110,6 +112,8 @@ class Runner:
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
                               if t.kind == "nodes"}
         self._installed: dict[str, asyncio.Event] = {}
+        self._install_problems: dict[str, str] = {}
+        """What a node's installer reported went wrong, in this run."""
         self._gate = PauseGate(journal.path, self._paused) if journal is not None else None
 
     @property
@@ -160,6 +164,11 @@ class Runner:
             self._emit({"event": "step", "node": node, "step": step, "status": "running"})
             try:
                 detail = await asyncio.wait_for(work(), timeout or self.options.step_timeout)
+            except StepFailed as exc:  # for good: no retry
+                self.journal.step_failed(node, step, str(exc))
+                self._emit({"event": "step", "node": node, "step": step, "status": "failed",
+                            "error": str(exc)})
+                raise
             except (IpmiError, ChefError, DnsmasqError, OSError, TimeoutError) as exc:
                 reason = (f"{step}: timed out after {timeout or self.options.step_timeout:g} s"
                           if isinstance(exc, TimeoutError) else f"{step}: {exc}")
@@ -240,10 +249,17 @@ class Runner:
                     continue
             self.journal.step_failed(record.node, record.step, "interrupted; redone")
 
+    def _called_back(self, node: str, problem: str | None) -> None:
+        """``node``'s installer called back: its install is over (``problem``: it failed)."""
+        if node not in self._installed:
+            return
+        if problem is not None:
+            self._install_problems[node] = problem
+        self._installed[node].set()
+
     @contextlib.asynccontextmanager
     async def _http(self) -> AsyncIterator[None]:
-        states = JournalStates(self.journal, lambda node: self._installed[node].set()
-                               if node in self._installed else None, self._transition)
+        states = JournalStates(self.journal, self._called_back, self._transition)
         chef = self.chef
         app = create_app(
             self.site, states, media=self.directory / "media",
@@ -330,7 +346,8 @@ class Runner:
                                  timeout=self.options.install_timeout
                                  if step == "wait-installed" else None)
         except StepFailed as exc:
-            self._transition(name, "problem", str(exc))
+            if self.journal.state(name) != "problem":  # else the installer's report put it there
+                self._transition(name, "problem", str(exc))
 
     async def _node_step(self, name: str, step: str) -> str | None:
         fqdn = f"{name}.{self.answers.site.domain}"
@@ -349,6 +366,8 @@ class Runner:
         elif step == "wait-installed":
             if self.journal.state(name) not in ("installed", "readying", "ready"):
                 await self._installed[name].wait()
+            if name in self._install_problems:
+                raise StepFailed(self._install_problems[name])
         elif step == "bmc-boot-disk":
             await self.ipmi.set_boot_device(self._bmc(name), "disk", persistent=True)
         elif step == "chef-node" and self.chef is not None and fqdn in self._node_objects:

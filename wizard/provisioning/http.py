@@ -17,6 +17,11 @@ Who may call what, and why (everyone on the admin network can reach this service
 ``POST /nodes/{node}/installed``      the node: its address, its          the install is
                                       install's token, once; ends the     over
                                       install and its token
+``POST /nodes/{node}/problem``        the node, as for ``installed``      the install failed:
+                                      (either one ends the install),      the node goes to
+                                      so that an install that failed      ``problem`` with the
+                                      (chef-client) is known at once,     reason it posts (one
+                                      not after an hour's timeout         bounded line)
 ``POST /inventory``                   a discovery image: the token of     its machine's
                                       its boot script, from the address   inventory
                                       that got it; rate-limited
@@ -49,6 +54,7 @@ import hmac
 import json
 import logging
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -69,11 +75,17 @@ from wizard.hardware.inventory import InventoryConflict, InventoryReport
 from wizard.provisioning.network_check import CheckResult
 from wizard.provisioning.render import boot_kind, boot_script, install_files
 from wizard.provisioning.site import INSTALL_FILES, ProvisionerSite, PxeNode
-from wizard.provisioning.state import INSTALL_BOOT, INSTALLED, NodeStates, StoreError
+from wizard.provisioning.state import INSTALL_BOOT, INSTALLED, PROBLEM, NodeStates, StoreError
 
 TOKEN_HEADER = "X-Crowbar-Token"
 MAX_INVENTORY_BYTES = 64 * 1024
 MAX_KEY_BYTES = 16 * 1024
+MAX_REASON_BYTES = 4 * 1024
+"""A problem report's body: a line of the installer's own words and a line of a tool's."""
+MAX_REASON_CHARS = 300
+"""What of a problem report reaches the journal and the screens (one line of a table)."""
+REASON_PREFIX = "installer: "
+"""Before a reported reason in the journal: the words are the node's, not the admin node's."""
 MAX_DISCOVERED = 10_000
 """Machines PXE discovery takes in; more is an attack or a mistake, not a rack."""
 REPORTS_PER_MINUTE = 6
@@ -130,6 +142,7 @@ def create_app(site: ProvisionerSite, state: NodeStates, media: Path | None = No
         Route("/discovery/{mac}/network", service.network_checked, methods=["POST"]),
         Route("/nodes/{node}/client-key", service.client_key, methods=["POST"]),
         Route("/nodes/{node}/installed", service.installed, methods=["POST"]),
+        Route("/nodes/{node}/problem", service.problem, methods=["POST"]),
     ]
     if media is not None:
         routes.append(Mount("/media", StaticFiles(directory=media)))
@@ -281,6 +294,23 @@ class _Service:
         log.info("%s reports its OS installed", node.name)
         return JSONResponse({"node": node.name, "state": "installed"})
 
+    async def problem(self, request: Request) -> Response:
+        """The node's installer, when a part of its install failed that leaves the OS
+        installed but the node not what the deployment needs (chef-client could not be
+        installed or configured): the node goes to ``problem`` at once, with the reason the
+        installer posts, instead of an apply waiting an hour for an ``installed`` that
+        never comes. The node's own address and token, once: like ``installed`` it ends the
+        install and its token. The reason is the node's text: it reaches the journal, logs
+        and screens as one line of printable text, cut to :data:`MAX_REASON_CHARS`."""
+        node = self._installing(request)
+        self._authorize(request, node)
+        reason = _reason(await _body(request, MAX_REASON_BYTES))
+        if not self.state.claim(node.name, PROBLEM):
+            raise ClientError(409, f"{node.name} reported a problem already")
+        self.state.problem(node.name, REASON_PREFIX + reason)
+        log.warning("%s reports a problem with its install: %s", node.name, reason)
+        return JSONResponse({"node": node.name, "state": "problem"})
+
     def _installing(self, request: Request) -> PxeNode:
         """The node the path names, asking from its own address, in the middle of an
         install (after it, nothing of the install is served)."""
@@ -369,6 +399,21 @@ def _public_key(body: bytes) -> str:
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
         raise ClientError(400, "the key is not an RSA key of 2048 bits or more")
     return body.decode()
+
+
+def _reason(body: bytes) -> str:
+    """A problem report's text as one line: control characters (line breaks, escapes, the
+    Unicode line separators and format characters) become spaces, runs of spaces one,
+    and what is past :data:`MAX_REASON_CHARS` is cut (400 when nothing is left)."""
+    text = body.decode("utf-8", errors="replace")
+    words = "".join(" " if unicodedata.category(char)[0] in "CZ" else char
+                    for char in text).split()
+    reason = " ".join(words)
+    if not reason:
+        raise ClientError(400, "no reason given (the body is the reason, as text)")
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[:MAX_REASON_CHARS - 1].rstrip() + "\u2026"
+    return reason
 
 
 def _mac(text: str) -> str:

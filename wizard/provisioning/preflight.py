@@ -4,6 +4,9 @@ As Mirantis' fuelmenu did: the admin address must be on the admin interface, the
 provisioner serves on must be free, and no other DHCP server may answer on the segment (two
 servers racing to answer PXE clients boot nodes into the wrong installer, or none at all).
 The DHCP probe sends a real DHCPDISCOVER, so it needs root.
+
+With a Chef server, the package mirror must list the Chef client the installers install
+(:mod:`wizard.provisioning.mirror`): else every node finds out at the end of its install.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from wizard.provisioning import mirror as mirrors
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
 DISCOVER, OFFER = 1, 2
@@ -149,10 +154,53 @@ def check_address(interface: str, address: str) -> str | None:
     return f"{address} is not on {interface} (it has {has})"
 
 
+def check_chef_mirror(mirror: str, os_id: str, own_url: str, *,
+                      timeout: float = mirrors.TIMEOUT) -> PreflightReport:
+    """Whether ``mirror`` lists the Chef client for ``os_id``: a problem when it does not,
+    or cannot be asked; a note when it does, or when this check cannot tell. ``own_url``
+    is this admin node's provisioner, which cannot be asked before it serves."""
+    report = PreflightReport()
+    base, own = mirror.rstrip("/"), own_url.rstrip("/")
+    if base == own or base.startswith(own + "/"):
+        report.notes.append(f"chef-client in the mirror not checked: {mirror} is on this "
+                            f"admin node's own provisioner ({own_url}), which starts after "
+                            "the preflight")
+        return report
+    package = mirrors.CHEF_PACKAGE
+    try:
+        found = mirrors.find_package(mirror, os_id, package, timeout=timeout)
+    except mirrors.MirrorUnsupported as exc:
+        report.notes.append(f"chef-client in the mirror not checked: {exc}")
+    except mirrors.MirrorError as exc:
+        report.problems.append(f"cannot check that the mirror {mirror} has chef-client for "
+                               f"{os_id}: {exc}")
+    else:
+        if found is None:
+            report.problems.append(
+                f"the mirror {mirror} has no package {package!r} (chef-client) for {os_id} "
+                f"in {mirrors.searched(os_id)}: every node would install without its Chef "
+                "client; add the package to the mirror, or unset chef.server_url")
+        else:
+            report.notes.append(f"the mirror has chef-client for {os_id}: {found}")
+    return report
+
+
 def run_preflight(interface: str, address: str, web_port: int, *,
-                  allow_foreign_dhcp: bool = False,
-                  timeout: float = PROBE_TIMEOUT) -> PreflightReport:
-    """All checks: the admin address, the ports, then other DHCP servers on the segment."""
+                  allow_foreign_dhcp: bool = False, timeout: float = PROBE_TIMEOUT,
+                  chef_mirror: tuple[str, str] | None = None) -> PreflightReport:
+    """All checks: the admin address, the ports, then other DHCP servers on the segment;
+    with ``chef_mirror`` (the mirror's URL, the OS it installs), that it has chef-client."""
+    report = _check_network(interface, address, web_port, allow_foreign_dhcp, timeout)
+    if chef_mirror is not None:
+        found = check_chef_mirror(*chef_mirror, f"http://{address}:{web_port}")
+        report.problems += found.problems
+        report.notes += found.notes
+    return report
+
+
+def _check_network(interface: str, address: str, web_port: int, allow_foreign_dhcp: bool,
+                   timeout: float) -> PreflightReport:
+    """The admin address, then the ports and other DHCP servers (which need it)."""
     report = PreflightReport()
     missing = check_address(interface, address)
     if missing:

@@ -195,6 +195,7 @@ class ProvisionerSite:
             "callbacks": {
                 "installed": f"{url}/nodes/{node.name}/installed",
                 "client_key": f"{url}/nodes/{node.name}/client-key",
+                "problem": f"{url}/nodes/{node.name}/problem",
                 "token_header": "X-Crowbar-Token",
             },
         }

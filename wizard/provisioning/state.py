@@ -7,10 +7,11 @@ served the admin network.
 
 An install's secrets are usable once. A node's callback token is derived from its install
 *epoch*: each one-time capability of an install (registering its Chef client key, saying
-it is installed) is *claimed* in the current epoch and refused after. Two claims start the
-next epoch: ``installed`` (the install is over: the token in its files and logs opens
-nothing any more) and ``install-boot`` (the node PXE-boots its installer again, from its
-own address: a new attempt, with a new token and its claims still to make).
+it is installed) is *claimed* in the current epoch and refused after. Three claims start the
+next epoch: ``installed`` and ``problem`` (the install is over, well or not: the token in
+its files and logs opens nothing any more) and ``install-boot`` (the node PXE-boots its
+installer again, from its own address: a new attempt, with a new token and its claims
+still to make).
 
 Earlier versions of ``pxe serve`` kept this store in its own directory, in SQLite
 (``state.db``) and before that in ``state.json``; :func:`read_earlier` reads either, for the
@@ -31,9 +32,11 @@ from wizard.hardware.inventory import DiscoveredNode, Inventory, InventoryReport
 
 INSTALLED = "installed"
 """The claim that ends an install (and its token)."""
+PROBLEM = "problem"
+"""The claim that ends an install its installer reports went wrong (and its token)."""
 INSTALL_BOOT = "install-boot"
 """The claim that starts a new attempt at an install."""
-EPOCH_CLAIMS = (INSTALLED, INSTALL_BOOT)
+EPOCH_CLAIMS = (INSTALLED, PROBLEM, INSTALL_BOOT)
 """The claims that end an epoch: a node's epoch is how many of them it has made."""
 
 
@@ -50,6 +53,9 @@ class NodeStates(Protocol):
     def state(self, node: str) -> str | None: ...
 
     def set_state(self, node: str, state: str) -> None: ...
+
+    def problem(self, node: str, reason: str) -> None:
+        """``node`` goes to ``problem`` with ``reason``: its installer said what went wrong."""
 
     def epoch(self, node: str) -> int: ...
 
@@ -159,7 +165,8 @@ def _as_report(node: DiscoveredNode) -> InventoryReport:
 
 def epoch_of(db: sqlite3.Connection, node: str) -> int:
     """``node``'s epoch in a database with a ``claims`` table."""
-    row = db.execute("SELECT COUNT(*) FROM claims WHERE node = ? AND what IN (?, ?)",
+    marks = ", ".join("?" * len(EPOCH_CLAIMS))
+    row = db.execute(f"SELECT COUNT(*) FROM claims WHERE node = ? AND what IN ({marks})",
                      (node, *EPOCH_CLAIMS)).fetchone()
     return int(row[0])
 
