@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from wizard.answers import Node, Proposal, load, save
+from wizard.catalog import default_catalog
 from wizard.chef.api import ChefServer
 from wizard.lab.control import Lab, stop_group
 from wizard.lab.fleet import read_states
@@ -79,13 +80,20 @@ def test_chef_push_lab_pushes_to_the_labs_goiardi(lab: tuple[Lab, dict[str, str]
     fleet, env = lab
     chef = fleet.chef()
     assert chef is not None
+    shipped = {c.name for name in load(EXAMPLE).barclamps
+                for c in default_catalog().entries[name].cookbooks}
+    assert {"ntp", "dns", "logging", "provisioner"} <= shipped
     first = cli(env, "chef", "push", EXAMPLE, "--lab")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith(f"pushing 49 objects to {chef.url} as admin\n")
-    assert "49 created, 0 updated, 0 unchanged" in first.stdout
+    assert first.stdout.startswith(
+        f"pushing {len(shipped)} cookbooks and 45 objects to {chef.url} as admin\n")
+    assert f"cookbooks: {len(shipped)} created, 0 updated, 0 unchanged" in first.stdout
+    assert "45 created, 0 updated, 0 unchanged" in first.stdout
     again = cli(env, "chef", "push", EXAMPLE, "--lab")
     assert again.returncode == 0, again.stderr
-    assert "nothing changed: all 49 objects were already on the server" in again.stdout
+    assert f"cookbooks: 0 created, 0 updated, {len(shipped)} unchanged" in again.stdout
+    assert (f"nothing changed: all {len(shipped)} cookbooks and 45 objects were already on "
+            "the server") in again.stdout
 
     async def environment() -> dict | None:
         async with ChefServer(chef.url, "admin", chef.admin_key) as server:

@@ -226,7 +226,8 @@ def answers_commands(ws: Workspace, shown: dict[str, Shown]) -> None:
         ROOT / "answers/schema.json").read_text(), "the committed answers/schema.json is stale"
     ws.run("crowbar-wizard schema -o schema.json")
     _contains(ws.run("crowbar-wizard barclamps"), "Barclamps (23)", "keystone")
-    _contains(ws.run("crowbar-wizard barclamps show nova"), "nova-compute-kvm")
+    _contains(ws.run("crowbar-wizard barclamps show nova"), "nova-compute-kvm",
+              "Chef cookbooks", "openstack-compute")
     _contains(ws.run(f"crowbar-wizard allocate {EXAMPLE} -o allocated.yaml"),
               "wrote allocated.yaml")
 
@@ -249,7 +250,10 @@ def chef_export(ws: Workspace, shown: dict[str, Shown]) -> None:
     export is replaced, a foreign file only with --force."""
     ws.run(f"crowbar-wizard chef export {EXAMPLE} chef-repo", status=1)
     done = ws.run(f"{KEYSTONE} crowbar-wizard chef export {EXAMPLE} chef-repo")
-    _contains(done, "wrote ", "to chef-repo")
+    _contains(done, "wrote ", "to chef-repo", "cookbooks", "Berksfile pins")
+    assert (ws.root / "chef-repo/cookbooks/ntp/metadata.rb").is_file()
+    assert "cookbook \"openstack-compute\", \"= 20.0.0\"" in (
+        ws.root / "chef-repo/Berksfile").read_text()
     (ws.root / "chef-repo/notes.txt").write_text("mine\n")
     ws.run(f"{KEYSTONE} crowbar-wizard chef export {EXAMPLE} chef-repo", status=1)
     _contains(ws.run(f"{KEYSTONE} crowbar-wizard chef export {EXAMPLE} chef-repo --force"),
@@ -296,6 +300,18 @@ def chef_push(ws: Workspace, shown: dict[str, Shown]) -> None:
                      f"--client admin --key {key}"), "created")
     _contains(ws.run(f"crowbar-wizard chef push {EXAMPLE} --lab"), "updated")
     _contains(ws.run(f"crowbar-wizard chef push {EXAMPLE} --lab --prune"), "nothing changed")
+    vendored = ws.root / "vendor" / "hello"
+    (vendored / "recipes").mkdir(parents=True)
+    (vendored / "metadata.rb").write_text("name 'hello'\nversion '1.0.0'\n")
+    (vendored / "recipes" / "default.rb").write_text("log 'hello'\n")
+    _contains(ws.run(f"crowbar-wizard chef push {EXAMPLE} --lab --cookbooks vendor"),
+              "created cookbook hello 1.0.0")
+    (vendored / "recipes" / "default.rb").write_text("log 'hello again'\n")
+    refused = ws.run(f"crowbar-wizard chef push {EXAMPLE} --lab --cookbooks vendor", status=1)
+    assert "recipes/default.rb" in refused.stderr and "--force" in refused.stderr, \
+        refused.stderr
+    _contains(ws.run(f"crowbar-wizard chef push {EXAMPLE} --lab --cookbooks vendor --force"),
+              "updated cookbook hello 1.0.0")
 
 
 def power(ws: Workspace, shown: dict[str, Shown]) -> None:
@@ -426,6 +442,7 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "crowbar-wizard new --supernet CIDR --nodes N -o FILE",
         "crowbar-wizard schema [-o FILE]",
         "crowbar-wizard barclamps [show NAME]",
+        "crowbar-wizard barclamps show NAME",
         "crowbar-wizard allocate FILE [-o OUT]")),
     (example, (
         "crowbar-wizard example",
@@ -441,7 +458,7 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
                 "[--password-env VAR] [--json]",
                 "discover --lab")),
     (chef_push, ("crowbar-wizard chef push FILE [--lab | --server URL --client NAME --key PEM] "
-                 "[--prune]",
+                 "[--cookbooks DIR] [--force] [--prune]",
                  "crowbar-wizard chef push answers/examples/lab-small.yaml --lab")),
     (power, ("crowbar-wizard power {NODE|--all} {status,on,off,cycle,reset,soft} FILE [--lab]",
              "crowbar-wizard power ctl-1 status answers/examples/lab-small.yaml --lab")),

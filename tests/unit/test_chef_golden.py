@@ -1,9 +1,11 @@
-"""``chef export`` of every example against golden files, for three barclamps each.
+"""``chef export`` of every example against golden files.
 
-Golden files are ``tests/golden/<example>/<barclamp>.json``: the barclamp's environment
-attributes, its Chef roles and its data bag item, read back from a real export. After an
-intended change, regenerate them with ``UPDATE_GOLDEN=1 pytest tests/unit/test_chef_golden.py``
-and review the diff.
+Golden files are ``tests/golden/<example>/<barclamp>.json`` for three barclamps each: the
+barclamp's environment attributes, its Chef roles and its data bag item, read back from a
+real export; and for the whole chef-repo ``tests/golden/<example>/repo.json``: every file it
+holds (cookbooks too), the Berksfile that pins the upstream cookbooks, and the cookbook
+versions the environment pins. After an intended change, regenerate them with
+``UPDATE_GOLDEN=1 pytest tests/unit/test_chef_golden.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 
 from wizard.answers import load
 from wizard.catalog import default_catalog
+from wizard.chef.objects import EXPORT_MARKER
 from wizard.cli.main import main
 
 ROOT = Path(__file__).parents[2]
@@ -50,12 +53,19 @@ def test_export_matches_golden(example: str, tmp_path: Path, monkeypatch, capsys
     path = ROOT / "answers" / "examples" / f"{example}.yaml"
     repo = tmp_path / "repo"
     assert main(["chef", "export", str(path), str(repo)]) == 0
-    assert capsys.readouterr().out.startswith(f"wrote {sum(1 for _ in repo.rglob('*.json'))} "
-                                              f"files to {repo}")
+    files = sorted(str(p.relative_to(repo)) for p in repo.rglob("*")
+                   if p.is_file() and p.name != EXPORT_MARKER)
+    assert capsys.readouterr().out.startswith(f"wrote {len(files)} files to {repo}")
     environment = load(path).site.name
-    for barclamp in BARCLAMPS[example]:
-        got = _exported(repo, barclamp, environment)
-        golden = GOLDEN / example / f"{barclamp}.json"
+    whole = {
+        "files": files, "Berksfile": (repo / "Berksfile").read_text().splitlines(),
+        "cookbook_versions": json.loads((repo / "environments" / f"{environment}.json")
+                                        .read_text())["cookbook_versions"],
+    }
+    for golden, got in [(GOLDEN / example / f"{barclamp}.json",
+                         _exported(repo, barclamp, environment))
+                        for barclamp in BARCLAMPS[example]] + [(GOLDEN / example / "repo.json",
+                                                                whole)]:
         if os.environ.get("UPDATE_GOLDEN"):
             golden.parent.mkdir(parents=True, exist_ok=True)
             golden.write_text(json.dumps(got, indent=2, sort_keys=True) + "\n")

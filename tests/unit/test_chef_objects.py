@@ -81,7 +81,10 @@ def test_export_writes_a_knife_repo(tmp_path: Path, catalog: Catalog, secret_env
     out = tmp_path / "repo"
     count = export_repo(objects, out).files
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.json"))
-    assert count == len(written) == len(repo_files(objects))
+    assert count == len(written) + 1 == len(repo_files(objects))
+    assert (out / "Berksfile").read_text().endswith(
+        'cookbook "alpha", "~> 1.0"\n'
+        'cookbook "beta", "= 2.1.0", git: "https://git.example.com/beta-cb", ref: "v2.1.0"\n')
     assert written == [
         "data_bags/crowbar/bc-alpha-default.json", "data_bags/crowbar/bc-beta-default.json",
         "environments/lab.json",
@@ -223,7 +226,7 @@ def test_failed_export_leaves_the_earlier_one(tmp_path: Path, catalog: Catalog,
     export_repo(objects, out)
     before = {p: p.read_text() for p in out.rglob("*.json")}
     writes = {"n": 0}
-    real_write = Path.write_text
+    real_write = Path.write_bytes
 
     def failing_write(self: Path, *args, **kwargs):
         writes["n"] += 1
@@ -231,7 +234,7 @@ def test_failed_export_leaves_the_earlier_one(tmp_path: Path, catalog: Catalog,
             raise OSError(28, "No space left on device")
         return real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", failing_write)
+    monkeypatch.setattr(Path, "write_bytes", failing_write)
     with pytest.raises(OSError, match="No space left"):
         export_repo(objects, out)
     monkeypatch.undo()

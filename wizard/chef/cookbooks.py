@@ -121,13 +121,8 @@ def site_cookbooks(catalog: Catalog, barclamps: Iterable[str],
 
 def cookbook_dirs(catalog: Catalog, barclamps: Iterable[str]) -> list[Path]:
     """The cookbook directories the given barclamps ship, in apply order."""
-    found = []
-    for name in catalog.apply_order(barclamps):
-        shelf = catalog.entries[name].directory / "cookbooks"
-        if shelf.is_dir():
-            found += sorted(path for path in shelf.iterdir()
-                            if path.is_dir() and not path.name.startswith("."))
-    return found
+    return [shipped.directory for name in catalog.apply_order(barclamps)
+            for shipped in catalog.entries[name].cookbooks]
 
 
 def vendored_dirs(directory: Path) -> list[Path]:

@@ -25,14 +25,16 @@ from wizard.answers.node_network import BOND_MODES, node_network
 from wizard.answers.proposals import assignments, attribute_values
 from wizard.base.problems import CatalogError, Problem
 from wizard.base.secrets import Secret, SecretError
-from wizard.catalog import Catalog, render_yaml
+from wizard.catalog import Catalog, UpstreamCookbook, render_yaml
 from wizard.catalog.samples import networks_context
+from wizard.chef.berksfile import berksfile
 from wizard.chef.cookbooks import Cookbook
 
 DATA_BAG = "crowbar"
 EXPORT_MARKER = ".crowbar-wizard-export"
 MARKER_HEADER = "written by crowbar-wizard chef export; the files it wrote:\n"
 _REPO_LAYOUT = re.compile(r"(environments|roles|nodes)/[^/]+\.json|data_bags/[^/]+/[^/]+\.json")
+"""The files of an export from before the marker listed them (cookbooks came later)."""
 
 
 @dataclass
@@ -49,6 +51,8 @@ class ChefObjects:
     """(bag, item) of every data bag item holding a revealed secret."""
     cookbooks: dict[str, Cookbook] = field(default_factory=dict)
     """The cookbooks to upload (by name), each pinned in the environment."""
+    upstream: dict[str, UpstreamCookbook] = field(default_factory=dict)
+    """The upstream cookbooks the deployment's barclamps declare (the export pins them)."""
 
 
 # --- template contexts -----------------------------------------------------------------------
@@ -121,7 +125,8 @@ def render(answers: Answers, catalog: Catalog,
     environment_name = answers.site.name
     order = catalog.apply_order(answers.barclamps)
     default_attributes: dict[str, Any] = {"crowbar": site_attributes(answers, context)}
-    objects = ChefObjects(environment={}, cookbooks=dict(sorted((cookbooks or {}).items())))
+    objects = ChefObjects(environment={}, cookbooks=dict(sorted((cookbooks or {}).items())),
+                          upstream=catalog.upstream(order))
     bag: dict[str, dict[str, Any]] = {}
     for name in order:
         barclamp, proposal = catalog[name], context["proposals"][name]
@@ -295,13 +300,19 @@ class ExportResult:
     """Files no export wrote, removed because ``force`` was given."""
 
 
-def repo_files(objects: ChefObjects) -> dict[str, str]:
-    """``{relative path: JSON text}`` of a knife-compatible chef-repo."""
-    files = {f"environments/{objects.environment['name']}.json": _json(objects.environment)}
+def repo_files(objects: ChefObjects) -> dict[str, str | bytes]:
+    """``{relative path: content}`` of a knife-compatible chef-repo: the objects as JSON,
+    the cookbooks to upload, and a Berksfile pinning those and the upstream ones."""
+    files: dict[str, str | bytes] = {
+        f"environments/{objects.environment['name']}.json": _json(objects.environment)}
     files |= {f"roles/{name}.json": _json(role) for name, role in objects.roles.items()}
     files |= {f"data_bags/{bag}/{item}.json": _json(body)
               for bag, items in objects.data_bags.items() for item, body in items.items()}
     files |= {f"nodes/{name}.json": _json(node) for name, node in objects.nodes.items()}
+    files |= {f"cookbooks/{name}/{file.path}": file.read()
+              for name, cookbook in objects.cookbooks.items() for file in cookbook.files}
+    if objects.cookbooks or objects.upstream:
+        files["Berksfile"] = berksfile(objects.cookbooks, objects.upstream)
     return files
 
 
@@ -340,10 +351,11 @@ def export_repo(objects: ChefObjects, directory: Path, *, force: bool = False) -
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        for relative, text in files.items():
+        for relative, content in files.items():
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")  # in a 0700 directory until the swap
+            # in a 0700 directory until the swap
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
             os.chmod(path, 0o600 if relative in private else 0o644)
         (staging / EXPORT_MARKER).write_text(
             MARKER_HEADER + "".join(f"{relative}\n" for relative in sorted(files)),

@@ -16,6 +16,7 @@ from wizard.answers.proposals import AllocationError, allocate
 from wizard.base import terminal
 from wizard.base.secrets import SecretError
 from wizard.catalog import CORE_GROUP, Catalog, default_catalog, format_number
+from wizard.chef.cookbooks import site_cookbooks
 from wizard.chef.objects import ExportError, export_repo, render
 from wizard.cli import chef as cli_chef
 from wizard.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
@@ -198,15 +199,20 @@ def _allocate(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     answers = load(args.answers)
+    catalog = default_catalog()
     try:
-        objects = render(answers, default_catalog())
+        objects = render(answers, catalog, site_cookbooks(catalog, answers.barclamps))
         result = export_repo(objects, args.directory, force=args.force)
     except (SecretError, ExportError) as exc:
         print(f"cannot export: {exc}", file=sys.stderr)
         return EXIT_FAILED
     items = sum(len(items) for items in objects.data_bags.values())
     print(f"wrote {result.files} files to {args.directory}: 1 environment, "
-          f"{len(objects.roles)} roles, {items} data bag items, {len(objects.nodes)} nodes")
+          f"{len(objects.roles)} roles, {items} data bag items, {len(objects.nodes)} nodes, "
+          f"{len(objects.cookbooks)} cookbooks")
+    if objects.upstream:
+        print(f"Berksfile pins {len(objects.upstream)} upstream cookbooks: on a machine with "
+              f"internet, berks vendor DIR there, then chef push {args.answers} --cookbooks DIR")
     for why, paths in (("no crowbar-wizard export wrote it (--force)", result.foreign),
                        ("the earlier export's, no longer produced", result.stale)):
         for path in paths:
