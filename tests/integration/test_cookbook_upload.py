@@ -25,8 +25,9 @@ import pytest
 
 from wizard.answers import Answers, load
 from wizard.catalog import Catalog, default_catalog
+from wizard.catalog.cookbooks import shipped_cookbooks
 from wizard.chef.api import ChefError, ChefServer
-from wizard.chef.cookbooks import Cookbook, read_cookbook, read_cookbooks
+from wizard.chef.cookbooks import Cookbook, read_cookbook, read_cookbooks, site_cookbooks
 from wizard.chef.objects import ChefObjects, render
 from wizard.chef.push import PushError, PushReport, push
 from wizard.chef.upload import upload_cookbook
@@ -313,7 +314,7 @@ def test_apply_uploads_cookbooks_before_the_environment_and_does_not_retry_a_con
     home = write(tmp_path / barclamp, {f"cookbooks/fixture_app/{path}": content
                                        for path, content in COOKBOOKS["fixture_app"].items()})
     catalog = Catalog(shipped.entries | {barclamp: dataclasses.replace(
-        shipped.entries[barclamp], directory=home)})
+        shipped.entries[barclamp], directory=home, cookbooks=shipped_cookbooks(barclamp, home))})
     journal = Journal.open(tmp_path / "journal.db")
     recorder = Recorder()
 
@@ -342,3 +343,43 @@ def test_apply_uploads_cookbooks_before_the_environment_and_does_not_retry_a_con
         assert [(s.status, s.attempts) for s in tries] == [("failed", 2)]  # 1 per apply
     finally:
         journal.close()
+
+
+@pytest.mark.parametrize("example", ["lab-small", "openstack", "hadoop"])
+def test_the_shipped_cookbooks_upload_and_every_role_resolves_or_names_what_to_vendor(
+        goiardi: Goiardi, example: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real catalog's cookbooks, pushed for each example: every file reads back by its
+    checksum URL, and each pushed role's run list resolves (goiardi's depsolver) when all
+    its cookbooks ship, or names the upstream cookbook the operator still has to vendor."""
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
+    answers = load(f"answers/examples/{example}.yaml")
+    catalog = default_catalog()
+    objects = render(answers, catalog, site_cookbooks(catalog, answers.barclamps))
+    assert objects.cookbooks, "every example deploys core barclamps, which ship cookbooks"
+
+    async def go() -> tuple[dict[str, dict[str, bytes]], dict[str, dict[str, str] | str]]:
+        async with admin(goiardi) as chef:
+            await push(chef, objects, answers.site.name)
+            found = {name: await held(chef, c) for name, c in objects.cookbooks.items()}
+            solved: dict[str, dict[str, str] | str] = {}
+            for name, role in objects.roles.items():
+                bare = [item[len("recipe["):-1] for item in role["run_list"]]
+                try:
+                    solved[name] = await depsolve(chef, answers.site.name, bare)
+                except ChefError as exc:
+                    solved[name] = f"{exc.status} {exc}"
+            return found, solved
+    found, solved = asyncio.run(go())
+    for name, cookbook in objects.cookbooks.items():
+        assert found[name] == on_disk(cookbook), name
+    for name, role in objects.roles.items():
+        cookbooks = [item[len("recipe["):-1].split("::")[0] for item in role["run_list"]]
+        missing = [c for c in cookbooks if c not in objects.cookbooks]
+        if missing:
+            assert missing[0] in objects.upstream, f"{name}: {missing[0]} is declared nowhere"
+            assert isinstance(solved[name], str) and solved[name].startswith("412 "), name
+            assert "no such cookbook" in solved[name], solved[name]
+            assert all(re.search(rf"\b{re.escape(c)}\b", solved[name]) for c in missing), \
+                solved[name]
+        else:
+            assert solved[name] == {c: objects.cookbooks[c].version for c in set(cookbooks)}
