@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from wizard.answers import Answers, load
+from wizard.answers import Answers, load, save
 from wizard.catalog import Catalog, default_catalog
 from wizard.catalog.cookbooks import shipped_cookbooks
 from wizard.chef.api import ChefError, ChefServer
@@ -303,6 +303,29 @@ def test_cli_push_with_vendored_cookbooks_refuses_an_edit_unless_forced(
     assert main([*args, "--force"]) == 0
     forced = capsys.readouterr().out
     assert "  updated cookbook fixture_base 1.0.0\n" in forced
+
+
+def test_the_answers_name_the_vendored_cookbooks_for_push_and_apply(
+        goiardi: Goiardi, shelf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """chef.cookbooks_path: what push uploads without --cookbooks, and what apply renders
+    (its environment pins them too, so an apply after a push keeps them pinned)."""
+    answers = load(EXAMPLE)
+    answers = answers.model_copy(update={"chef": answers.chef.model_copy(
+        update={"cookbooks_path": str(shelf)})})
+    path = tmp_path / "vendored.yaml"
+    save(answers, path)
+    assert main(["chef", "push", str(path), "--server", goiardi.url, "--client", "admin",
+                 "--key", str(goiardi.admin_key)]) == 0
+    assert "  created cookbook fixture_vendored 0.4.2\n" in capsys.readouterr().out
+    journal = Journal.open(tmp_path / "journal.db")
+    runner = Runner(load(path), default_catalog(), journal, directory=tmp_path / "pxe",
+                    ipmi=IpmiDriver(), chef=None, serve_dhcp=False)
+    try:
+        assert runner.objects.environment["cookbook_versions"]["fixture_vendored"] == "= 0.4.2"
+    finally:
+        runner.ipmi.close()
+        journal.close()
 
 
 def test_apply_uploads_cookbooks_before_the_environment_and_does_not_retry_a_conflict(

@@ -94,7 +94,8 @@ def _full(name: str) -> dict[str, Any]:
         data["provisioning"] |= {
             "kernel_url": "http://192.168.124.10:8091/k/linux",
             "initrd_url": "http://192.168.124.10:8091/k/initrd", "ssh_authorized_keys": KEYS[:1]}
-        data["chef"] |= {"organization": "lab", "export_path": "/srv/chef-repo"}
+        data["chef"] |= {"organization": "lab", "export_path": "/srv/chef-repo",
+                         "cookbooks_path": "/srv/berks-vendor"}
         data["nodes"][0]["addresses"] = {"admin": "192.168.124.90"}
         data["nodes"][0]["hardware"]["nics"] = [
             {"mac": mac, "speed_mbps": 1000, "name": f"eno{i + 1}"}

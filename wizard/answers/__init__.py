@@ -206,6 +206,11 @@ class Chef(Model):
     client_name: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+$")
     key: SecretValue | None = None
     export_path: str | None = Field(None, min_length=1)
+    cookbooks_path: str | None = Field(
+        None, min_length=1,
+        description="A directory of vendored cookbooks (what berks vendor writes from the "
+        "Berksfile chef export writes: the upstream cookbooks the barclamps declare), "
+        "uploaded and pinned with those the barclamps ship by chef push and apply.")
 
 
 class Answers(Model):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from wizard.answers import Answers
 from wizard.catalog import Catalog
 from wizard.catalog.metadata import Metadata, cookbook_problem, read_metadata
 
@@ -117,6 +118,12 @@ def site_cookbooks(catalog: Catalog, barclamps: Iterable[str],
     if vendored is not None:
         directories += vendored_dirs(vendored)
     return read_cookbooks(directories)
+
+
+def vendored(answers: Answers) -> Path | None:
+    """The answers' directory of vendored cookbooks (``chef.cookbooks_path``), if any."""
+    path = answers.chef.cookbooks_path
+    return Path(path) if path else None
 
 
 def cookbook_dirs(catalog: Catalog, barclamps: Iterable[str]) -> list[Path]:

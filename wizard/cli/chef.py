@@ -13,7 +13,7 @@ from wizard.answers import Answers, load
 from wizard.base.secrets import SecretError, read_secret_file
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefError, ChefServer
-from wizard.chef.cookbooks import Cookbook, site_cookbooks
+from wizard.chef.cookbooks import Cookbook, site_cookbooks, vendored
 from wizard.chef.objects import render
 from wizard.chef.push import PushError, PushReport, push, targets
 from wizard.chef.signing import SIGN_VERSIONS, ChefKeyError
@@ -57,7 +57,8 @@ def add_push(actions: Any, formatter: type[argparse.HelpFormatter]) -> None:
     cmd.add_argument("--cookbooks", type=Path, metavar="DIR",
                      help="also upload (and pin) the cookbooks in DIR, one directory each "
                      "with its metadata.rb or metadata.json, as 'berks vendor DIR' writes "
-                     "them")
+                     "them (default: the answers' chef.cookbooks_path, which apply uploads "
+                     "too)")
     cmd.add_argument("--force", action="store_true",
                      help="replace a cookbook version the server holds with other files "
                      "(nodes pinned to it get the new files under the same version)")
@@ -97,7 +98,7 @@ def _push(args: argparse.Namespace) -> int:
             return EXIT_FAILED
     catalog = default_catalog()
     # a CookbookError is invalid input, as a broken answers file is: exit 2, file and line
-    cookbooks = site_cookbooks(catalog, answers.barclamps, args.cookbooks)
+    cookbooks = site_cookbooks(catalog, answers.barclamps, args.cookbooks or vendored(answers))
     try:
         objects = render(answers, catalog, cookbooks)
         server = _connection(args, answers)

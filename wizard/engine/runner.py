@@ -35,7 +35,7 @@ from wizard.answers import Answers
 from wizard.base.yamlfile import write_atomic
 from wizard.catalog import Catalog
 from wizard.chef.api import ChefAuthError, ChefError, ChefServer
-from wizard.chef.cookbooks import site_cookbooks
+from wizard.chef.cookbooks import site_cookbooks, vendored
 from wizard.chef.node import register_client
 from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
@@ -107,7 +107,8 @@ class Runner:
                                     bytes.fromhex(key.read_text()) if key.exists() else b"",
                                     peers)
         self.objects: ChefObjects = render(answers, catalog,
-                                           site_cookbooks(catalog, answers.barclamps))
+                                           site_cookbooks(catalog, answers.barclamps,
+                                                          vendored(answers)))
         self.nodes = {node.name: node for node in answers.nodes}
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
                               if t.kind == "nodes"}
