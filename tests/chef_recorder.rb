@@ -96,8 +96,17 @@ class Properties
   end
 end
 
+# Where cookbook libraries add their helpers, as in Chef (Chef::DSL::Recipe.include).
+module Chef
+  module DSL
+    module Recipe; end
+  end
+end
+
 # A recipe's world: the node, the platform checks, include_recipe, and every resource.
 class Recorder
+  include Chef::DSL::Recipe
+
   attr_reader :resources
 
   # What shell_out returns: the command's output, as Mixlib::ShellOut does.
@@ -199,6 +208,7 @@ wanted = input.fetch('run_list').map { |spec| spec.split('::', 2).first }.uniq
 files = AttributeFile.new(automatic)
 wanted.each do |cookbook|
   Dir.glob(File.join(cookbooks.fetch(cookbook), 'attributes', '*.rb')).sort.each { |path| files.load(path) }
+  Dir.glob(File.join(cookbooks.fetch(cookbook), 'libraries', '*.rb')).sort.each { |path| load(path) }
 end
 # Chef's precedence, lowest first (automatic wins over everything; override is unused here)
 node = [files.default, input.fetch('environment'), *input.fetch('roles'), input.fetch('normal'),

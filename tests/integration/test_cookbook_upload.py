@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.unit.test_cookbooks import cookbook as write
 from wizard.answers import Answers, load, save
 from wizard.catalog import Catalog, default_catalog
 from wizard.catalog.cookbooks import shipped_cookbooks
@@ -69,17 +70,6 @@ COOKBOOKS: dict[str, dict[str, str | bytes]] = {
 @pytest.fixture(autouse=True)
 def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
-
-
-def write(root: Path, files: dict[str, str | bytes]) -> Path:
-    for relative, content in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return root
 
 
 @pytest.fixture
