@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.small_catalog import catalog_files, shipping_files, write_catalog
 from wizard.catalog import CatalogError, default_catalog, load_catalog
-from wizard.catalog.cookbooks import run_list_recipe
+from wizard.catalog.cookbooks import run_list_recipe, satisfies
 
 METADATA = ("# frozen_string_literal: true\n\n"
             "name 'alpha'\nversion '1.2.0'\ndepends 'beta', '= 2.1.0'\n")
@@ -71,8 +71,34 @@ def test_a_dependency_no_barclamp_has(tmp_path: Path) -> None:
     files = shipped_alpha(**{"alpha/cookbooks/alpha/metadata.rb": METADATA.replace(
         "depends 'beta'", "depends 'gamma'")})
     assert load_error(tmp_path, files) == (
-        "alpha/cookbooks/alpha/metadata.rb:1:1: depends: depends on cookbook 'gamma', which "
+        "alpha/cookbooks/alpha/metadata.rb:5:1: depends: depends on cookbook 'gamma', which "
         "no barclamp ships or declares")
+
+
+def test_a_dependency_must_accept_the_version_the_catalog_pins(tmp_path: Path) -> None:
+    """beta is declared = 2.1.0: alpha's metadata.rb must accept 2.1.0."""
+    for constraint in ("= 2.1.0", ">= 2.0", "~> 2.1", "~> 2.0", "< 3.0"):
+        files = shipped_alpha(**{"alpha/cookbooks/alpha/metadata.rb": METADATA.replace(
+            "'= 2.1.0'", f"'{constraint}'")})
+        load_catalog(write_catalog(tmp_path / constraint, files))
+    files = shipped_alpha(**{"alpha/cookbooks/alpha/metadata.rb": METADATA.replace(
+        "'= 2.1.0'", "'~> 2.2'")})
+    assert load_error(tmp_path, files) == (
+        "alpha/cookbooks/alpha/metadata.rb:5:1: depends: depends on beta ~> 2.2, but barclamp "
+        "beta pins beta 2.1.0")
+
+
+@pytest.mark.parametrize(("version", "constraint", "expected"), [
+    ("1.2.3", "= 1.2.3", True), ("1.2.4", "= 1.2.3", False), ("1.2.0", "= 1.2", True),
+    ("2.0.0", ">= 1.0", True), ("0.9.9", ">= 1.0", False), ("1.0.0", "> 1.0", False),
+    ("1.9.0", "< 2.0", True), ("2.0.0", "<= 2.0", True),
+    ("1.2.0", "~> 1.2", True), ("1.9.9", "~> 1.2", True), ("2.0.0", "~> 1.2", False),
+    ("1.1.0", "~> 1.2", False), ("1.2.9", "~> 1.2.3", True), ("1.3.0", "~> 1.2.3", False),
+    ("7.0.29", "~> 7.0", True), ("8.0.0", "~> 7.0", False),
+])
+def test_satisfies_reads_constraints_as_chef_does(version: str, constraint: str,
+                                                  expected: bool) -> None:
+    assert satisfies(version, constraint) is expected
 
 
 @pytest.mark.parametrize(("line", "expected"), [

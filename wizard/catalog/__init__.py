@@ -35,7 +35,9 @@ from wizard.catalog.cookbooks import (
     COOKBOOK_NAME,
     Provider,
     ShippedCookbook,
+    metadata_line,
     run_list_recipe,
+    satisfies,
     shipped_cookbooks,
 )
 from wizard.catalog.samples import sample_context
@@ -530,13 +532,34 @@ def _check_cookbooks(catalog: Catalog) -> list[Problem]:
                 if problem:
                     problems.append(entry.document.problem(("roles", r, "run_list", i), problem))
         for shipped in entry.cookbooks:
-            for other in shipped.metadata.dependencies:
-                if other not in providers:
-                    problems.append(Problem(
-                        str(shipped.directory / "metadata.rb"), 1, 1, "depends",
-                        f"depends on cookbook {other!r}, which no barclamp ships or declares"
-                        + did_you_mean(other, providers)))
+            for other, constraint in shipped.metadata.dependencies.items():
+                problem = _dependency_problem(providers, other, constraint)
+                if problem:
+                    problems.append(Problem(str(shipped.directory / "metadata.rb"),
+                                            metadata_line(shipped.directory,
+                                                          rf"\bdepends\b.*\b{other}\b"), 1,
+                                            "depends", problem))
     return problems
+
+
+def _dependency_problem(providers: Mapping[str, Provider], name: str,
+                        constraint: str) -> str | None:
+    """Why a shipped cookbook's ``depends name, constraint`` disagrees with what the catalog
+    ships or declares of ``name``, or None when it agrees."""
+    provider = providers.get(name)
+    if provider is None:
+        return (f"depends on cookbook {name!r}, which no barclamp ships or declares"
+                + did_you_mean(name, providers))
+    if provider.shipped is not None:
+        version, where = provider.shipped.metadata.version, "ships"
+    elif provider.upstream is not None and provider.upstream.version.startswith("= "):
+        version, where = provider.upstream.version[2:], "pins"
+    else:
+        return None  # a range against a range: berks resolves both
+    if satisfies(version, constraint):
+        return None
+    return (f"depends on {name} {constraint}, but barclamp {provider.barclamp} {where} "
+            f"{name} {version}")
 
 
 def _unresolved(catalog: Catalog, providers: Mapping[str, Provider], item: str) -> str | None:

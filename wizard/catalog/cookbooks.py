@@ -55,8 +55,8 @@ def shipped_cookbooks(barclamp: str, directory: Path) -> list[ShippedCookbook]:
             problems += exc.problems
             continue
         if metadata.name != cookbook.name:
-            problems.append(Problem(str(cookbook / "metadata.rb"), _name_line(cookbook), 1,
-                                    "name",
+            line = metadata_line(cookbook, r"^\s*name\b")
+            problems.append(Problem(str(cookbook / "metadata.rb"), line, 1, "name",
                                     f"name {metadata.name!r} differs from its directory "
                                     f"{cookbook.name!r}"))
             continue
@@ -67,11 +67,30 @@ def shipped_cookbooks(barclamp: str, directory: Path) -> list[ShippedCookbook]:
     return found
 
 
-def _name_line(cookbook: Path) -> int:
-    """The line of ``metadata.rb`` that names the cookbook (1 when there is none)."""
+def satisfies(version: str, constraint: str) -> bool:
+    """Whether ``version`` (``1.2.3``) meets a Chef ``constraint`` (``~> 1.2``, ``>= 1.0``,
+    ``= 1.2.3``); ``~> 1.2`` means >= 1.2 and < 2.0, ``~> 1.2.3`` >= 1.2.3 and < 1.3."""
+    operator, _, wanted = constraint.partition(" ")
+    have, want = _parts(version), _parts(wanted)
+    if operator == "~>":
+        places = len(wanted.split(".")) - 1
+        upper = (*want[:places - 1], want[places - 1] + 1, *[0] * (3 - places))
+        return want <= have < upper
+    return {"=": have == want, ">=": have >= want, ">": have > want, "<=": have <= want,
+            "<": have < want}[operator]
+
+
+def _parts(version: str) -> tuple[int, ...]:
+    numbers = [int(part) for part in version.split(".")]
+    return tuple(numbers + [0] * (3 - len(numbers)))
+
+
+def metadata_line(cookbook: Path, pattern: str) -> int:
+    """The first line of the cookbook's ``metadata.rb`` matching ``pattern`` (1 when none
+    does): where a problem with its name or a dependency is."""
     path = cookbook / "metadata.rb"
     lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    return next((n for n, text in enumerate(lines, 1) if re.match(r"\s*name\b", text)), 1)
+    return next((n for n, text in enumerate(lines, 1) if re.search(pattern, text)), 1)
 
 
 def run_list_recipe(item: str) -> tuple[str, str] | None:
