@@ -18,6 +18,7 @@ import pytest
 
 from tests.tmpfs import small_disk
 from wizard.engine.journal import Journal, holder
+from wizard.engine.pause import set_paused
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
 from wizard.lab.fleet import read_states
@@ -125,7 +126,10 @@ def test_a_paused_apply_starts_no_step_until_resumed(lab: tuple[Lab, dict[str, s
         while holder(path) is None:
             assert time.monotonic() < deadline and running.poll() is None
             time.sleep(0.05)
-        paused = cli("pause")
+        # paused at once, as the command does it: a command started now could land after a
+        # lab apply on a loaded machine has already finished
+        set_paused(path, True)
+        paused = cli("pause")  # and the command says so (pausing twice is still paused)
         assert paused.returncode == 0 and "paused the apply of lab" in paused.stdout
         while not any(e.kind == "paused" for e in _events(path)):
             assert time.monotonic() < deadline
