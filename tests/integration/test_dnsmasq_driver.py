@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.netns import Segment, leftovers, need_root_netns
+from tests.proc import alive
 from wizard.answers import Answers, Node, load
 from wizard.catalog import default_catalog
 from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
@@ -138,7 +139,7 @@ def test_dnsmasq_dies_with_the_process_that_started_it(rig, sig: int) -> None:
         assert Path(f"/proc/{pid}/cmdline").read_bytes().startswith(driver.binary.encode())
         starter.send_signal(sig)  # its default action: no clean-up of its own runs
         assert starter.wait(10) == -sig
-        _wait(lambda: not _alive(pid), "dnsmasq to stop")
+        _wait(lambda: not alive(pid), "dnsmasq to stop")
         assert "exiting on receipt of SIGTERM" in driver.log.read_text()
     finally:
         starter.kill()
@@ -157,13 +158,6 @@ def test_a_dnsmasq_that_fails_its_start_up_checks_is_reported(rig) -> None:
     assert str(failed.value) == ("dnsmasq exited at start: TFTP directory "
                                  f"{tftp} inaccessible: Permission denied")
     assert not driver.running()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
-    except FileNotFoundError:
-        return False
 
 
 def _wait(condition, what: str, timeout: float = 20) -> None:

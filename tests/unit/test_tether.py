@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.proc import alive
+
 STARTER = """\
 import subprocess, sys, time
 tether = subprocess.Popen([sys.executable, "-m", "wizard.provisioning.tether", "--", *sys.argv[1:]],
@@ -67,9 +69,7 @@ def test_the_command_dies_with_its_starter(sig: int) -> None:
         starter.send_signal(sig)  # its default action: the starter dies, no clean-up runs
         assert starter.wait(10) == -sig
         _wait(lambda: not _running(command), "the command to stop")
-        _wait(lambda: not Path(f"/proc/{tether}").exists()
-              or "Z" in Path(f"/proc/{tether}/stat").read_text().rsplit(")", 1)[1][:3],
-              "the tether to end")
+        _wait(lambda: not alive(tether), "the tether to end")
     finally:
         starter.kill()
         starter.wait()

@@ -1,0 +1,14 @@
+"""Whether a process is still running, read from /proc without racing its exit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie. A process may go between the open and the read of its stat
+    file (ESRCH): that, like no file at all, is gone."""
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
