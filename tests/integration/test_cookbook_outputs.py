@@ -98,6 +98,30 @@ def recorded(node_json: Path) -> list[dict[str, Any]]:
     return resources
 
 
+def record_node(tmp_path: Path, answers: Answers, served_objects: tuple[dict, dict, dict, dict],
+                fqdn: str, cookbooks: set[str], normal: dict[str, Any] | None = None,
+                ) -> list[dict[str, Any]]:
+    """The resources of the node's run list, for the recipes of ``cookbooks`` only, with
+    its served attributes (its normal ones merged with ``normal``); none without any."""
+    env, roles, nodes, items = served_objects
+    node_roles = [roles[item[len("role["):-1]] for item in nodes[fqdn]["run_list"]]
+    run_list = [f"{c}::{r}" for role in node_roles for item in role["run_list"]
+                if (found := run_list_recipe(item)) and (c := found[0]) in cookbooks
+                and (r := found[1])]
+    if not run_list:
+        return []
+    node_json = tmp_path / f"{fqdn}.json"
+    node_json.write_text(json.dumps({
+        "run_list": run_list, "automatic": automatic(answers, fqdn),
+        "environment": env["default_attributes"],
+        "roles": [role["default_attributes"] for role in node_roles],
+        "normal": nodes[fqdn]["normal"] | (normal or {}), "data_bags": {DATA_BAG: items},
+        "commands": {"lsblk --json --paths --output NAME,TYPE,FSTYPE,LABEL,MOUNTPOINT":
+                     json.dumps(LSBLK)},
+    }))
+    return recorded(node_json)
+
+
 def run(*command: str) -> str | None:
     """None when ``command`` passes, else what it said."""
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
@@ -169,37 +193,21 @@ def test_every_rendered_file_passes_its_daemons_check(
         goiardi: Goiardi, tmp_path: Path, example: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
     answers = with_an_operator_key(load(f"answers/examples/{example}.yaml"), tmp_path)
-    env, roles, nodes, items = asyncio.run(served(goiardi, answers))
+    objects = asyncio.run(served(goiardi, answers))
     shipped = {name for name, p in default_catalog().cookbooks().items() if p.shipped}
     checked: dict[str, set[str]] = {}
-    for fqdn, node in sorted(nodes.items()):
-        node_roles = [roles[item[len("role["):-1]] for item in node["run_list"]]
-        run_list = [f"{cookbook}::{recipe}" for role in node_roles for item in role["run_list"]
-                    if (found := run_list_recipe(item)) and (cookbook := found[0]) in shipped
-                    and (recipe := found[1])]
-        if not run_list:
-            continue
-        node_json = tmp_path / f"{fqdn}.json"
-        node_json.write_text(json.dumps({
-            "run_list": run_list, "automatic": automatic(answers, fqdn),
-            "environment": env["default_attributes"],
-            "roles": [role["default_attributes"] for role in node_roles],
-            "normal": node["normal"], "data_bags": {DATA_BAG: items},
-            "commands": {"lsblk --json --paths --output NAME,TYPE,FSTYPE,LABEL,MOUNTPOINT":
-                         json.dumps(LSBLK)},
-        }))
+    for fqdn in sorted(objects[2]):
+        templates = [r for r in record_node(tmp_path, answers, objects, fqdn, shipped)
+                     if r["type"] == "template"]
         root = tmp_path / "root" / fqdn
-        for resource in recorded(node_json):
-            if resource["type"] != "template":
-                continue
-            path = resource["name"]
-            target = root / path.lstrip("/")
+        for resource in templates:  # all written first: a check may read another file
+            target = root / resource["name"].lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(resource["rendered"])
-        for resource in recorded(node_json):
-            if resource["type"] != "template" or resource["name"] in UNCHECKED:
-                continue
+        for resource in templates:
             path = resource["name"]
+            if path in UNCHECKED:
+                continue
             checker = next((c for pattern, c in CHECKERS if re.search(pattern, path)), None)
             assert checker is not None, f"{path} ({resource['cookbook']}) has no checker"
             problem = checker(root, path, resource)
@@ -211,22 +219,6 @@ def test_every_rendered_file_passes_its_daemons_check(
     if family != "rhel":
         expected["provisioner"].add("apt_sources")
     assert checked == expected
-
-
-def record_node(tmp_path: Path, answers: Answers, served_objects: tuple[dict, dict, dict, dict],
-                fqdn: str, normal: dict[str, Any]) -> list[dict[str, Any]]:
-    env, roles, nodes, items = served_objects
-    node_roles = [roles[item[len("role["):-1]] for item in nodes[fqdn]["run_list"]]
-    run_list = [f"{c}::{r}" for role in node_roles for item in role["run_list"]
-                if (found := run_list_recipe(item)) and (c := found[0]) in ("bios", "raid")
-                and (r := found[1])]
-    node_json = tmp_path / f"{fqdn}.json"
-    node_json.write_text(json.dumps({
-        "run_list": run_list, "automatic": automatic(answers, fqdn),
-        "environment": env["default_attributes"],
-        "roles": [role["default_attributes"] for role in node_roles],
-        "normal": nodes[fqdn]["normal"] | normal, "data_bags": {DATA_BAG: items}}))
-    return recorded(node_json)
 
 
 def test_bios_and_raid_apply_with_the_vendor_tool_and_say_when_there_is_none(
@@ -241,7 +233,7 @@ def test_bios_and_raid_apply_with_the_vendor_tool_and_say_when_there_is_none(
         "raid": Proposal()}})
     objects = asyncio.run(served(goiardi, answers))
     fqdn = f"compute-1.{answers.site.domain}"
-    skipped = record_node(tmp_path, answers, objects, fqdn, {})
+    skipped = record_node(tmp_path, answers, objects, fqdn, {"bios", "raid"})
     warnings = [r["properties"]["message"] for r in skipped if r["type"] == "log"]
     assert any(m.startswith("bios: skipped: no vendor tool (Dell racadm)") for m in warnings)
     assert any(m.startswith("raid: skipped: no vendor tool (storcli)") for m in warnings)
@@ -252,7 +244,7 @@ def test_bios_and_raid_apply_with_the_vendor_tool_and_say_when_there_is_none(
     for tool in ("racadm", "storcli64"):
         (tools / tool).write_text("#!/bin/sh\nexit 0\n")
         (tools / tool).chmod(0o755)
-    present = record_node(tmp_path, answers, objects, fqdn, {
+    present = record_node(tmp_path, answers, objects, fqdn, {"bios", "raid"}, {
         "bios": {"racadm": [str(tools / "racadm")]},
         "raid": {"storcli": [str(tools / "storcli64")]}})
     commands = [r["properties"]["command"] for r in present if r["type"] == "execute"]
