@@ -167,3 +167,11 @@ def test_every_shipped_run_list_resolves_and_every_shipped_recipe_is_used() -> N
     assert {c for c, p in providers.items() if p.shipped} == {
         "bios", "cloudera_manager", "dns", "hadoop_data_disks", "ipmi", "logging", "ntp",
         "provisioner", "raid"}
+
+
+def test_a_cookbook_two_barclamps_ship(tmp_path: Path) -> None:
+    files = shipped_alpha(**{"beta/cookbooks/alpha/metadata.rb": METADATA,
+                             "beta/cookbooks/alpha/recipes/server.rb": ""})
+    assert load_error(tmp_path, files) == (
+        "beta/cookbooks/alpha/metadata.rb:3:1: name: cookbook alpha is also shipped or "
+        "declared by alpha")

@@ -500,31 +500,25 @@ def _check_cookbooks(catalog: Catalog) -> list[Problem]:
     """Every run-list recipe resolves to a shipped or declared cookbook that has it; every
     cookbook is shipped or declared once; every dependency of a shipped one is known."""
     problems: list[Problem] = []
-    seen: dict[str, str] = {}
-    providers = catalog.cookbooks()
-    for name, entry in catalog.entries.items():
+    providers = catalog.cookbooks()  # the first of each name: any other is a duplicate
+    for entry in catalog.entries.values():
+        for shipped in entry.cookbooks:
+            first = providers[shipped.name]
+            if first.shipped is not shipped:
+                problems.append(Problem(
+                    str(shipped.directory / "metadata.rb"),
+                    metadata_line(shipped.directory, r"^\s*name\b"), 1, "name",
+                    f"cookbook {shipped.name} is also shipped or declared by {first.barclamp}"))
         for i, up in enumerate(entry.barclamp.upstream_cookbooks):
+            first = providers[up.name]
+            if first.upstream is None or not first.upstream.same_source(up):
+                problems.append(entry.document.problem(
+                    ("upstream_cookbooks", i, "name"), f"cookbook {up.name} is also shipped or "
+                    f"declared by {first.barclamp} (declare it alike: version, git and ref)"))
             if not up.recipes and up.why is None:
                 problems.append(entry.document.problem(
                     ("upstream_cookbooks", i), f"cookbook {up.name}: no run list uses it: say "
                     "why it is declared (why)"))
-        named: list[tuple[str, tuple[str | int, ...], ShippedCookbook | None,
-                          UpstreamCookbook | None]]
-        named = [(shipped.name, ("(cookbooks)",), shipped, None) for shipped in entry.cookbooks]
-        named += [(up.name, ("upstream_cookbooks", i, "name"), None, up)
-                  for i, up in enumerate(entry.barclamp.upstream_cookbooks)]
-        for cookbook, loc, shipped, upstream in named:
-            first = providers.get(cookbook)
-            if cookbook in seen and not (
-                    upstream is not None and first is not None and first.upstream is not None
-                    and first.upstream.same_source(upstream)):
-                message = (f"cookbook {cookbook} is also shipped or declared by "
-                           f"{seen[cookbook]}" + ("" if shipped else
-                                                  " (declare it alike: version, git and ref)"))
-                problems.append(
-                    Problem(str(shipped.directory / "metadata.rb"), 1, 1, "name", message)
-                    if shipped is not None else entry.document.problem(loc, message))
-            seen.setdefault(cookbook, name)
     for entry in catalog.entries.values():
         for r, role in enumerate(entry.barclamp.roles):
             for i, item in enumerate(role.run_list):
