@@ -107,6 +107,13 @@ class ChefServer:
         await self._send("PUT", url, urlsplit(url).path, data,
                          {"Content-Type": "application/x-binary", "Content-MD5": md5})
 
+    async def get_file(self, url: str) -> bytes:
+        """A cookbook file from the URL a depsolve gave for it, as chef-client fetches it:
+        signed for the URL's path (the server may store it elsewhere)."""
+        response = await self._send("GET", url, urlsplit(url).path, b"", {})
+        assert response is not None  # only missing_ok gives None
+        return response.content
+
     async def _send(self, method: str, url: str, path: str, data: bytes,
                     extra: dict[str, str], missing_ok: bool = False) -> httpx.Response | None:
         """Send with retries; the 2xx answer (None for 404 when ``missing_ok``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from collections import Counter
@@ -28,11 +29,13 @@ from wizard.engine.phases import PHASES, nodes_past_phases
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Outcome, Runner, StepFailed
 from wizard.hardware.ipmi import IpmiDriver
+from wizard.lab.chef_client import lab_chef_client
 from wizard.lab.control import LabError, lab_directory
 from wizard.provisioning.dnsmasq import DnsmasqError
 from wizard.provisioning.tree import TreeError
 
-LAB_OPTIONS = Options(step_timeout=30, install_timeout=120, attempts=3, backoff=0.5)
+LAB_OPTIONS = Options(step_timeout=30, install_timeout=120, converge_timeout=30, attempts=3,
+                      backoff=0.5)
 
 
 def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:
@@ -43,7 +46,10 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "the cookbooks its barclamps ship, push the Chef environment (pinning them), roles "
         "and data bag items, then take every node through its "
         "lifecycle (boot device network, power cycle, OS install with its callback, boot "
-        "device disk, Chef node and run list) to ready. Every step is journaled before the "
+        "device disk, Chef node) and converge it: chef-client runs on each node as its "
+        "roles may start, in Crowbar's order (the core barclamps first, then each "
+        "barclamp in run order, role by role), and a node is ready once its whole run list "
+        "converged. Every step is journaled before the "
         "next one starts: run apply again after a crash or Ctrl-C and it resumes. Before "
         "serving DHCP on a real network it runs the checks of 'pxe preflight'. Exit 0 "
         "when every node is ready, 1 when some are in problem (listed), 2 for invalid "
@@ -56,6 +62,10 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
     apply.add_argument("--json", action="store_true", help="one JSON event per line")
     apply.add_argument("--state", type=Path, metavar="DIR",
                        help="journal and PXE tree (default: per site, see status --help)")
+    apply.add_argument("--converge-timeout", type=_seconds, metavar="SECONDS",
+                       help="how long one chef-client run may take before its node goes to "
+                       f"problem (default: {Options.converge_timeout:g}, on the lab "
+                       f"{LAB_OPTIONS.converge_timeout:g})")
     preflight_options(apply)
     apply.set_defaults(handler=_apply)
 
@@ -231,14 +241,27 @@ def _apply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
 def _runner(answers: Answers, journal: Journal | None, state: Path,
             args: argparse.Namespace, dry_run: bool = False,
             view: ProgressView | None = None) -> Runner:
     server = None if dry_run else admin_client(answers.chef)
+    options = dataclasses.replace(LAB_OPTIONS if args.lab else Options())
+    if args.converge_timeout is not None:
+        options.converge_timeout = args.converge_timeout
+    starter = None
+    if args.lab and server is not None:  # the lab's servers play chef-client themselves
+        starter = lab_chef_client(answers, lab_directory(), SitePaths(state).admin_client_key)
     return Runner(answers, default_catalog(), journal,
                   directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
-                  serve_dhcp=not args.lab,
-                  options=LAB_OPTIONS if args.lab else Options(),
+                  serve_dhcp=not args.lab, starter=starter,
+                  options=options,
                   emit=view or Printer(args.json),
                   provisioner_url_file=lab_directory() / "provisioner.url" if args.lab
                   else None,

@@ -27,7 +27,7 @@ from wizard.engine.discover import sweep_bmcs
 from wizard.hardware.discovery import SweepResult, expand
 from wizard.hardware.ipmi import IpmiDriver, IpmiError, PowerAction, Target
 from wizard.lab.addresses import AUTOMATIC_RANGE, holders
-from wizard.lab.bmc import Faults
+from wizard.lab.bmc import CONVERGE_FAULTS, Faults
 from wizard.lab.control import Lab, LabChef, LabError, lab_directory, no_chef_reason
 from wizard.lab.fleet import DEFAULT_NETWORK
 
@@ -107,9 +107,22 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
                     help=f"loopback block for the BMCs (default: {DEFAULT_NETWORK}, else the "
                     "first free block after it)")
     up.add_argument("--fault", action="append", default=[], metavar="INDEX:KIND",
-                    help="make BMC INDEX misbehave: wrong_password, silent or drop=K (drop "
-                    "its first K packets); repeatable. INDEX is 0-based, as the # column of "
-                    "lab status: 0 is the BMC on the block's first address")
+                    help="make server INDEX misbehave: its BMC with wrong_password, silent "
+                    "or drop=K (drop its first K packets); its chef-client with "
+                    "converge_fail (the run reports a failure) or converge_hang (it never "
+                    "reports). Repeatable. INDEX is 0-based, as the # column of lab "
+                    "status: 0 is the server whose BMC is on the block's first address")
+    fault = actions.add_parser(
+        "fault", help="set or clear a lab server's chef-client fault",
+        description="Make the chef-client of lab server INDEX fail (converge_fail) or hang "
+        "(converge_hang) from its next run on, or with --clear stop it. The lab's "
+        "chef-client reads this at each run, so a running apply sees it. BMC faults are "
+        "set by lab up only.", formatter_class=formatter)
+    fault.set_defaults(handler=_lab_fault)
+    fault.add_argument("fault", metavar="INDEX:KIND",
+                       help="KIND: converge_fail or converge_hang; with --clear, INDEX alone "
+                       "clears both")
+    fault.add_argument("--clear", action="store_true", help="clear the fault instead")
     status = actions.add_parser("status", help="list the lab's BMCs and their state")
     status.set_defaults(handler=_lab_status)
     status.add_argument("--json", action="store_true", help="one JSON document")
@@ -338,15 +351,31 @@ def _parse_faults(items: list[str]) -> dict[int, Faults]:
     for item in items:
         index, _, kind = item.partition(":")
         fault = faults.setdefault(int(index), Faults())
-        if kind == "wrong_password":
-            fault.wrong_password = True
-        elif kind == "silent":
-            fault.silent = True
+        if kind in ("wrong_password", "silent", *CONVERGE_FAULTS):
+            setattr(fault, kind, True)
         elif kind.startswith("drop="):
             fault.drop_first = int(kind.removeprefix("drop="))
         else:
-            raise ValueError(f"unknown fault {item!r}: wrong_password, silent or drop=K")
+            raise ValueError(f"unknown fault {item!r}: wrong_password, silent, drop=K, "
+                             f"converge_fail or converge_hang")
     return faults
+
+
+def _lab_fault(args: argparse.Namespace) -> int:
+    index_text, _, kind = args.fault.partition(":")
+    kinds = [kind] if kind else list(CONVERGE_FAULTS) if args.clear else []
+    if not index_text.isdigit() or not kinds or any(k not in CONVERGE_FAULTS for k in kinds):
+        print(f"lab fault: {args.fault!r} is not INDEX:KIND with KIND converge_fail or "
+              "converge_hang", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        server = Lab(lab_directory()).set_faults(int(index_text), kinds, not args.clear)
+    except LabError as exc:
+        print(f"lab fault: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"lab server {index_text} ({server}): {'cleared' if args.clear else 'set'} "
+          f"{', '.join(kinds)}")
+    return EXIT_OK
 
 
 def _lab_up(args: argparse.Namespace) -> int:

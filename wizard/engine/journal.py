@@ -197,6 +197,34 @@ class Journal:
                        "updated = excluded.updated", (node, step, at))
             return self._event(db, at, "step-started", node, step, data)
 
+    def steps_started(self, node: str, steps: list[str], detail: str | None = None,
+                      **data: Any) -> None:
+        """Start several steps of ``node`` that one action does at once (a chef-client run
+        converging several roles), in one transaction: a crash leaves all or none running.
+        ``detail`` is kept while they run (what the action can be checked by on a resume)."""
+        at = filelock.now()
+        with self._transaction() as db:
+            for step in steps:
+                db.execute("INSERT INTO steps (node, step, status, attempts, detail, updated) "
+                           "VALUES (?,?,'running',1,?,?) ON CONFLICT (node, step) DO UPDATE "
+                           "SET status = 'running', attempts = attempts + 1, "
+                           "detail = excluded.detail, updated = excluded.updated",
+                           (node, step, detail, at))
+                self._event(db, at, "step-started", node, step, data)
+
+    def steps_ended(self, node: str, steps: list[str], *, ok: bool, detail: str | None,
+                    **data: Any) -> None:
+        """End steps started together, in one transaction: done, or failed with ``detail``
+        as the error."""
+        status, kind = ("done", "step-finished") if ok else ("failed", "step-failed")
+        at = filelock.now()
+        payload = data | ({"detail": detail} if detail else {})
+        with self._transaction() as db:
+            for step in steps:
+                db.execute("UPDATE steps SET status = ?, detail = ?, updated = ? "
+                           "WHERE node = ? AND step = ?", (status, detail, at, node, step))
+                self._event(db, at, kind, node, step, payload)
+
     def step_finished(self, node: str, step: str, detail: str | None = None,
                       **data: Any) -> int:
         return self._step_end(node, step, "done", "step-finished", detail, data)

@@ -83,3 +83,9 @@ class SitePaths:
     def apply_log(self) -> Path:
         """What a detached apply (started by the wizard) printed."""
         return self.directory / "apply.log"
+
+    @property
+    def admin_client_key(self) -> Path:
+        """The admin node's own Chef client key (0600): the admin node converges its roles
+        (the DNS, NTP and logging servers) as a node."""
+        return self.directory / "chef-client" / "client.pem"

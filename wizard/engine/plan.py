@@ -7,11 +7,16 @@ Then every node walks its lifecycle, one step per side effect::
     hardware-installing  bmc-boot-network, power-cycle
     installing           serve-install, wait-installed
     installed            bmc-boot-disk
-    readying             chef-node (the node object with its run list, in barclamp order)
+    readying             chef-node (the node object, with the roles converged so far),
+                         converge:<role> for each of its Chef roles (see
+                         :mod:`wizard.engine.convergence`: several may converge in one run)
     ready
 
-A step the journal records as done with the same inputs (its digest) is not planned again;
-a node already ready stays ready, and one in ``problem`` starts its lifecycle over.
+The admin node holds Chef roles too (the DNS, NTP and logging servers): it has only its
+converge steps. A step the journal records as done with the same inputs (its digest) is not
+planned again; a node already ready stays ready. One in ``problem`` starts its lifecycle
+over, unless it was installed and registered and failed while converging: then only the
+roles it has not converged are planned again.
 :func:`describe` says it in words for ``apply --dry-run``.
 """
 
@@ -20,10 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from wizard.chef.push import KIND_NAMES, Target
+from wizard.engine.convergence import step_name
 from wizard.engine.journal import SITE, Journal
 
 NODE_STEPS: tuple[tuple[str, str], ...] = (
@@ -68,8 +75,12 @@ class Plan:
 
 
 def build(dhcp_hosts: dict[str, str], chef_targets: list[Target], node_names: list[str],
-          journal: Journal | None) -> Plan:
-    """The plan for these reservations, Chef objects and nodes, given the journal."""
+          journal: Journal | None, converge: Mapping[str, list[str]] | None = None) -> Plan:
+    """The plan for these reservations, Chef objects and nodes, given the journal.
+
+    ``converge``: each node's Chef roles (the admin node's too, which has no other steps);
+    none when there is no Chef server to converge from."""
+    converge = converge or {}
     done = {(s.node, s.step): s for s in journal.steps()} if journal else {}
     states = journal.states() if journal else {}
     plan = Plan(dhcp_hosts=dhcp_hosts)
@@ -93,16 +104,21 @@ def build(dhcp_hosts: dict[str, str], chef_targets: list[Target], node_names: li
         else:
             action = "update" if step is not None and step.status == "done" else "create"
             plan.chef.append(ChefChange(target, action, wanted))
-    for name in node_names:
+    for name in [*node_names, *(n for n in converge if n not in node_names)]:
         state = states.get(name, ("",))[0]
         if state == "ready":
             continue
-        if state == "problem":  # a node that failed starts over: boot device, power cycle...
-            plan.nodes[name] = [step for step, _ in NODE_STEPS] + ["mark-ready"]
+        lifecycle = [step for step, _ in NODE_STEPS] if name in node_names else []
+        converging = [step_name(role) for role in converge.get(name, [])]
+
+        def left(steps: list[str], name: str = name) -> list[str]:
+            return [step for step in steps
+                    if (rec := done.get((name, step))) is None or rec.status != "done"]
+        if state == "problem" and (left(lifecycle) or not converging):
+            # a node that failed before it converged starts over: boot device, power cycle...
+            plan.nodes[name] = [*lifecycle, *converging, "mark-ready"]
             continue
-        left = [step for step, _ in NODE_STEPS
-                if (rec := done.get((name, step))) is None or rec.status != "done"]
-        plan.nodes[name] = [*left, "mark-ready"]
+        plan.nodes[name] = [*left(lifecycle), *left(converging), "mark-ready"]
     return plan
 
 
@@ -128,4 +144,11 @@ def describe(plan: Plan) -> list[str]:
         parts = [f"{verb} {steps[step]} node{'s' if steps[step] != 1 else ''}"
                  for step, verb in words.items() if steps[step]]
         lines.append("nodes: " + ", ".join(parts))
+        converging = [len([s for s in left if s.startswith(step_name(""))])
+                      for left in plan.nodes.values()]
+        if sum(converging):
+            nodes = sum(1 for n in converging if n)
+            lines.append(f"converge: {sum(converging)} role{'s' if sum(converging) != 1 else ''}"
+                         f" on {nodes} node{'s' if nodes != 1 else ''}, in Crowbar's order "
+                         f"(core first, then each barclamp's roles in run order)")
     return lines

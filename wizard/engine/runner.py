@@ -35,11 +35,13 @@ from wizard.answers import Answers
 from wizard.base.yamlfile import write_atomic
 from wizard.catalog import Catalog
 from wizard.chef.api import ChefAuthError, ChefError, ChefServer
+from wizard.chef.converge import RunRecord, Starter, new_request, read_run, with_request
 from wizard.chef.cookbooks import site_cookbooks, vendored
-from wizard.chef.node import register_client
+from wizard.chef.node import public_pem, register_client
 from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
 from wizard.chef.upload import CookbookConflict, upload_cookbook
+from wizard.engine.convergence import Blocked, Schedule, role_graph, step_name, step_role
 from wizard.engine.journal import LIFECYCLE, SITE, Journal
 from wizard.engine.journal_states import JournalStates
 from wizard.engine.orders import JournalOrders
@@ -65,9 +67,13 @@ class Options:
 
     step_timeout: float = 120.0
     install_timeout: float = 3600.0
+    converge_timeout: float = 1800.0
+    """How long one chef-client run may take before its node goes to ``problem``."""
     attempts: int = 3
     backoff: float = 2.0
     chef_concurrency: int = 8
+    converge_concurrency: int = 32
+    """chef-client runs at once (each is an SSH session and a load on the Chef server)."""
 
 
 @dataclass
@@ -87,10 +93,12 @@ class Runner:
                  directory: Path, ipmi: IpmiDriver, chef: ChefServer | None,
                  serve_dhcp: bool, options: Options | None = None,
                  emit: Emit | None = None, provisioner_url_file: Path | None = None,
-                 peers: dict[str, str] | None = None):
+                 peers: dict[str, str] | None = None, starter: Starter | None = None):
         """``journal``: None for a dry run before the first apply (it only plans).
         ``peers``: where each node's requests come from, when not its reserved admin
-        address (the lab's simulated servers, which have no DHCP)."""
+        address (the lab's simulated servers, which have no DHCP). ``starter`` makes a
+        node run chef-client (see :mod:`wizard.chef.converge`); with a Chef server and
+        none, nodes cannot converge and stop in ``problem`` saying so."""
         self.answers = answers
         self.catalog = catalog
         self._journal = journal
@@ -112,6 +120,17 @@ class Runner:
         self.nodes = {node.name: node for node in answers.nodes}
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
                               if t.kind == "nodes"}
+        self.starter = starter
+        domain = answers.site.domain
+        self.fqdns = {name: f"{name}.{domain}" for name in self.nodes}
+        self.fqdns[answers.admin.hostname] = f"{answers.admin.hostname}.{domain}"
+        self.graph = role_graph(catalog, self.objects.roles) \
+            if answers.chef.server_url is not None else {}
+        self.holders = {name: [item[5:-1] for item in self._node_objects[fqdn]["run_list"]]
+                        for name, fqdn in self.fqdns.items() if fqdn in self._node_objects}
+        """Each node's Chef roles (the admin node's too), in run-list order."""
+        self._schedule: Schedule | None = None
+        self._converging = asyncio.Semaphore(self.options.converge_concurrency)
         self._installed: dict[str, asyncio.Event] = {}
         self._install_problems: dict[str, str] = {}
         """What a node's installer reported went wrong, in this run."""
@@ -134,13 +153,17 @@ class Runner:
         return {line.split(",")[-2]: line for line in lines}
 
     def plan(self) -> Plan:
-        return build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self._journal)
+        converge = {name: roles for name, roles in self.holders.items() if self.graph}
+        return build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self._journal,
+                     converge)
 
     # --- journal with events out -----------------------------------------------------------
 
     def _transition(self, node: str, state: str, reason: str | None = None) -> None:
         self.journal.transition(node, state, reason)
         self._emit({"event": "state", "node": node, "state": state, "reason": reason})
+        if state == "problem" and self._schedule is not None:
+            self._schedule.failed(node)  # the roles it holds are settled: others go on
 
     def _advance(self, node: str, state: str) -> None:
         """Move a node forward to ``state`` (never back: a callback may be ahead of us)."""
@@ -204,14 +227,17 @@ class Runner:
         prepare(self.directory)
         self.site = ProvisionerSite(self.answers, self.catalog, token_key(self.directory),
                                     self._peers)
+        await self._verify_in_flight()
         plan = self.plan()
         self._emit({"event": "plan", "nodes": len(plan.nodes), "chef": len(plan.chef),
                     "dhcp": dict(plan.dhcp_changes)})
+        self._schedule = Schedule(self.graph, self.holders, {
+            name: [role for step in steps if (role := step_role(step)) is not None]
+            for name, steps in plan.nodes.items()})
         for name in self.nodes:
             self._installed[name] = asyncio.Event()
             if self.journal.state(name) is None:
                 self._transition(name, "allocated")
-        await self._verify_in_flight()
         dnsmasq = Dnsmasq(self.directory / "dnsmasq") if self.serve_dhcp else None
         async with self._http():
             try:
@@ -233,12 +259,19 @@ class Runner:
                 outcome.ready.append(name)
             else:
                 outcome.problems[name] = reason or f"stopped in {state}"
+        admin = self.answers.admin.hostname
+        if states.get(admin, ("ready",))[0] != "ready":  # its roles did not converge
+            state, reason = states[admin]
+            outcome.problems[admin] = reason or f"stopped in {state}"
         self._emit({"event": "done", "ready": len(outcome.ready),
                     "problems": outcome.problems})
         return outcome
 
     async def _verify_in_flight(self) -> None:
         for record in self.journal.in_flight():
+            if step_role(record.step) is not None:
+                await self._verify_converge(record.node, record.step, record.detail)
+                continue
             if record.step == "power-cycle" and record.node in self.nodes:
                 try:
                     device, _ = await self.ipmi.boot_device(self._bmc(record.node))
@@ -341,14 +374,146 @@ class Runner:
             for step in steps:
                 if step == "mark-ready":
                     self._advance(name, "ready")
-                    continue
-                self._advance(name, STEP_STATE[step])
-                await self._step(name, step, functools.partial(self._node_step, name, step),
-                                 timeout=self.options.install_timeout
-                                 if step == "wait-installed" else None)
+                elif step_role(step) is not None:
+                    await self._converge_node(name)  # every role left, in order
+                    self._advance(name, "ready")
+                    return
+                else:
+                    self._advance(name, STEP_STATE[step])
+                    await self._step(name, step,
+                                     functools.partial(self._node_step, name, step),
+                                     timeout=self.options.install_timeout
+                                     if step == "wait-installed" else None)
         except StepFailed as exc:
             if self.journal.state(name) != "problem":  # else the installer's report put it there
                 self._transition(name, "problem", str(exc))
+
+    # --- convergence -----------------------------------------------------------------------
+
+    async def _converge_node(self, name: str) -> None:
+        """Converge ``name``'s roles as they may start, a chef-client run for each batch."""
+        schedule = self._schedule
+        assert schedule is not None
+        self._advance(name, "readying")
+        while schedule.left(name):
+            try:
+                batch = schedule.startable(name)
+            except Blocked as exc:
+                raise StepFailed(f"converge: {exc}") from None
+            if batch:
+                await self._converge(name, batch)
+            else:
+                await schedule.wait()
+
+    async def _converge(self, name: str, roles: list[str]) -> None:
+        """One chef-client run on ``name`` that converges ``roles`` (and, again, those it
+        converged before: its run list only grows), journaled as one step per role."""
+        schedule = self._schedule
+        assert schedule is not None
+        chosen = set(roles) | set(schedule.converged(name))
+        run_list = [f"role[{role}]" for role in schedule.roles_of[name] if role in chosen]
+        steps = [step_name(role) for role in roles]
+        where = ", ".join(f"{self.graph[r].barclamp}/{r}" for r in roles)
+        delay = self.options.backoff
+        for attempt in range(1, self.options.attempts + 1):
+            if self._gate is not None:
+                await self._gate.wait()
+            async with self._converging:
+                request = new_request()
+                self.journal.steps_started(name, steps, detail=request, attempt=attempt,
+                                           run_list=run_list)
+                self._emit({"event": "converge", "node": name, "roles": roles,
+                            "status": "running"})
+                try:
+                    record = await asyncio.wait_for(
+                        self._converge_once(name, run_list, request),
+                        self.options.converge_timeout)
+                except TimeoutError:
+                    reason = (f"converge {where}: chef-client did not report within "
+                              f"{self.options.converge_timeout:g} s")
+                    self._converge_failed(name, roles, reason)
+                    raise StepFailed(reason) from None
+                except StepFailed as exc:
+                    self._converge_failed(name, roles, str(exc))
+                    raise
+                except (ChefError, OSError) as exc:
+                    reason = f"converge {where}: {exc}"
+                    self._converge_failed(name, roles, reason)
+                    if attempt == self.options.attempts or isinstance(exc, ChefAuthError):
+                        raise StepFailed(reason) from None
+                else:
+                    if not record.ok:
+                        reason = f"converge {where}: chef-client failed: {record.error}"
+                        self._converge_failed(name, roles, reason, record)
+                        raise StepFailed(reason)
+                    summary = record.summary()
+                    self.journal.steps_ended(name, steps, ok=True,
+                                             detail=json.dumps(summary, sort_keys=True))
+                    schedule.done(name, roles)
+                    self._emit({"event": "converge", "node": name, "roles": roles,
+                                "status": "done", "run": summary})
+                    return
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    def _converge_failed(self, name: str, roles: list[str], reason: str,
+                         record: RunRecord | None = None) -> None:
+        self.journal.steps_ended(name, [step_name(role) for role in roles], ok=False,
+                                 detail=reason)
+        self._emit({"event": "converge", "node": name, "roles": roles, "status": "failed",
+                    "error": reason, **({"run": record.summary()} if record else {})})
+
+    async def _converge_once(self, name: str, run_list: list[str], request: str) -> RunRecord:
+        """Set the node's run list and request, run chef-client, read what it recorded."""
+        chef, fqdn = self.chef, self.fqdns[name]
+        if chef is None or self.starter is None:
+            raise StepFailed("converge: this apply has no way to start chef-client on the "
+                             "nodes")
+        if name == self.answers.admin.hostname:
+            await self._admin_client()
+        await chef.upsert("nodes", with_request(self._node_objects[fqdn], run_list, request),
+                          merge=True)
+        said = await self.starter.start(fqdn)
+        record = read_run(await chef.get("nodes", fqdn), request)
+        if isinstance(record, str):
+            tail = " ".join(said.split())[-300:]
+            raise StepFailed(f"converge: {record}" + (f"; chef-client said: {tail}"
+                                                        if tail else ""))
+        return record
+
+    async def _verify_converge(self, node: str, step: str, request: str | None) -> None:
+        """A converge step in flight when the last apply stopped: done if the node recorded
+        a successful run for it, else redone."""
+        record: RunRecord | str = "interrupted; redone"
+        if request is not None and self.chef is not None and node in self.fqdns:
+            try:
+                record = read_run(await self.chef.get("nodes", self.fqdns[node]), request)
+            except ChefError as exc:
+                record = f"interrupted, and the Chef server could not say how it ended " \
+                         f"({exc}); redone"
+        if isinstance(record, RunRecord) and record.ok:
+            self.journal.step_finished(node, step, json.dumps(record.summary(), sort_keys=True),
+                                       checked="after a restart: the node recorded the run")
+        else:
+            self.journal.step_failed(node, step, "interrupted; redone")
+
+    async def _admin_client(self) -> None:
+        """The admin node's own Chef client, registered once (its key stays in the state
+        directory): the admin node converges its roles as any node does."""
+        chef = self.chef
+        assert chef is not None
+        key = SitePaths(self.directory.parent).admin_client_key
+        if key.exists():
+            return
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        made = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = made.private_bytes(serialization.Encoding.PEM,
+                                 serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+        await register_client(chef, self.fqdns[self.answers.admin.hostname], public_pem(pem))
+        key.parent.mkdir(mode=0o700, exist_ok=True)
+        write_atomic(key, pem, mode=0o600)
 
     async def _node_step(self, name: str, step: str) -> str | None:
         fqdn = f"{name}.{self.answers.site.domain}"
@@ -372,5 +537,9 @@ class Runner:
         elif step == "bmc-boot-disk":
             await self.ipmi.set_boot_device(self._bmc(name), "disk", persistent=True)
         elif step == "chef-node" and self.chef is not None and fqdn in self._node_objects:
-            return await self.chef.upsert("nodes", self._node_objects[fqdn], merge=True)
+            # the run list holds only what converged: chef-client's timer runs no role early
+            converged = self._schedule.converged(name) if self._schedule else []
+            return await self.chef.upsert("nodes", {
+                **self._node_objects[fqdn], "run_list": [f"role[{r}]" for r in converged]},
+                merge=True)
         return None

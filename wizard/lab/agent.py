@@ -34,6 +34,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from wizard.base.yamlfile import write_atomic
 from wizard.chef.api import ChefError
 from wizard.chef.node import first_run, public_pem
 
@@ -48,6 +49,11 @@ _NODE_NAME = re.compile(r"node_name\s+\\?\"([^\"\\]+)")
 _ANSWER_URL = re.compile(r"(?:s=|inst\.ks=|url=)(https?://\S+/install/[^\s/]+/\S*)")
 
 
+def node_key_path(directory: Path) -> Path:
+    """Where a lab keeps its nodes' private key."""
+    return directory / "node-key.pem"
+
+
 class NodeAgents:
     """The agents of one lab fleet."""
 
@@ -59,13 +65,20 @@ class NodeAgents:
 
     def node_key(self) -> str:
         """The lab's node key pair (PEM), made once: every simulated node registers with
-        its public half, so the Chef server need not make 1,000 RSA keys."""
+        its public half, so the Chef server need not make 1,000 RSA keys. It is kept in
+        the lab directory (0600), where the lab's chef-client (:mod:`wizard.lab.chef_client`)
+        reads it to act as the node."""
         with self._key_lock:
             if self._key is None:
-                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                self._key = key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption()).decode()
+                path = node_key_path(self.directory)
+                if path.exists():  # a fleet restarted on the same lab keeps its nodes' key
+                    self._key = path.read_text()
+                else:
+                    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                    self._key = key.private_bytes(
+                        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption()).decode()
+                    write_atomic(path, self._key, mode=0o600)
             return self._key
 
     def booted(self, mac: str, device: str, hardware: dict[str, Any], address: str) -> None:

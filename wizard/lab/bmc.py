@@ -55,13 +55,20 @@ class ServerState:
     boots: list[str] = field(default_factory=list)
 
 
+CONVERGE_FAULTS = ("converge_fail", "converge_hang")
+"""The faults of a lab server's chef-client (the others are its BMC's)."""
+
+
 @dataclass
 class Faults:
-    """Ways a BMC can misbehave."""
+    """Ways a lab server can misbehave: its BMC (these the fleet process acts on) and its
+    chef-client (``converge_*``: the lab's chef-client reads them at each run)."""
 
     wrong_password: bool = False
     silent: bool = False
     drop_first: int = 0
+    converge_fail: bool = False
+    converge_hang: bool = False
 
 
 class FakeBmc(pyghmi_bmc.Bmc):

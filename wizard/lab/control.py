@@ -280,6 +280,21 @@ class Lab:
             })
         return rows
 
+    def set_faults(self, index: int, kinds: list[str], on: bool) -> str:
+        """Set (or clear) chef-client faults of server ``index`` in the fleet's spec, where
+        the lab's chef-client reads them at each run; its BMC's address. The spec is
+        rewritten whole (atomically): a run reading it meanwhile sees before or after."""
+        spec = self.spec()
+        if spec is None:
+            raise LabError("no lab is up: run `crowbar-wizard lab up --nodes N` first")
+        if not 0 <= index < len(spec.bmcs):
+            raise LabError(f"the lab has servers 0 to {len(spec.bmcs) - 1}, not {index}")
+        bmc = spec.bmcs[index]
+        for kind in kinds:
+            setattr(bmc.faults, kind, on)
+        write_atomic(self.directory / "fleet.json", spec.to_json(), mode=0o644)
+        return bmc.address
+
     def _stop(self) -> bool:
         """Stop what the lab started; True if some of it ran past its pidfiles (e.g. its
         directory was removed while it ran), found by their command lines."""

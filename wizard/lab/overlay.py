@@ -24,8 +24,10 @@ from wizard.answers.proposals import Proposal
 from wizard.base.problems import AnswersError
 from wizard.base.secrets import Secret, SecretError
 from wizard.base.yamlfile import write_atomic
+from wizard.catalog import default_catalog
 from wizard.lab.control import Lab, LabError
 from wizard.lab.goiardi import free_port
+from wizard.lab.upstream import write_stand_ins
 
 LOOPBACK = "127.0.0.1"
 
@@ -60,9 +62,12 @@ def lab_answers(answers: Answers, lab: Lab, notes: list[str] | None = None) -> A
             "attributes": provisioner.attributes | {"web_port": provisioner_port(lab)}})
     chef = lab.chef()
     if chef is not None:
+        vendored = answers.chef.cookbooks_path or str(write_stand_ins(
+            default_catalog(), list(answers.barclamps), Path(lab.directory) / "upstream"))
         chef_section = answers.chef.model_copy(update={
             "server_url": chef.url, "client_name": chef.client, "organization": None,
-            "key": Secret(chef.admin_key), "export_path": None})
+            "key": Secret(chef.admin_key), "export_path": None,
+            "cookbooks_path": vendored})
     else:
         chef_section = answers.chef.model_copy(update={
             "server_url": None, "export_path": str(Path(lab.directory) / "chef-repo")})

@@ -1,0 +1,239 @@
+"""The lab's chef-client: what a lab server does when the engine asks it to converge.
+
+A real node runs chef-client when the engine asks (over SSH: :mod:`wizard.chef.starters`).
+No Chef client package exists in any registry these machines reach, so a lab server plays
+the client's part itself, over the real Chef API against the lab's Chef server (goiardi),
+as the node's own API client with the node's own key (the one its installer registered):
+
+1. reads its node object: the run list the engine set, its environment, the request id;
+2. expands the run list as chef-client does, each role's own run list from ``GET /roles``;
+3. depsolves the recipes in its environment (``POST /environments/ENV/cookbook_versions``):
+   the server picks the cookbook versions the environment pins, or refuses the run list;
+4. downloads every file of every cookbook it is given that its cache does not hold, and
+   checks each against its checksum: a file that does not match fails the run, as it would
+   fail chef-client's;
+5. saves its node object with automatic attributes (ohai's: platform, addresses, MAC,
+   ``ohai_time``) and its run in ``crowbar.converge.last`` as the deployer cookbook's
+   handler records it (:mod:`wizard.chef.converge`), on failure as on success.
+
+The one thing it does not do is run the recipes: nothing installs, writes or restarts on a
+lab server (the cookbook output tests run recipes under ``tests/chef_recorder.rb``).
+
+Lab faults, set by ``lab up --fault INDEX:converge_fail`` or ``lab fault``, are read from
+the fleet's spec at each run: ``converge_fail`` records a failed run with a message, as a
+recipe that raised would; ``converge_hang`` never ends and records nothing (the engine's
+converge timeout catches it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from wizard.answers import Answers
+from wizard.chef.api import ChefError, ChefServer
+from wizard.chef.converge import LAST_PATH, REQUEST_PATH, dig
+from wizard.lab.agent import node_key_path
+from wizard.lab.bmc import CONVERGE_FAULTS
+from wizard.lab.fleet import FleetSpec
+
+SEGMENTS = ("recipes", "attributes", "definitions", "libraries", "resources", "providers",
+            "templates", "files", "root_files")
+CLIENT_VERSION = "lab"
+"""What the lab's client says its chef version is (``chef_packages.chef.version``)."""
+
+
+class RunFailed(Exception):
+    """The run failed; the message is what chef-client would have said."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What ohai would find on a lab server."""
+
+    fqdn: str
+    macaddress: str
+    platform: str
+    platform_family: str
+    platform_version: str
+
+
+FaultsOf = Callable[[str], set[str]]
+"""The converge faults (``converge_fail``, ``converge_hang``) a node has now, by FQDN."""
+
+
+class LabChefClient:
+    """The chef-client of every lab server (and of the admin node, on the lab)."""
+
+    def __init__(self, server_url: str, keys: Callable[[str], str], facts: dict[str, Facts],
+                 faults: FaultsOf, *, organization: str | None = None):
+        """``keys``: a node's private key (PEM) by FQDN."""
+        self.server_url = server_url
+        self.organization = organization
+        self._keys = keys
+        self._facts = facts
+        self._faults = faults
+        self._cache: dict[str, set[str]] = {}
+        """Checksums of the cookbook files each node holds, as chef-client's file cache."""
+        self.downloads = 0
+        """Files downloaded so far, by every node (the benchmark reports it)."""
+
+    async def start(self, node: str) -> str:
+        """One chef-client run on ``node`` (its FQDN). The :class:`wizard.chef.converge.Starter`
+        the engine uses on the lab."""
+        faults = self._faults(node)
+        if "converge_hang" in faults:
+            await asyncio.Event().wait()  # never reports: the engine's timeout catches it
+        started = time.time()
+        async with ChefServer(self.server_url, node, self._keys(node),
+                              organization=self.organization, max_connections=2) as me:
+            current = await me.get("nodes", node)
+            if current is None:
+                raise OSError(f"{node} has no node object to converge")
+            run_list = [str(item) for item in current.get("run_list", [])]
+            error = None
+            try:
+                recipes = await _expand(me, run_list)
+                if "converge_fail" in faults:
+                    raise RunFailed(
+                        f"lab fault converge_fail: recipe[{recipes[0] if recipes else '?'}] "
+                        f"raised RuntimeError: this lab server was told to fail its "
+                        f"converge (`crowbar-wizard lab fault --clear` lifts it)")
+                await self._sync_cookbooks(me, node, current["chef_environment"], recipes)
+            except (RunFailed, ChefError) as exc:
+                error = str(exc)
+            await me.request("PUT", f"/nodes/{quote(node, safe='')}",
+                             self._saved(current, run_list, started, error))
+        return (f"Chef Client finished, {len(run_list)} run list items" if error is None
+                else f"Chef Client failed: {error}")
+
+    async def _sync_cookbooks(self, me: ChefServer, node: str, environment: str,
+                              recipes: list[str]) -> None:
+        """Depsolve ``recipes`` and fetch what the cache lacks, checking every checksum."""
+        if not recipes:
+            return
+        try:
+            solved = await me.request(
+                "POST", f"/environments/{quote(environment, safe='')}/cookbook_versions",
+                {"run_list": recipes})
+        except ChefError as exc:
+            raise RunFailed(f"could not solve the run list's cookbooks: {exc}") from None
+        cache = self._cache.setdefault(node, set())
+        for name, version in sorted(solved.items()):
+            for segment in SEGMENTS:
+                for item in version.get(segment, []):
+                    checksum = item["checksum"]
+                    if checksum in cache:
+                        continue
+                    data = await me.get_file(item["url"])
+                    self.downloads += 1
+                    if hashlib.md5(data, usedforsecurity=False).hexdigest() != checksum:
+                        raise RunFailed(f"cookbook {name} {version.get('version')}: "
+                                        f"{item['path']} does not match its checksum")
+                    cache.add(checksum)
+
+    def _saved(self, node: dict[str, Any], run_list: list[str], started: float,
+               error: str | None) -> dict[str, Any]:
+        """The node object as the run leaves it: ohai's facts, and the run's record."""
+        facts = self._facts[node["name"]]
+        normal = dict(node.get("normal", {}))
+        crowbar = dict(normal.get("crowbar", {}))
+        converge = dict(crowbar.get("converge", {}))
+        converge[LAST_PATH[-1]] = {
+            "request": dig(normal, REQUEST_PATH), "status": "failed" if error else "success",
+            "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+            "elapsed": round(time.time() - started, 3), "error": error, "run_list": run_list,
+        }
+        crowbar["converge"] = converge
+        normal["crowbar"] = crowbar
+        address = dig(normal, ("crowbar", "network", "admin"))
+        hostname, _, domain = facts.fqdn.partition(".")
+        automatic = {
+            "fqdn": facts.fqdn, "hostname": hostname, "domain": domain,
+            "ipaddress": address, "macaddress": facts.macaddress, "os": "linux",
+            "platform": facts.platform, "platform_family": facts.platform_family,
+            "platform_version": facts.platform_version, "ohai_time": time.time(),
+            "chef_packages": {"chef": {"version": CLIENT_VERSION}},
+        }
+        return {**node, "normal": normal, "automatic": automatic}
+
+
+async def _expand(me: ChefServer, run_list: list[str]) -> list[str]:
+    """The recipes ``run_list`` names, roles expanded in order, each recipe once (as
+    chef-client's run list expansion); a role the server lacks fails the run."""
+    recipes: list[str] = []
+    seen_roles: set[str] = set()
+
+    async def walk(items: list[str]) -> None:
+        for item in items:
+            kind, _, name = item.partition("[")
+            name = name.rstrip("]")
+            if kind == "recipe":
+                recipe = name if "::" in name else f"{name}::default"
+                if recipe not in recipes:
+                    recipes.append(recipe)
+            elif kind == "role" and name not in seen_roles:
+                seen_roles.add(name)
+                role = await me.get("roles", name)
+                if role is None:
+                    raise RunFailed(f"role[{name}] is not on the Chef server")
+                await walk([str(i) for i in role.get("run_list", [])])
+    await walk(run_list)
+    return recipes
+
+
+class FleetFaults:
+    """The converge faults of a lab's servers, by node FQDN, read again when ``lab fault``
+    (or a new ``lab up``) changes the fleet's spec."""
+
+    def __init__(self, directory: Path, addresses: dict[str, str]):
+        """``addresses``: each node's BMC address by FQDN (how the spec names servers)."""
+        self._path = directory / "fleet.json"
+        self._addresses = addresses
+        self._seen: tuple[int, int] | None = None
+        self._faults: dict[str, set[str]] = {}
+
+    def __call__(self, node: str) -> set[str]:
+        try:
+            stat = os.stat(self._path)
+        except FileNotFoundError:
+            return set()
+        if (stat.st_mtime_ns, stat.st_size) != self._seen:
+            spec = FleetSpec.from_json(self._path.read_text())
+            self._faults = {bmc.address: {kind for kind in CONVERGE_FAULTS
+                                          if getattr(bmc.faults, kind)}
+                            for bmc in spec.bmcs}
+            self._seen = (stat.st_mtime_ns, stat.st_size)
+        return self._faults.get(self._addresses.get(node, ""), set())
+
+
+def lab_chef_client(answers: Answers, lab_directory: Path, admin_key: Path) -> LabChefClient:
+    """The chef-client of ``answers``' nodes on the lab (answers as cabled to it, with the
+    lab's Chef server) and of its admin node, whose key is ``admin_key``."""
+    if answers.chef.server_url is None:
+        raise ValueError("the lab has no Chef server to converge from")
+    domain = answers.site.domain
+    name, _, version = answers.provisioning.os.partition("-")
+    family = "rhel" if name in ("rocky", "alma") else name
+    platform = {"alma": "almalinux"}.get(name, name)
+    facts = {f"{node.name}.{domain}": Facts(f"{node.name}.{domain}", node.macs[0] if
+                                            node.macs else "", platform, family, version)
+             for node in answers.nodes}
+    admin = f"{answers.admin.hostname}.{domain}"
+    facts[admin] = Facts(admin, "", platform, family, version)
+    node_key = node_key_path(lab_directory)
+
+    def keys(node: str) -> str:
+        return (admin_key if node == admin else node_key).read_text()
+    faults = FleetFaults(lab_directory, {f"{node.name}.{domain}": node.bmc_address
+                                         for node in answers.nodes if node.bmc_address})
+    return LabChefClient(answers.chef.server_url, keys, facts, faults,
+                         organization=answers.chef.organization)
