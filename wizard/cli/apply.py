@@ -25,7 +25,7 @@ from wizard.cli.pxe import preflight_options, run_preflight_checks
 from wizard.engine.deployments import set_pause
 from wizard.engine.journal import Journal, JournalError, JournalLocked, holder
 from wizard.engine.paths import SitePaths, site_state
-from wizard.engine.phases import PHASES, nodes_past_phases
+from wizard.engine.phases import CORE_CONVERGED, PHASES, nodes_past_phases
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Outcome, Runner, StepFailed
 from wizard.hardware.ipmi import IpmiDriver
@@ -109,6 +109,8 @@ class ProgressView:
 
     def __init__(self) -> None:
         self.states: dict[str, str] = {}
+        self.core: set[str] = set()
+        """Nodes whose core roles converged."""
         self.progress = Progress(TextColumn("{task.description:28s}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.fields[summary]}"))
@@ -133,18 +135,22 @@ class ProgressView:
                 self.progress.console.print(f"[red]{escape(event['node'])}: problem[/red]: "
                                             f"{escape(str(event['reason']))}")
             self._redraw()
+        elif kind == CORE_CONVERGED:
+            self.core.add(event["node"])
+            self._redraw()
         elif kind in ("serving", "chef-export", "paused", "resumed"):
             Printer(False)(event)
 
     def _redraw(self) -> None:
-        past = nodes_past_phases(self.states.values())
+        past = nodes_past_phases((state, node in self.core)
+                                 for node, state in self.states.items())
         counts: dict[str, int] = {}
         for state in self.states.values():
             counts[state] = counts.get(state, 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         for phase, completed in zip(PHASES, past, strict=True):
             self.progress.update(self.tasks[phase.key], completed=completed,
-                                 summary=summary if phase.key == "chef" else "")
+                                 summary=summary if phase is PHASES[-1] else "")
 
 
 class Printer:

@@ -47,6 +47,7 @@ from wizard.engine.journal_states import JournalStates
 from wizard.engine.orders import JournalOrders
 from wizard.engine.paths import SitePaths
 from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
+from wizard.engine.phases import CORE_CONVERGED
 from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, ChefChange, Plan, build
 from wizard.hardware.ipmi import IpmiDriver, IpmiError
 from wizard.hardware.ipmi import Target as BmcTarget
@@ -395,7 +396,11 @@ class Runner:
         schedule = self._schedule
         assert schedule is not None
         self._advance(name, "readying")
+        core_said = False
         while schedule.left(name):
+            if not core_said and not any(self.graph[r].core for r in schedule.left(name)):
+                self._core_converged(name)
+                core_said = True
             try:
                 batch = schedule.startable(name)
             except Blocked as exc:
@@ -404,6 +409,12 @@ class Runner:
                 await self._converge(name, batch)
             else:
                 await schedule.wait()
+        if not core_said:
+            self._core_converged(name)
+
+    def _core_converged(self, name: str) -> None:
+        self.journal.record(CORE_CONVERGED, name)
+        self._emit({"event": CORE_CONVERGED, "node": name})
 
     async def _converge(self, name: str, roles: list[str]) -> None:
         """One chef-client run on ``name`` that converges ``roles`` (and, again, those it

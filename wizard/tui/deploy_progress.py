@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from wizard.engine.deployments import SITE, Event
-from wizard.engine.phases import nodes_past_phases
+from wizard.engine.phases import CORE_CONVERGED, nodes_past_phases
 from wizard.engine.plan import NODE_STEPS
 from wizard.tui.markup import literal
 
@@ -28,6 +28,8 @@ class NodeProgress:
     steps: dict[str, str] = field(default_factory=dict)
     """step -> running, done or failed, with the attempt."""
     log: deque[str] = field(default_factory=lambda: deque(maxlen=NODE_LOG))
+    core: bool = False
+    """Its core roles converged."""
 
 
 class DeployProgress:
@@ -45,8 +47,8 @@ class DeployProgress:
         return len(self.nodes) * len(STEP_NAMES)
 
     def phases(self) -> list[int]:
-        """Nodes past each of the three phases (hardware, install, Chef)."""
-        return nodes_past_phases(node.state for node in self.nodes.values())
+        """Nodes past each phase of :data:`wizard.engine.phases.PHASES`."""
+        return nodes_past_phases((node.state, node.core) for node in self.nodes.values())
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -99,6 +101,10 @@ class DeployProgress:
         if kind == "transition" and data["to"] == "discovered" and name not in self.nodes:
             return None  # a machine PXE discovery found, not one this apply deploys
         node = self._node(name)
+        if kind == CORE_CONVERGED:
+            node.core = True
+            changed.add(name)
+            return None
         if kind == "transition":
             node.state, node.reason = data["to"], data.get("reason")
             changed.add(name)
