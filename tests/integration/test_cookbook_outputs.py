@@ -41,7 +41,9 @@ from wizard.chef.api import ChefServer
 from wizard.chef.cookbooks import site_cookbooks
 from wizard.chef.objects import DATA_BAG, render
 from wizard.chef.push import push
+from wizard.chef.starters import admin_ssh_key
 from wizard.lab.goiardi import Goiardi
+from wizard.provisioning.site import ProvisionerSite
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +69,12 @@ def admin(server: Goiardi) -> ChefServer:
     return ChefServer(server.url, "admin", server.admin_key.read_text())
 
 
-async def served(server: Goiardi, answers: Answers) -> tuple[dict, dict, dict, dict]:
+async def served(server: Goiardi, answers: Answers, admin_ssh_key: str | None = None
+                 ) -> tuple[dict, dict, dict, dict]:
     """Push the deployment, then read back what a node's chef-client would be served."""
     catalog = default_catalog()
-    objects = render(answers, catalog, site_cookbooks(catalog, answers.barclamps))
+    objects = render(answers, catalog, site_cookbooks(catalog, answers.barclamps),
+                     admin_ssh_key=admin_ssh_key)
     async with admin(server) as chef:
         await push(chef, objects, answers.site.name)
         env = await chef.get("environments", answers.site.name)
@@ -219,6 +223,34 @@ def test_every_rendered_file_passes_its_daemons_check(
     if family != "rhel":
         expected["provisioner"].add("apt_sources")
     assert checked == expected
+
+
+def test_roots_keys_keep_the_admin_nodes_key_a_converge_rewrites_them(
+        goiardi: Goiardi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provisioner cookbook rewrites root's authorized_keys: it keeps the admin node's
+    key (with which the admin node runs chef-client over SSH) beside the operator's, also
+    when the operator gives none."""
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
+    admin_key = admin_ssh_key(tmp_path / "state")
+    example = load("answers/examples/lab-small.yaml")
+    without = example.model_copy(update={"provisioning": example.provisioning.model_copy(
+        update={"ssh_authorized_keys": []})})
+    for answers in (with_an_operator_key(example, tmp_path), without):
+        operator = list(answers.provisioning.ssh_authorized_keys)
+        objects = asyncio.run(served(goiardi, answers, admin_key))
+        installed = [node.fqdn for node in ProvisionerSite(
+            answers, default_catalog(), b"").nodes.values()]  # the admin node is not
+        assert installed
+        for fqdn in installed:
+            [keys] = [r for r in record_node(tmp_path, answers, objects, fqdn, {"provisioner"})
+                      if r["name"] == "/root/.ssh/authorized_keys"]
+            lines = [line for line in keys["rendered"].splitlines()
+                     if not line.startswith("#")]
+            assert lines == [*operator, admin_key], fqdn
+            target = tmp_path / "root" / fqdn / "authorized_keys"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(keys["rendered"])
+            assert authorized_keys(tmp_path / "root" / fqdn, "/authorized_keys", keys) is None
 
 
 def test_bios_and_raid_apply_with_the_vendor_tool_and_say_when_there_is_none(

@@ -76,9 +76,10 @@ def _answers(os_id: str = "ubuntu-24.04", example: str = "lab-small", root_hash:
     return answers.model_copy(update=update)
 
 
-def _render(answers: Answers) -> tuple[dict[str, str], dict[str, Any]]:
+def _render(answers: Answers, admin_ssh_key: str | None = None
+            ) -> tuple[dict[str, str], dict[str, Any]]:
     """The first node's install files and the context they were rendered from."""
-    site = ProvisionerSite(answers, default_catalog(), b"k" * 32)
+    site = ProvisionerSite(answers, default_catalog(), b"k" * 32, admin_ssh_key=admin_ssh_key)
     node = next(iter(site.nodes.values()))
     return install_files(site, node), site.install_context(node)
 
@@ -387,3 +388,48 @@ def test_client_rb_values_are_ruby_strings(os_id: str) -> None:
         update={"server_url": evil})})
     text = "\n".join(_render(answers)[0].values())
     assert 'chef_server_url "http://192.168.124.10:4545/\\#{system(\\"id\\")}\\""' in text
+
+
+ADMIN_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ+5Yk/a3bgcIQuT7Opz1O36SL4nsUkJEjRAC4vR5zNu "
+             "crowbar-wizard-admin")
+
+
+def _root_keys(family: str, files: dict[str, str], tmp_path: Path) -> list[str]:
+    """The lines root's authorized_keys gets: autoinstall's keys as subiquity reads them
+    (the installer's ssh section and cloud-init's root user); the preseed's and kickstart's
+    printf run by the shell into a file of the test's."""
+    if family == "ubuntu":
+        data = yaml.safe_load(files["user-data"])["autoinstall"]
+        keys: list[str] = data["ssh"]["authorized-keys"]
+        assert data["user-data"]["users"][0]["ssh_authorized_keys"] == keys
+        return keys
+    text = "\n".join(post_commands(family, files))
+    match = re.search(r"printf '%s\\n' ((?:'[^']*' )+)>> (?:/target)?/root/\.ssh/"
+                      r"authorized_keys", text)
+    assert match is not None
+    target = tmp_path / "authorized_keys"
+    subprocess.run([SHELLS[family], "-c", f"printf '%s\\n' {match.group(1)}> \"$1\"", "sh",
+                    str(target)], check=True)
+    return target.read_text().splitlines()
+
+
+@pytest.mark.parametrize("os_id", OSES)
+def test_the_admin_nodes_key_reaches_root_beside_the_operators(
+        os_id: str, tmp_path: Path) -> None:
+    """Given the admin node's public key (for running chef-client over SSH), every family
+    installs it for root after the answers' keys; without it, only theirs."""
+    family = OS_FAMILIES[os_id][0]
+    files, _ = _render(_answers(os_id), admin_ssh_key=ADMIN_KEY)
+    assert _root_keys(family, files, tmp_path) == [*KEYS, ADMIN_KEY]
+    files, _ = _render(_answers(os_id))
+    assert _root_keys(family, files, tmp_path) == KEYS
+    files, _ = _render(_answers(os_id).model_copy(update={
+        "provisioning": _answers(os_id).provisioning.model_copy(
+            update={"ssh_authorized_keys": []})}), admin_ssh_key=ADMIN_KEY)
+    assert _root_keys(family, files, tmp_path) == [ADMIN_KEY], "the only key"
+
+
+def test_an_admin_key_that_is_no_public_key_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an OpenSSH public key line"):
+        ProvisionerSite(_answers(), default_catalog(), b"k" * 32,
+                        admin_ssh_key="command=\"sh\" " + ADMIN_KEY)

@@ -23,6 +23,7 @@ from wizard.answers import OS_FAMILIES, Answers, Node
 from wizard.answers.addressing import node_addresses
 from wizard.answers.node_network import BOND_MODES, node_network
 from wizard.answers.proposals import assignments, attribute_values
+from wizard.base.fields import ssh_public_key
 from wizard.base.problems import CatalogError, Problem
 from wizard.base.secrets import Secret, SecretError
 from wizard.catalog import Catalog, UpstreamCookbook, render_yaml
@@ -112,19 +113,23 @@ def deployment_context(answers: Answers, catalog: Catalog) -> dict[str, Any]:
 
 
 def render(answers: Answers, catalog: Catalog,
-           cookbooks: Mapping[str, Cookbook] | None = None) -> ChefObjects:
+           cookbooks: Mapping[str, Cookbook] | None = None, *,
+           admin_ssh_key: str | None = None) -> ChefObjects:
     """Every Chef object of a valid answers file, in barclamp apply order.
 
     Objects that hold a revealed secret are marked (``secret_environment``, ``secret_items``)
     as they are built, so an export can write them 0600. The environment pins each of
     ``cookbooks`` (see :mod:`wizard.chef.cookbooks`) to its version, so nodes run what was
-    uploaded and not whatever version a server holds last.
+    uploaded and not whatever version a server holds last. ``admin_ssh_key`` (the admin
+    node's public key line, see :func:`site_attributes`) keeps root's ``authorized_keys``
+    open to the admin node when a converge rewrites it.
     """
     context = deployment_context(answers, catalog)
     decoys = _decoy_context(context, catalog)
     environment_name = answers.site.name
     order = catalog.apply_order(answers.barclamps)
-    default_attributes: dict[str, Any] = {"crowbar": site_attributes(answers, context)}
+    default_attributes: dict[str, Any] = {
+        "crowbar": site_attributes(answers, context, admin_ssh_key)}
     objects = ChefObjects(environment={}, cookbooks=dict(sorted((cookbooks or {}).items())),
                           upstream=catalog.upstream(order))
     bag: dict[str, dict[str, Any]] = {}
@@ -194,11 +199,15 @@ def render(answers: Answers, catalog: Catalog,
     return objects
 
 
-def site_attributes(answers: Answers, context: dict[str, Any]) -> dict[str, Any]:
+def site_attributes(answers: Answers, context: dict[str, Any],
+                    admin_ssh_key: str | None = None) -> dict[str, Any]:
     """``default_attributes.crowbar``: the site, the admin node, every network and conduit.
 
     Cookbooks such as neutron's and swift's read which conduit carries which network here;
     each node's own devices are in its ``crowbar.interfaces`` (:func:`node_interfaces`).
+    ``provisioning.admin_ssh_key``, when given, is the admin node's public key line, which
+    the installers put in root's ``authorized_keys`` for running chef-client over SSH
+    (:class:`wizard.chef.starters.SshStarter`); the provisioner cookbook keeps it there.
     """
     conduits = {
         name: {"interfaces": [str(i) for i in conduit.interfaces],
@@ -212,6 +221,8 @@ def site_attributes(answers: Answers, context: dict[str, Any]) -> dict[str, Any]
         "mirror": answers.provisioning.mirror.rstrip("/"),
         "ssh_authorized_keys": list(answers.provisioning.ssh_authorized_keys),
     }
+    if admin_ssh_key:
+        provisioning["admin_ssh_key"] = ssh_public_key(admin_ssh_key)
     return {"site": context["site"], "admin": context["admin"],
             "networks": context["networks"], "conduits": conduits,
             "provisioning": provisioning}

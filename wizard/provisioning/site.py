@@ -23,6 +23,7 @@ from wizard.answers import OS_FAMILIES, Answers
 from wizard.answers.addressing import node_addresses
 from wizard.answers.node_network import NodeNetwork, node_network
 from wizard.answers.proposals import assignments, attribute_values
+from wizard.base.fields import ssh_public_key
 from wizard.base.secrets import Secret, SecretError
 from wizard.catalog import Catalog
 
@@ -54,11 +55,18 @@ class ProvisionerSite:
     """Everything PXE serves for one answers file."""
 
     def __init__(self, answers: Answers, catalog: Catalog, token_key: bytes,
-                 peers: dict[str, str] | None = None):
+                 peers: dict[str, str] | None = None, *, admin_ssh_key: str | None = None):
         """``peers`` overrides where a node's requests come from (by node name); by
         default its reserved admin address. The lab, which has no DHCP, gives each node its
-        simulated server's loopback address."""
+        simulated server's loopback address.
+
+        ``admin_ssh_key``, the admin node's own public key line
+        (:func:`wizard.chef.starters.admin_ssh_key`), goes into every installed node's root
+        ``authorized_keys`` beside the operator's keys, so the admin node can run
+        chef-client there over SSH. Raises :class:`ValueError` when it is no OpenSSH public
+        key line."""
         self.answers = answers
+        self.admin_ssh_key = ssh_public_key(admin_ssh_key) if admin_ssh_key else None
         self._key = token_key
         self._peers = peers or {}
         proposal = answers.barclamps.get("provisioner")
@@ -220,7 +228,8 @@ class ProvisionerSite:
             "mirror": answers.provisioning.mirror.rstrip("/"),
             "dns_servers": self.dns_servers or [answers.admin.address],
             "ssh_keys": [*answers.provisioning.ssh_authorized_keys,
-                         *self.attributes["access_keys"]],
+                         *self.attributes["access_keys"],
+                         *([self.admin_ssh_key] if self.admin_ssh_key else [])],
             "root_password_hash": self._root_password_hash(),
             "chef": {
                 "server_url": chef.server_url, "organization": chef.organization,

@@ -1,10 +1,12 @@
 # frozen_string_literal: true
 
 # What every node needs from the provisioner once installed: root's SSH keys (the
-# operator's, as the answers file lists them) and chef-client converging on a timer, so a
-# node that drifts is put back even between deployments.
+# operator's, as the answers file lists them, and the admin node's own, with which it runs
+# chef-client here) and chef-client converging on a timer, so a node that drifts is put
+# back even between deployments.
 keys = node['crowbar']['provisioning']['ssh_authorized_keys'].to_a +
-       node['provisioner']['access_keys'].to_a
+       node['provisioner']['access_keys'].to_a +
+       [node['crowbar']['provisioning']['admin_ssh_key']].compact
 
 directory '/root/.ssh' do
   owner 'root'
