@@ -219,6 +219,15 @@ def admin_ssh_key(state_dir: Path) -> str:
     return line
 
 
+def existing_admin_ssh_key(state_dir: Path) -> str | None:
+    """The admin node's SSH public key line if :func:`admin_ssh_key` made it, else None
+    (for what must change nothing: a dry run, a preview)."""
+    try:
+        return ownedfs.read_text(ssh_key_path(state_dir).with_name(f"{SSH_KEY}.pub")).strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 # --- over SSH ---------------------------------------------------------------------------------
 
 

@@ -18,7 +18,16 @@ from wizard.answers import Answers, load
 from wizard.base.secrets import SecretError
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefError
+from wizard.chef.converge import Starter
 from wizard.chef.node import admin_client
+from wizard.chef.starters import (
+    ByNode,
+    LocalStarter,
+    SshStarter,
+    admin_ssh_key,
+    client_config_path,
+    existing_admin_ssh_key,
+)
 from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from wizard.cli.lab import add_lab_option, cabled
 from wizard.cli.pxe import preflight_options, run_preflight_checks
@@ -261,19 +270,31 @@ def _runner(answers: Answers, journal: Journal | None, state: Path,
     options = dataclasses.replace(LAB_OPTIONS if args.lab else Options())
     if args.converge_timeout is not None:
         options.converge_timeout = args.converge_timeout
-    starter = None
-    if args.lab and server is not None:  # the lab's servers play chef-client themselves
-        starter = lab_chef_client(answers, lab_directory(), SitePaths(state).admin_client_key)
-    return Runner(answers, default_catalog(), journal,
-                  directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
-                  serve_dhcp=not args.lab, starter=starter,
-                  options=options,
-                  emit=view or Printer(args.json),
-                  provisioner_url_file=lab_directory() / "provisioner.url" if args.lab
-                  else None,
-                  # a lab server's requests come from its BMC's loopback address
-                  peers={node.name: node.bmc_address for node in answers.nodes
-                         if node.bmc_address is not None} if args.lab else None)
+    starter: Starter | None = None
+    ssh_key = None
+    if args.lab:
+        if server is not None:  # the lab's servers play chef-client themselves
+            starter = lab_chef_client(answers, lab_directory(),
+                                      SitePaths(state).admin_client_key)
+    elif dry_run:  # changes nothing: the key as it is, if made
+        ssh_key = existing_admin_ssh_key(state)
+    else:
+        ssh_key = admin_ssh_key(state)
+    runner = Runner(answers, default_catalog(), journal,
+                    directory=state / "pxe", ipmi=IpmiDriver(), chef=server,
+                    serve_dhcp=not args.lab, starter=starter, admin_ssh_key=ssh_key,
+                    options=options,
+                    emit=view or Printer(args.json),
+                    provisioner_url_file=lab_directory() / "provisioner.url" if args.lab
+                    else None,
+                    # a lab server's requests come from its BMC's loopback address
+                    peers={node.name: node.bmc_address for node in answers.nodes
+                           if node.bmc_address is not None} if args.lab else None)
+    if not args.lab and not dry_run:  # Crowbar's way: chef-client over SSH, the admin's own
+        admin = f"{answers.admin.hostname}.{answers.site.domain}"
+        runner.starter = ByNode(SshStarter(state, runner.addresses()),
+                                {admin: LocalStarter(client_config_path(state))})
+    return runner
 
 
 async def _run(runner: Runner) -> Outcome:

@@ -17,6 +17,7 @@ from wizard.base.problems import InputError
 from wizard.base.secrets import SecretError
 from wizard.base.yamlfile import write_atomic
 from wizard.catalog import default_catalog
+from wizard.chef.starters import admin_ssh_key, existing_admin_ssh_key
 from wizard.cli.exits import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from wizard.engine.journal import Journal, JournalError, JournalLocked
 from wizard.engine.journal_states import JournalStates
@@ -123,15 +124,18 @@ def preflight_options(parser: argparse.ArgumentParser) -> None:
                         f"{PROBE_TIMEOUT:g}; dnsmasq waits 3 s before its first offer)")
 
 
-def _site(answers: Answers, directory: Path) -> ProvisionerSite:
-    return ProvisionerSite(answers, default_catalog(), token_key(directory))
+def _site(answers: Answers, directory: Path, admin_key: str | None) -> ProvisionerSite:
+    return ProvisionerSite(answers, default_catalog(), token_key(directory),
+                           admin_ssh_key=admin_key)
 
 
-def _write(answers: Answers, directory: Path, dnsmasq: Dnsmasq | None
-           ) -> tuple[ProvisionerSite, RenderSummary]:
+def _write(answers: Answers, directory: Path, dnsmasq: Dnsmasq | None,
+           admin_key: str | None) -> tuple[ProvisionerSite, RenderSummary]:
+    """Render the PXE tree; ``admin_key``: the admin node's SSH key line the installers put
+    on every node, as apply does (see :func:`wizard.chef.starters.admin_ssh_key`)."""
     dnsmasq_value(directory)  # its paths go into dnsmasq's config: check it first
     prepare(directory)
-    site = _site(answers, directory)
+    site = _site(answers, directory, admin_key)
     summary = render_tree(site, directory)
     if dnsmasq is not None:
         dnsmasq.install(*dnsmasq_files(site, directory))
@@ -161,7 +165,9 @@ def _render(args: argparse.Namespace) -> int:
     answers = load(args.answers)
     dnsmasq = Dnsmasq(args.directory / "dnsmasq") if find_dnsmasq() else None
     try:
-        site, summary = _write(answers, args.directory, dnsmasq)
+        # a preview: the admin node's key if apply or serve made it, none made here
+        site, summary = _write(answers, args.directory, dnsmasq, existing_admin_ssh_key(
+            SitePaths.of(answers, lab=False).directory))
     except EscapeError as exc:
         print(f"cannot render: DIR: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -236,7 +242,8 @@ def _serve_with(args: argparse.Namespace, answers: Answers, journal: Journal) ->
         return EXIT_FAILED
     try:
         dnsmasq = Dnsmasq(args.directory / "dnsmasq")
-        site, summary = _write(answers, args.directory, dnsmasq)
+        admin_key = admin_ssh_key(journal.path.parent)
+        site, summary = _write(answers, args.directory, dnsmasq, admin_key)
         states = JournalStates(journal)
         taken = states.take_over(args.directory)
     except EscapeError as exc:
@@ -294,7 +301,7 @@ async def _serve_http(args: argparse.Namespace, site: ProvisionerSite, dnsmasq: 
     def reload() -> None:
         try:
             answers = load(args.answers)
-            new_site, _ = _write(answers, args.directory, dnsmasq)
+            new_site, _ = _write(answers, args.directory, dnsmasq, site.admin_ssh_key)
         except (InputError, TreeError, DnsmasqError, SecretError, OSError) as exc:
             if dnsmasq.running():
                 log.error("reload refused, still serving the previous config: %s", exc)

@@ -40,6 +40,7 @@ from wizard.chef.cookbooks import site_cookbooks, vendored
 from wizard.chef.node import public_pem, register_client
 from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
+from wizard.chef.starters import admin_client_config
 from wizard.chef.upload import CookbookConflict, upload_cookbook
 from wizard.engine.convergence import Blocked, Schedule, role_graph, step_name, step_role
 from wizard.engine.journal import LIFECYCLE, SITE, Journal
@@ -94,12 +95,16 @@ class Runner:
                  directory: Path, ipmi: IpmiDriver, chef: ChefServer | None,
                  serve_dhcp: bool, options: Options | None = None,
                  emit: Emit | None = None, provisioner_url_file: Path | None = None,
-                 peers: dict[str, str] | None = None, starter: Starter | None = None):
+                 peers: dict[str, str] | None = None, starter: Starter | None = None,
+                 admin_ssh_key: str | None = None):
         """``journal``: None for a dry run before the first apply (it only plans).
         ``peers``: where each node's requests come from, when not its reserved admin
         address (the lab's simulated servers, which have no DHCP). ``starter`` makes a
         node run chef-client (see :mod:`wizard.chef.converge`); with a Chef server and
-        none, nodes cannot converge and stop in ``problem`` saying so."""
+        none, nodes cannot converge and stop in ``problem`` saying so. ``admin_ssh_key``:
+        the admin node's public key line, which the installers and the provisioner's cookbook
+        put in every node's root ``authorized_keys`` (for :class:`wizard.chef.starters.
+        SshStarter`)."""
         self.answers = answers
         self.catalog = catalog
         self._journal = journal
@@ -112,12 +117,14 @@ class Runner:
         self._url_file = provisioner_url_file
         key = directory / "token.key"  # made by run(); a dry run changes nothing
         self._peers = peers
+        self._admin_ssh_key = admin_ssh_key
         self.site = ProvisionerSite(answers, catalog,
                                     bytes.fromhex(key.read_text()) if key.exists() else b"",
-                                    peers)
+                                    peers, admin_ssh_key=admin_ssh_key)
         self.objects: ChefObjects = render(answers, catalog,
                                            site_cookbooks(catalog, answers.barclamps,
-                                                          vendored(answers)))
+                                                          vendored(answers)),
+                                           admin_ssh_key=admin_ssh_key)
         self.nodes = {node.name: node for node in answers.nodes}
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
                               if t.kind == "nodes"}
@@ -131,6 +138,7 @@ class Runner:
                         for name, fqdn in self.fqdns.items() if fqdn in self._node_objects}
         """Each node's Chef roles (the admin node's too), in run-list order."""
         self._schedule: Schedule | None = None
+        self._admin_registered = False
         self._converging = asyncio.Semaphore(self.options.converge_concurrency)
         self._installed: dict[str, asyncio.Event] = {}
         self._install_problems: dict[str, str] = {}
@@ -227,7 +235,7 @@ class Runner:
     async def _run(self) -> Outcome:
         prepare(self.directory)
         self.site = ProvisionerSite(self.answers, self.catalog, token_key(self.directory),
-                                    self._peers)
+                                    self._peers, admin_ssh_key=self._admin_ssh_key)
         await self._verify_in_flight()
         plan = self.plan()
         self._emit({"event": "plan", "nodes": len(plan.nodes), "chef": len(plan.chef),
@@ -508,23 +516,28 @@ class Runner:
         else:
             self.journal.step_failed(node, step, "interrupted; redone")
 
+    def addresses(self) -> dict[str, str]:
+        """Each node's admin-network address by FQDN (where chef-client is started over
+        SSH), the admin node's too."""
+        found = {pxe.fqdn: pxe.address for pxe in self.site.nodes.values()}
+        found[self.fqdns[self.answers.admin.hostname]] = self.answers.admin.address
+        return found
+
     async def _admin_client(self) -> None:
-        """The admin node's own Chef client, registered once (its key stays in the state
-        directory): the admin node converges its roles as any node does."""
-        chef = self.chef
-        assert chef is not None
-        key = SitePaths(self.directory.parent).admin_client_key
-        if key.exists():
+        """The admin node's own Chef client (its config and key in the state directory,
+        made once), registered with the key's public half once per apply: the admin node
+        converges its roles as any node does, and a crash between making the key and
+        registering it cannot leave it unregistered."""
+        chef, server_url = self.chef, self.answers.chef.server_url
+        if self._admin_registered or chef is None or server_url is None:
             return
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        made = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = made.private_bytes(serialization.Encoding.PEM,
-                                 serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption()).decode()
-        await register_client(chef, self.fqdns[self.answers.admin.hostname], public_pem(pem))
-        key.parent.mkdir(mode=0o700, exist_ok=True)
-        write_atomic(key, pem, mode=0o600)
+        state = self.directory.parent
+        await asyncio.to_thread(admin_client_config, state, server_url,
+                                self.fqdns[self.answers.admin.hostname],
+                                self.answers.chef.organization)
+        key = SitePaths(state).admin_client_key.read_text()
+        await register_client(chef, self.fqdns[self.answers.admin.hostname], public_pem(key))
+        self._admin_registered = True
 
     async def _node_step(self, name: str, step: str) -> str | None:
         fqdn = f"{name}.{self.answers.site.domain}"
