@@ -6,8 +6,9 @@
 # records every resource with its properties, and renders every template resource with
 # Ruby's own ERB and the variables the recipe passes. What it does not do, and Chef would:
 # run providers (nothing is installed, written or restarted), evaluate guards (only_if /
-# not_if are recorded) or fire notifications (recorded too). Commands a recipe runs while
-# compiling (shell_out) answer from NODE.json's "commands", or fail.
+# not_if are recorded), fire notifications (recorded too) or run the handlers a library
+# registers (chef_handler_harness.rb runs them). Commands a recipe runs while compiling
+# (shell_out) answer from NODE.json's "commands", or fail.
 #
 #   ruby chef_recorder.rb NODE.json COOKBOOKS_DIR... > RESOURCES.json
 #
@@ -19,6 +20,7 @@
 require 'erb'
 require 'json'
 require 'securerandom'
+require_relative 'chef_stand_ins' # what libraries use as they load: Chef::Handler, Chef::Config
 
 # Resources of Chef Infra Client 17 the shipped cookbooks may use: a typo or a resource from
 # a later Chef is an error here, as it would be on the node.
@@ -97,7 +99,7 @@ class Properties
 end
 
 # Where cookbook libraries add their helpers, as in Chef (Chef::DSL::Recipe.include).
-module Chef
+class Chef
   module DSL
     module Recipe; end
   end

@@ -16,7 +16,8 @@ tool: ``chronyd -p -f`` (chrony unpacked from its .deb, not installed: it would 
 machine's time daemon), ``rsyslogd -N1 -f``, ``logrotate -d``, ``named-checkconf -z``
 (which loads the zone too) and ``named-checkzone``, ``apt-get update --print-uris`` on the
 sources alone, ``ssh-keygen -l -f``. A file with no checker of its own is listed in
-``UNCHECKED`` with the reason.
+``UNCHECKED`` with the reason. Every node, the admin node too, lists its roles in
+``/etc/crowbar/roles`` (deployer::client), in its run list's order.
 """
 
 from __future__ import annotations
@@ -116,7 +117,9 @@ def record_node(tmp_path: Path, answers: Answers, served_objects: tuple[dict, di
         return []
     node_json = tmp_path / f"{fqdn}.json"
     node_json.write_text(json.dumps({
-        "run_list": run_list, "automatic": automatic(answers, fqdn),
+        # chef-client sets the automatic "roles" from the run list it expanded
+        "run_list": run_list, "automatic": automatic(answers, fqdn) | {
+            "roles": [role["name"] for role in node_roles]},
         "environment": env["default_attributes"],
         "roles": [role["default_attributes"] for role in node_roles],
         "normal": nodes[fqdn]["normal"] | (normal or {}), "data_bags": {DATA_BAG: items},
@@ -201,8 +204,12 @@ def test_every_rendered_file_passes_its_daemons_check(
     shipped = {name for name, p in default_catalog().cookbooks().items() if p.shipped}
     checked: dict[str, set[str]] = {}
     for fqdn in sorted(objects[2]):
-        templates = [r for r in record_node(tmp_path, answers, objects, fqdn, shipped)
-                     if r["type"] == "template"]
+        resources = record_node(tmp_path, answers, objects, fqdn, shipped)
+        [roles] = [r for r in resources if r["name"] == "/etc/crowbar/roles"]
+        assert [line for line in roles["properties"]["content"].splitlines()
+                if not line.startswith("#")] == [
+            item[len("role["):-1] for item in objects[2][fqdn]["run_list"]], fqdn
+        templates = [r for r in resources if r["type"] == "template"]
         root = tmp_path / "root" / fqdn
         for resource in templates:  # all written first: a check may read another file
             target = root / resource["name"].lstrip("/")

@@ -165,8 +165,8 @@ def test_every_shipped_run_list_resolves_and_every_shipped_recipe_is_used() -> N
     shipped = {(c, r) for c, p in providers.items() if p.shipped for r in p.recipes}
     assert shipped - used == set()
     assert {c for c, p in providers.items() if p.shipped} == {
-        "bios", "cloudera_manager", "dns", "hadoop_data_disks", "ipmi", "logging", "ntp",
-        "provisioner", "raid"}
+        "bios", "cloudera_manager", "deployer", "dns", "hadoop_data_disks", "ipmi", "logging",
+        "ntp", "provisioner", "raid"}
 
 
 def test_a_cookbook_two_barclamps_ship(tmp_path: Path) -> None:

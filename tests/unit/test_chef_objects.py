@@ -67,6 +67,22 @@ def test_render_environment_roles_data_bags_and_nodes(catalog: Catalog, secret_e
     assert not objects.secret_environment  # beta's template leaves the password out
 
 
+@pytest.mark.parametrize("example", ["lab-small", "openstack", "hadoop"])
+def test_deployer_client_is_first_on_every_node_the_admin_node_too(
+        example: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its handler records each chef-client run where the engine reads it back, on the
+    admin node (dns-server, ntp-server, ...) as on the others."""
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
+    answers = load(f"answers/examples/{example}.yaml")
+    objects = render(answers, default_catalog())
+    domain = answers.site.domain
+    assert set(objects.nodes) == {f"{name}.{domain}" for name in [
+        answers.admin.hostname, *(node.name for node in answers.nodes)]}
+    assert {name: node["run_list"][0] for name, node in objects.nodes.items()} == dict.fromkeys(
+        objects.nodes, "role[deployer-client]")
+    assert objects.roles["deployer-client"]["run_list"] == ["recipe[deployer::client]"]
+
+
 def test_render_names_the_unresolvable_secret(catalog: Catalog, monkeypatch) -> None:
     monkeypatch.delenv("BETA_PASSWORD", raising=False)
     with pytest.raises(SecretError) as caught:

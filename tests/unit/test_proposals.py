@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.unit.base_answers import BASE
@@ -48,6 +50,25 @@ def test_valid_proposals(catalog: Catalog) -> None:
     placed = assignments(answers, catalog)
     assert list(placed) == ["alpha", "beta"]
     assert placed["alpha"] == {"alpha-server": ["admin"], "alpha-client": ["ctl-1", "compute-1"]}
+
+
+def test_an_all_nodes_role_that_allows_the_admin_node_goes_there_too(
+        tmp_path: Path) -> None:
+    """As deployer-client does: the admin node is a Chef node too, first in the list (as
+    it is in the barclamps screen), unless it holds a conflicting role."""
+    files = catalog_files()
+    files["alpha/barclamp.yaml"] = files["alpha/barclamp.yaml"].replace(
+        "    all_nodes: true\n", "    all_nodes: true\n    admin: allowed\n")
+    catalog = load_catalog(write_catalog(tmp_path / "conflicting", files))
+    answers = answers_with(VALID)
+    assert findings(answers, catalog) == []
+    assert assignments(answers, catalog)["alpha"]["alpha-client"] == ["ctl-1", "compute-1"]
+    files["alpha/barclamp.yaml"] = files["alpha/barclamp.yaml"].replace(
+        "    conflicts: [alpha-server]\n", "")
+    catalog = load_catalog(write_catalog(tmp_path / "free", files))
+    assert findings(answers, catalog) == []
+    assert assignments(answers, catalog)["alpha"]["alpha-client"] == [
+        "admin", "ctl-1", "compute-1"]
 
 
 CASES = [

@@ -2,7 +2,9 @@
 
 A proposal holds attribute values and, per role, the nodes that hold it. Roles marked
 ``all_nodes`` (clients such as ntp-client) are not written: every node that does not hold a
-conflicting role gets them. The admin node may appear by its host name where a role allows.
+conflicting role gets them, the admin node too when the role allows it (deployer-client,
+whose handler records every node's chef-client run). The admin node may appear by its host
+name where a role allows.
 """
 
 from __future__ import annotations
@@ -55,10 +57,11 @@ def assignments(answers: Answers, catalog: Catalog) -> dict[str, dict[str, list[
         for held_role, names in roles.items():
             for node in names:
                 held[node].add(held_role)
-    everyone = [node.name for node in answers.nodes]
+    nodes = [node.name for node in answers.nodes]
     for name in result:
         for role in catalog[name].roles:
             if role.all_nodes:
+                everyone = [answers.admin.hostname, *nodes] if role.admin == "allowed" else nodes
                 result[name][role.name] = [
                     node for node in everyone if held[node].isdisjoint(role.conflicts)
                 ]

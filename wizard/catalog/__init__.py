@@ -174,7 +174,9 @@ class Role(Model):
     min_nodes: int = Field(0, ge=0)
     max_nodes: int | None = Field(None, ge=1)
     all_nodes: bool = False
-    admin: Literal["never", "allowed", "only"] = "never"
+    admin: Literal["never", "allowed", "only"] = Field(
+        "never", description="whether the admin node may hold the role (``only``: it alone); "
+        "an ``all_nodes`` role that allows it goes on the admin node too")
     conflicts: list[Tag] = Field(default_factory=list)
     hints: Hints = Field(default_factory=Hints)
     intended: list[Tag] = Field(
