@@ -15,6 +15,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from wizard.catalog import default_catalog
 from wizard.chef.api import ChefServer
 from wizard.engine.convergence import role_graph, step_role
 from wizard.engine.journal import Event
+from wizard.engine.pause import set_paused
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
 
@@ -182,4 +184,41 @@ def test_killed_while_converging_resumes_to_ready(tmp_path: Path, kill_after: in
                     if kind == "step-finished"]
         assert len(finished) == len(set(finished)), "a role converged twice on a node"
     finally:
+        fleet.down()
+
+
+def test_a_pause_while_converging_holds_back_new_runs(tmp_path: Path) -> None:
+    """``pause`` once the first chef-client run started: runs under way finish, no converge
+    step starts until ``resume``; then every node converges to ready."""
+    fleet, env = start_lab(tmp_path, "127.78.3.0/24")
+    path = fleet.directory / "apply" / "lab" / "journal.db"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab", "--json"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert running.stdout is not None
+        for line in running.stdout:
+            if '"event": "converge"' in line:
+                set_paused(path, True)
+                break
+        for line in running.stdout:
+            if '"event": "paused"' in line:
+                break
+        with journal_of(fleet) as journal:
+            paused_at = journal.events()[-1].seq
+        # long enough for several runs, were they allowed to start: the lab's take ~0.1 s
+        time.sleep(3)
+        with journal_of(fleet) as journal:
+            after = [e for e in journal.events() if e.seq > paused_at]
+        assert not [e for e in after if e.kind == "step-started"], after
+        assert running.poll() is None
+        set_paused(path, False)
+        out, err = running.communicate(timeout=120)
+        assert running.returncode == 0, out + err
+        with journal_of(fleet) as journal:
+            assert {s for s, _ in journal.states().values()} == {"ready"}
+            assert_crowbar_order(journal.events())
+    finally:
+        running.kill()
+        running.wait()
         fleet.down()
