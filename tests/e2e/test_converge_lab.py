@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_apply_lab import EXAMPLE, NODES, apply, journal_of, start_lab
+from tests.proc import alive, children
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefServer
 from wizard.engine.convergence import role_graph, step_role
@@ -171,9 +172,14 @@ def test_killed_while_converging_resumes_to_ready(tmp_path: Path, kill_after: in
         assert process.stdout is not None
         for seen, _line in enumerate(process.stdout, 1):
             if seen == kill_after:
+                workers = children(process.pid)  # the lab's chef-client workers
                 process.send_signal(signal.SIGKILL)
                 break
         assert process.wait(60) == -signal.SIGKILL, "apply ended before the kill point"
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a chef-client worker outlived its apply"
+            time.sleep(0.1)
         resumed = apply(env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         with journal_of(fleet) as journal:

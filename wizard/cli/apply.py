@@ -38,7 +38,7 @@ from wizard.engine.phases import CORE_CONVERGED, PHASES, nodes_past_phases
 from wizard.engine.plan import describe
 from wizard.engine.runner import Options, Outcome, Runner, StepFailed
 from wizard.hardware.ipmi import IpmiDriver
-from wizard.lab.chef_client import lab_chef_client
+from wizard.lab.chef_client import LabChefPool, lab_chef_client
 from wizard.lab.control import LabError, lab_directory
 from wizard.provisioning.dnsmasq import DnsmasqError
 from wizard.provisioning.tree import TreeError
@@ -304,6 +304,8 @@ async def _run(runner: Runner) -> Outcome:
         runner.ipmi.close()
         if runner.chef is not None:
             await runner.chef.close()
+        if isinstance(runner.starter, LabChefPool):
+            runner.starter.close()
 
 
 def _status(args: argparse.Namespace) -> int:

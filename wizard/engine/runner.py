@@ -435,9 +435,9 @@ class Runner:
         where = ", ".join(f"{self.graph[r].barclamp}/{r}" for r in roles)
         delay = self.options.backoff
         for attempt in range(1, self.options.attempts + 1):
-            if self._gate is not None:
-                await self._gate.wait()
             async with self._converging:
+                if self._gate is not None:  # here: a pause while waiting for a slot holds too
+                    await self._gate.wait()
                 request = new_request()
                 self.journal.steps_started(name, steps, detail=request, attempt=attempt,
                                            run_list=run_list)

@@ -23,16 +23,25 @@ Lab faults, set by ``lab up --fault INDEX:converge_fail`` or ``lab fault``, are 
 the fleet's spec at each run: ``converge_fail`` records a failed run with a message, as a
 recipe that raised would; ``converge_hang`` never ends and records nothing (the engine's
 converge timeout catches it).
+
+``apply --lab`` runs the servers' clients in worker processes (:class:`LabChefPool`): a
+thousand servers' runs sign and send tens of thousands of requests, which in the apply's
+own process would hold up its event loop (and the IPMI and HTTP work of the nodes still
+installing) and leave the machine's other core idle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
+import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,11 +96,14 @@ class LabChefClient:
         """Files downloaded so far, by every node (the benchmark reports it)."""
 
     async def start(self, node: str) -> str:
-        """One chef-client run on ``node`` (its FQDN). The :class:`wizard.chef.converge.Starter`
-        the engine uses on the lab."""
+        """One chef-client run on ``node`` (its FQDN): a :class:`wizard.chef.converge.Starter`."""
         faults = self._faults(node)
         if "converge_hang" in faults:
             await asyncio.Event().wait()  # never reports: the engine's timeout catches it
+        return await self.run(node, faults)
+
+    async def run(self, node: str, faults: set[str]) -> str:
+        """The run, with ``faults`` (but a hang) as they stand."""
         started = time.time()
         async with ChefServer(self.server_url, node, self._keys(node),
                               organization=self.organization, max_connections=2) as me:
@@ -215,7 +227,77 @@ class FleetFaults:
         return self._faults.get(self._addresses.get(node, ""), set())
 
 
-def lab_chef_client(answers: Answers, lab_directory: Path, admin_key: Path) -> LabChefClient:
+@dataclass(frozen=True)
+class LabClients:
+    """What a lab's chef-clients need, picklable for a worker process."""
+
+    server_url: str
+    organization: str | None
+    facts: dict[str, Facts]
+    node_key: Path
+    admin: str
+    admin_key: Path
+    lab_directory: Path
+    addresses: dict[str, str] = field(default_factory=dict)
+    """Each node's BMC address by FQDN (how the fleet's spec names its servers)."""
+
+    def client(self) -> LabChefClient:
+        def keys(node: str) -> str:
+            return (self.admin_key if node == self.admin else self.node_key).read_text()
+        return LabChefClient(self.server_url, keys, self.facts,
+                             FleetFaults(self.lab_directory, self.addresses),
+                             organization=self.organization)
+
+
+class LabChefPool:
+    """The lab servers' chef-client runs, in worker processes (one per CPU, at most two):
+    the :class:`wizard.chef.converge.Starter` of ``apply --lab``. A hung run is kept in
+    this process (it never ends, and a worker must not be held by it); each worker keeps
+    its servers' file caches across runs. Workers die with this process."""
+
+    def __init__(self, clients: LabClients, workers: int | None = None):
+        self.clients = clients
+        self._faults = FleetFaults(clients.lab_directory, clients.addresses)
+        self._workers = workers or max(1, min(2, os.cpu_count() or 1))
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def start(self, node: str) -> str:
+        faults = self._faults(node)
+        if "converge_hang" in faults:
+            await asyncio.Event().wait()  # never reports: the engine's timeout catches it
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self._workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start, initargs=(self.clients, os.getpid()))
+        return await asyncio.wrap_future(self._pool.submit(_worker_run, node, faults))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+_WORKER: tuple[LabChefClient, asyncio.AbstractEventLoop] | None = None
+
+
+def _worker_start(clients: LabClients, apply: int) -> None:
+    """In a worker: die with the apply (SIGKILL included), ignore Ctrl-C (the apply
+    handles it), and keep one client and event loop for every run."""
+    global _WORKER
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != apply:  # it died while this worker started: no signal comes
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _WORKER = (clients.client(), asyncio.new_event_loop())
+
+
+def _worker_run(node: str, faults: set[str]) -> str:
+    assert _WORKER is not None, "the worker was not started"
+    client, loop = _WORKER
+    return loop.run_until_complete(client.run(node, faults))
+
+
+def lab_chef_client(answers: Answers, lab_directory: Path, admin_key: Path) -> LabChefPool:
     """The chef-client of ``answers``' nodes on the lab (answers as cabled to it, with the
     lab's Chef server) and of its admin node, whose key is ``admin_key``."""
     if answers.chef.server_url is None:
@@ -229,11 +311,8 @@ def lab_chef_client(answers: Answers, lab_directory: Path, admin_key: Path) -> L
              for node in answers.nodes}
     admin = f"{answers.admin.hostname}.{domain}"
     facts[admin] = Facts(admin, "", platform, family, version)
-    node_key = node_key_path(lab_directory)
-
-    def keys(node: str) -> str:
-        return (admin_key if node == admin else node_key).read_text()
-    faults = FleetFaults(lab_directory, {f"{node.name}.{domain}": node.bmc_address
-                                         for node in answers.nodes if node.bmc_address})
-    return LabChefClient(answers.chef.server_url, keys, facts, faults,
-                         organization=answers.chef.organization)
+    return LabChefPool(LabClients(
+        answers.chef.server_url, answers.chef.organization, facts,
+        node_key_path(lab_directory), admin, admin_key, lab_directory,
+        {f"{node.name}.{domain}": node.bmc_address for node in answers.nodes
+         if node.bmc_address}))
