@@ -33,6 +33,7 @@ installing) and leave the machine's other core idle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import hashlib
 import multiprocessing
@@ -40,9 +41,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -250,51 +252,110 @@ class LabClients:
 
 
 class LabChefPool:
-    """The lab servers' chef-client runs, in worker processes (one per CPU, at most two):
-    the :class:`wizard.chef.converge.Starter` of ``apply --lab``. A hung run is kept in
-    this process (it never ends, and a worker must not be held by it); each worker keeps
-    its servers' file caches across runs. Workers die with this process."""
+    """The lab servers' chef-client runs, in worker processes (one per CPU, at most two),
+    many at once in each: the :class:`wizard.chef.converge.Starter` of ``apply --lab``.
+
+    The workers run at a lower CPU priority (``nice``): they play the servers, whose work
+    would not slow the admin node's own, so the apply, the BMCs and the provisioner keep
+    the CPU they need for the nodes still installing. A hung run is kept in this process
+    (it never ends: no worker is held by it); each worker keeps its servers' file caches
+    across runs. Workers die with this process, however it ends."""
 
     def __init__(self, clients: LabClients, workers: int | None = None):
         self.clients = clients
         self._faults = FleetFaults(clients.lab_directory, clients.addresses)
-        self._workers = workers or max(1, min(2, os.cpu_count() or 1))
-        self._pool: ProcessPoolExecutor | None = None
+        self._count = workers or max(1, min(2, os.cpu_count() or 1))
+        self._workers: list[tuple[BaseProcess, Connection]] = []
+        self._waiting: dict[int, asyncio.Future[str]] = {}
+        self._sent = 0
 
     async def start(self, node: str) -> str:
         faults = self._faults(node)
         if "converge_hang" in faults:
             await asyncio.Event().wait()  # never reports: the engine's timeout catches it
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_start, initargs=(self.clients, os.getpid()))
-        return await asyncio.wrap_future(self._pool.submit(_worker_run, node, faults))
+        if not self._workers:
+            self._spawn()
+        self._sent += 1
+        ticket = self._sent
+        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting[ticket] = reply
+        _, conn = self._workers[ticket % len(self._workers)]
+        conn.send((ticket, node, faults))
+        try:
+            return await reply
+        finally:
+            self._waiting.pop(ticket, None)
+
+    def _spawn(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        loop = asyncio.get_running_loop()
+        for _ in range(self._count):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_worker_main, daemon=True,
+                                      args=(theirs, self.clients, os.getpid()))
+            process.start()
+            theirs.close()
+            loop.add_reader(mine.fileno(), self._replied, mine)
+            self._workers.append((process, mine))
+
+    def _replied(self, conn: Connection) -> None:
+        try:
+            ticket, ok, value = conn.recv()
+        except (EOFError, OSError):  # the worker died: its runs never report
+            asyncio.get_running_loop().remove_reader(conn.fileno())
+            return
+        reply = self._waiting.get(ticket)
+        if reply is None or reply.done():  # the engine gave up on it (its timeout)
+            return
+        if ok:
+            reply.set_result(value)
+        else:
+            reply.set_exception(value)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for process, conn in self._workers:
+            with contextlib.suppress(RuntimeError, ValueError):  # no loop, or closed
+                asyncio.get_running_loop().remove_reader(conn.fileno())
+            conn.close()  # the worker's loop sees the end and exits
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self._workers = []
 
 
-_WORKER: tuple[LabChefClient, asyncio.AbstractEventLoop] | None = None
-
-
-def _worker_start(clients: LabClients, apply: int) -> None:
-    """In a worker: die with the apply (SIGKILL included), ignore Ctrl-C (the apply
-    handles it), and keep one client and event loop for every run."""
-    global _WORKER
+def _worker_main(conn: Connection, clients: LabClients, apply: int) -> None:
+    """A worker: dies with the apply (SIGKILL included), ignores Ctrl-C (the apply handles
+    it), yields the CPU to the admin node's work, and runs every run it is sent at once."""
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != apply:  # it died while this worker started: no signal comes
-        os._exit(0)
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER = (clients.client(), asyncio.new_event_loop())
+    os.nice(10)
+    client = clients.client()
+    loop = asyncio.new_event_loop()
+    runs: set[asyncio.Task[None]] = set()
 
+    async def one(ticket: int, node: str, faults: set[str]) -> None:
+        try:
+            reply: tuple[int, bool, object] = (ticket, True, await client.run(node, faults))
+        except (ChefError, OSError) as exc:
+            reply = (ticket, False, exc)
+        except Exception as exc:  # any other: said, never lost in a worker
+            reply = (ticket, False, OSError(f"the lab's chef-client failed: {exc!r}"))
+        conn.send(reply)
 
-def _worker_run(node: str, faults: set[str]) -> str:
-    assert _WORKER is not None, "the worker was not started"
-    client, loop = _WORKER
-    return loop.run_until_complete(client.run(node, faults))
+    def received() -> None:
+        try:
+            ticket, node, faults = conn.recv()
+        except (EOFError, OSError):
+            loop.stop()
+            return
+        task = loop.create_task(one(ticket, node, faults))
+        runs.add(task)
+        task.add_done_callback(runs.discard)
+    loop.add_reader(conn.fileno(), received)
+    loop.run_forever()
 
 
 def lab_chef_client(answers: Answers, lab_directory: Path, admin_key: Path) -> LabChefPool:
