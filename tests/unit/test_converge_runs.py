@@ -5,6 +5,7 @@ planned to converge, and the words the screen and ``status`` put them in."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from wizard.answers import load
 from wizard.catalog import default_catalog
 from wizard.chef.objects import render
-from wizard.engine.converge_runs import clock, duration, planned_roles, role_label
+from wizard.engine.converge_runs import ago, clock, duration, planned_roles, role_label
 
 EXAMPLES = sorted(Path("answers/examples").resolve().glob("*.yaml"))
 
@@ -43,3 +44,7 @@ def test_words() -> None:
     assert clock(None) == clock("not a time") == "?"
     assert [duration(s) for s in (0.065, 0.4, 3.25, 30, 185, 7300, None)] == [
         "0.065 s", "0.4 s", "3.2 s", "30 s", "3 min 5 s", "2 h 1 min", "? s"]
+    now = datetime(2026, 11, 30, 19, 15, 17, tzinfo=UTC)
+    assert ago("2026-11-30T19:10:12+00:00", now) == "5 min 5 s ago"
+    assert ago("2026-11-30T19:15:30Z", now) == "0 s ago", "a node's clock ahead of ours"
+    assert ago(None, now) == "?"

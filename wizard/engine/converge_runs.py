@@ -147,7 +147,7 @@ class NodeRuns:
         """What ``status --json`` says of the node's convergence."""
         return {"converging": [{"role": r, "barclamp": barclamp_of(r)} for r in self.running],
                 "attempt": self.attempt if self.running else None,
-                "converging_since": self.since if self.running else None,
+                "since": self.since if self.running else None,
                 "roles_converged": list(self.converged),
                 "last_run": None if self.last is None else self.last.as_json()}
 
@@ -234,6 +234,15 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.0f} s"
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def ago(text: str | None, now: datetime | None = None) -> str:
+    """How long before ``now`` an ISO 8601 time was: ``3 min 5 s ago`` (``?`` when there
+    is none)."""
+    when = parse_time(text)
+    if when is None:
+        return "?"
+    return f"{duration(max(0.0, ((now or datetime.now(UTC)) - when).total_seconds()))} ago"
 
 
 def _between(start: str | None, end: str) -> float | None:
