@@ -1117,7 +1117,7 @@ def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path) -> None
             await pilot.click("#pause")  # now labelled Resume
             await until(lambda: not screen.progress.paused)
             await until(lambda: states_of(screen) == {"ready"} and not screen.running)
-            assert len(screen.progress.nodes) == 6
+            assert len(screen.progress.nodes) == 7, "the six and the admin node"
             assert screen.query_one("#overall").percentage == 1
             await app.workers.wait_for_complete()
 
@@ -1173,7 +1173,7 @@ def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path) -> No
                 await until(lambda: screen.running)
                 assert "running (pid" in str(screen.query_one("#deploy-status").render())
                 await until(lambda: states_of(screen) == {"ready"} and not screen.running)
-                assert len(screen.progress.nodes) == 6
+                assert len(screen.progress.nodes) == 7, "the six and the admin node"
         asyncio.run(walk())
         assert running.wait(timeout=60) == 0
     finally:
