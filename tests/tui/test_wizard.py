@@ -1254,7 +1254,8 @@ def test_deploy_shows_an_apply_that_ended_with_a_node_in_problem(tmp_path: Path)
             await app.workers.wait_for_complete()
             assert screen.exit_code == 1
             status = str(screen.query_one("#deploy-status").render())
-            assert "The apply on the lab ended (exit 1): 5 of 6 ready, 1 in problem" in status
+            # the grid's nodes: the admin node too
+            assert "The apply on the lab ended (exit 1): 6 of 7 ready, 1 in problem" in status
             shown = failed_output(screen)
             assert "5 nodes ready, 1 in problem:" in shown
             assert "compute-2: bmc-boot-network: 127.79.67.3: auth failed" in shown
