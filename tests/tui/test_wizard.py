@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.style import Style
+from textual.coordinate import Coordinate
 from textual.widgets import Input
 from textual.widgets._data_table import default_cell_formatter
 
 from tests.terminal import PtySession
 from tests.tui.helpers import LAB, SIZE, lab_app, leaf
 from wizard.answers import Hardware, Proposal, load
-from wizard.base import host_facts
+from wizard.base import filelock, host_facts
 from wizard.cli.main import main
+from wizard.engine.convergence import step_name
 from wizard.engine.journal import LIFECYCLE, Journal, holder
 from wizard.engine.journal_states import JournalStates
+from wizard.engine.phases import CORE_CONVERGED
 from wizard.engine.plan import NODE_STEPS
 from wizard.engine.sessions import Control
 from wizard.hardware.discovery import SweepResult
@@ -32,7 +38,7 @@ from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
 from wizard.provisioning.network_check import CheckedDevice, CheckResult
 from wizard.tui.app import DRAFT_DELAY, WizardApp, starting_answers
-from wizard.tui.deploy import DeployScreen
+from wizard.tui.deploy import STATE_COLORS, DeployScreen
 from wizard.tui.discovery import DiscoveryScreen
 from wizard.tui.drafts import ConfirmQuit, RestoreDraft, draft_path, write_draft
 
@@ -117,6 +123,121 @@ def test_deploy_snapshot_with_mixed_node_states(snap_compare, tmp_path: Path) ->
     assert snap_compare(lab_app(), terminal_size=SIZE, run_before=deploy)
 
 
+class FixedClock:
+    """The journal's clock in a snapshot: from a fixed time, a millisecond a call, moved on
+    as the test says (so times and lengths shown are the same on every run)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = datetime(2026, 11, 30, 19, 10, 0, tzinfo=UTC)
+        monkeypatch.setattr(filelock, "now", self)
+
+    def __call__(self) -> str:
+        self.now += timedelta(milliseconds=1)
+        return self.now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+CORE_ROLES = ["provisioner-base", "ipmi-configure", "dns-client", "logging-client",
+              "ntp-client"]
+CONVERGE_ERROR = ("converge provisioner/provisioner-base, ipmi/ipmi-configure, dns/dns-client, "
+                  "logging/logging-client, ntp/ntp-client: chef-client failed: lab fault "
+                  "converge_fail: recipe[ntp::default] raised")
+
+
+def converge(journal: Journal, clock: FixedClock, node: str, roles: list[str],
+             before: list[str] | None = None, *, ok: bool | None = True,
+             seconds: float = 0.4) -> None:
+    """A chef-client run of ``node`` converging ``roles`` (after ``before``), as the runner
+    journals it: under way (``ok`` None), done with the node's record, or failed."""
+    steps = [step_name(role) for role in roles]
+    run_list = [f"role[{role}]" for role in [*(before or []), *roles]]
+    started = clock.now
+    journal.steps_started(node, steps, detail="ffa5fed67e529fed", attempt=1,
+                          run_list=run_list)
+    if ok is None:
+        return
+    clock.advance(seconds)
+    record = {"elapsed": seconds, "error": None, "ohai_time": 1796065812.7,
+              "request": "ffa5fed67e529fed", "run_list": run_list, "status": "success",
+              "started": started.isoformat(timespec="seconds")}
+    journal.steps_ended(node, steps, ok=ok, detail=json.dumps(record, sort_keys=True) if ok
+                        else CONVERGE_ERROR)
+
+
+def converging_journal(path: Path, clock: FixedClock) -> None:
+    """A journal as an apply leaves it mid-converge: the admin node ready; ctl-1 converging
+    its first barclamps after its core; compute-1 and compute-3 waiting for ctl-1's roles;
+    compute-2 in problem, its core run failed; storage-1 registering its Chef node,
+    storage-2 installing."""
+    with Journal.open(path) as journal:
+        journal.transition("admin", "readying")
+        converge(journal, clock, "admin", ["dns-server", "logging-server", "ntp-server"])
+        journal.record(CORE_CONVERGED, "admin")
+        journal.transition("admin", "ready")
+        for node in ("ctl-1", "compute-1", "compute-2", "compute-3", "storage-1", "storage-2"):
+            journal.transition(node, "allocated")
+        for node in ("ctl-1", "compute-1", "compute-2", "compute-3", "storage-1", "storage-2"):
+            for step, during in NODE_STEPS:
+                if journal.state(node) != during:
+                    journal.transition(node, during)
+                journal.step_started(node, step, attempt=1)
+                if (node, step) in (("storage-2", "wait-installed"), ("storage-1", "chef-node")):
+                    break  # under way
+                journal.step_finished(node, step)
+            clock.advance(20)
+        for node in ("ctl-1", "compute-1", "compute-3"):
+            converge(journal, clock, node, CORE_ROLES, seconds=3.2)
+            journal.record(CORE_CONVERGED, node)
+        converge(journal, clock, "compute-2", CORE_ROLES, ok=False, seconds=2.5)
+        journal.transition("compute-2", "problem", CONVERGE_ERROR)
+        clock.advance(1)
+        converge(journal, clock, "ctl-1", ["database-server", "rabbitmq-server", "swift-proxy"],
+                 CORE_ROLES, ok=None)
+
+
+async def show_converging(pilot, tmp_path: Path, node: str) -> None:
+    await show_deploy(pilot, tmp_path / "journal.db", node)
+
+
+def test_deploy_snapshot_of_a_node_converging(snap_compare, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctl-1 converges three roles: each with its barclamp, since when; how many of its
+    roles converged, its last run. The grid: converging, waiting, registering, problem."""
+    converging_journal(tmp_path / "journal.db", FixedClock(monkeypatch))
+    assert snap_compare(lab_app(), terminal_size=SIZE,
+                        run_before=lambda pilot: show_converging(pilot, tmp_path, "ctl-1"))
+
+
+def test_deploy_snapshot_of_a_node_waiting(snap_compare, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """compute-1 converged its core and waits for ctl-1's roles."""
+    converging_journal(tmp_path / "journal.db", FixedClock(monkeypatch))
+    assert snap_compare(lab_app(), terminal_size=SIZE,
+                        run_before=lambda pilot: show_converging(pilot, tmp_path, "compute-1"))
+
+
+def test_deploy_snapshot_of_a_converge_failure(snap_compare, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """compute-2's run failed: the last run, failed after how long, and chef-client's error
+    (the node's problem: said once)."""
+    converging_journal(tmp_path / "journal.db", FixedClock(monkeypatch))
+    assert snap_compare(lab_app(), terminal_size=SIZE,
+                        run_before=lambda pilot: show_converging(pilot, tmp_path, "compute-2"))
+
+
+def test_deploy_snapshot_converging_in_the_light_theme(snap_compare, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The colors of converging and waiting stay readable on the light theme too."""
+    converging_journal(tmp_path / "journal.db", FixedClock(monkeypatch))
+
+    async def deploy(pilot) -> None:
+        pilot.app.theme = "textual-light"
+        await show_converging(pilot, tmp_path, "compute-2")
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=deploy)
+
+
 def test_deploy_follows_the_journal(tmp_path: Path) -> None:
     """States, the phase and aggregate bars, and a node's steps come from the journal
     (first one still being made, which Deploy waits out)."""
@@ -135,7 +256,7 @@ def test_deploy_follows_the_journal(tmp_path: Path) -> None:
                 "ctl-1": "ready", "compute-1": "readying", "compute-2": "installing",
                 "compute-3": "installed", "storage-1": "hardware-installing",
                 "storage-2": "problem"}
-            assert progress.phases() == [4, 3, 1]
+            assert progress.phases() == [4, 3, 1, 1]
             assert screen.query_one("#overall").progress == len(progress.done) == 6 + 5 + 4 + 2
             detail = str(screen.query_one("#node-detail").render())
             assert "compute-2 ■ installing" in detail and "serve-install running" in detail
@@ -150,6 +271,50 @@ def test_deploy_follows_the_journal(tmp_path: Path) -> None:
             assert "serve-install done" in str(screen.query_one("#node-detail").render())
             await pilot.pause(0.6)
             assert not screen.running
+    asyncio.run(walk())
+
+
+def cell_color(screen: DeployScreen, node: str) -> str:
+    row, column = screen.cells[node]
+    cell = screen.query_one("#grid").get_cell_at(Coordinate(row, column))
+    return str(Style.parse(str(cell.style)).bgcolor.name)
+
+
+def test_deploy_follows_a_node_converging(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the apply journals its runs, the selected node's cell and pane follow: waiting
+    for others' roles, converging a run's roles (with their barclamps), waiting again with
+    its last run, ready; All steps counts its roles."""
+    path = tmp_path / "journal.db"
+    clock = FixedClock(monkeypatch)
+    converging_journal(path, clock)
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await show_deploy(pilot, path, "compute-1")
+            detail = lambda: str(screen.query_one("#node-detail").render())  # noqa: E731
+            assert cell_color(screen, "compute-1") == STATE_COLORS["waiting"]
+            assert "waiting for others' roles" in detail() and "5 of 6 roles" in detail()
+            done = len(screen.progress.done)
+            with Journal.open(path) as journal:
+                converge(journal, clock, "compute-1", ["nova-compute-kvm"], CORE_ROLES,
+                         ok=None)
+                await pilot.pause(0.6)
+                assert cell_color(screen, "compute-1") == STATE_COLORS["converging"]
+                assert "since 19:" in detail() and "nova/nova-compute-kvm" in detail()
+                journal.steps_ended("compute-1", [step_name("nova-compute-kvm")], ok=True,
+                                    detail=json.dumps({"started": "2026-11-30T19:13:00+00:00",
+                                                       "elapsed": 12.5, "run_list": []}))
+                await pilot.pause(0.6)
+                assert cell_color(screen, "compute-1") == STATE_COLORS["waiting"]
+                assert "6 of 6 roles converged" in detail()
+                assert "last run 19:13:00 UTC" in detail() and "success in 12 s" in detail()
+                assert len(screen.progress.done) == done + 1
+                journal.transition("compute-1", "ready")
+                await pilot.pause(0.6)
+            assert cell_color(screen, "compute-1") == STATE_COLORS["ready"]
+            assert "compute-1 ■ ready" in detail()
     asyncio.run(walk())
 
 
@@ -952,7 +1117,7 @@ def test_deploy_on_the_lab_cancel_pause_resume_all_ready(tmp_path: Path) -> None
             await pilot.click("#pause")  # now labelled Resume
             await until(lambda: not screen.progress.paused)
             await until(lambda: states_of(screen) == {"ready"} and not screen.running)
-            assert len(screen.progress.nodes) == 6
+            assert len(screen.progress.nodes) == 7, "the six and the admin node"
             assert screen.query_one("#overall").percentage == 1
             await app.workers.wait_for_complete()
 
@@ -1008,7 +1173,7 @@ def test_opening_the_wizard_during_an_apply_attaches_to_it(tmp_path: Path) -> No
                 await until(lambda: screen.running)
                 assert "running (pid" in str(screen.query_one("#deploy-status").render())
                 await until(lambda: states_of(screen) == {"ready"} and not screen.running)
-                assert len(screen.progress.nodes) == 6
+                assert len(screen.progress.nodes) == 7, "the six and the admin node"
         asyncio.run(walk())
         assert running.wait(timeout=60) == 0
     finally:
@@ -1089,13 +1254,59 @@ def test_deploy_shows_an_apply_that_ended_with_a_node_in_problem(tmp_path: Path)
             await app.workers.wait_for_complete()
             assert screen.exit_code == 1
             status = str(screen.query_one("#deploy-status").render())
-            assert "The apply on the lab ended (exit 1): 5 of 6 ready, 1 in problem" in status
+            # the grid's nodes: the admin node too
+            assert "The apply on the lab ended (exit 1): 6 of 7 ready, 1 in problem" in status
             shown = failed_output(screen)
             assert "5 nodes ready, 1 in problem:" in shown
             assert "compute-2: bmc-boot-network: 127.79.67.3: auth failed" in shown
             assert not screen.query_one("#lab-resize").display, "the lab is large enough"
             assert screen.query_one("#retry").display and screen.focused is not None
             assert screen.focused.id == "retry"
+    try:
+        asyncio.run(walk())
+    finally:
+        lab.down()
+
+
+@pytest.mark.slow
+def test_deploy_shows_a_node_whose_converge_failed(tmp_path: Path) -> None:
+    """compute-2's chef-client fails: the apply ends with it in problem, the other nodes
+    and the admin node ready. Deploy shows compute-2's last run, failed, with chef-client's
+    error; a ready node all its roles converged; All steps short by compute-2's roles."""
+    lab = Lab(tmp_path / "lab")
+    lab.up(6, seed=8, network="127.79.68.0/24", faults={2: Faults(converge_fail=True)})
+
+    async def walk() -> None:
+        app = lab_app()
+        async with app.run_test(size=SIZE) as pilot:
+            app.go("deploy")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, DeployScreen)
+            await pilot.click("#lab")
+            await until(lambda: screen.query_one("#deploy-failed").display, 300)
+            await app.workers.wait_for_complete()
+            status = str(screen.query_one("#deploy-status").render())
+            assert "The apply on the lab ended (exit 1): 6 of 7 ready, 1 in problem" in status
+            progress = screen.progress
+            assert {n: p.activity for n, p in progress.nodes.items()} == {
+                **{n: "ready" for n in ("ctl-1", "compute-1", "compute-3", "storage-1",
+                                        "storage-2", "admin")}, "compute-2": "problem"}
+            assert cell_color(screen, "compute-2") == STATE_COLORS["problem"]
+            grid = screen.query_one("#grid")
+            grid.focus()
+            grid.move_cursor(row=screen.cells["compute-2"][0],
+                             column=screen.cells["compute-2"][1])
+            await pilot.pause()
+            detail = str(screen.query_one("#node-detail").render())
+            assert "compute-2 ■ problem" in detail and "0 of 6 roles converged" in detail
+            assert "last run " in detail and "✗ failed after" in detail
+            assert "chef-client failed: lab fault converge_fail" in detail
+            grid.move_cursor(row=screen.cells["ctl-1"][0], column=screen.cells["ctl-1"][1])
+            await pilot.pause()
+            detail = str(screen.query_one("#node-detail").render())
+            assert "15 of 15 roles converged" in detail and "✓ success in" in detail
+            assert progress.total - len(progress.done) == 6, "compute-2's roles, not done"
     try:
         asyncio.run(walk())
     finally:

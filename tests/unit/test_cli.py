@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,9 +15,13 @@ import pytest
 from rich.console import Console
 
 from tests.unit.base_answers import BASE
+from wizard.base import filelock
 from wizard.cli.apply import ProgressView
 from wizard.cli.hardware import _table
 from wizard.cli.main import NO_TERMINAL, main, schema_text
+from wizard.engine.convergence import step_name
+from wizard.engine.journal import Journal
+from wizard.engine.paths import SitePaths
 from wizard.hardware.discovery import SweepResult
 from wizard.hardware.ipmi import BmcInventory
 
@@ -324,3 +329,98 @@ def test_power_says_which_word_is_missing(words: list[str], problem: str) -> Non
     assert result.returncode == 2
     assert result.stderr == (f"power: {problem}; usage: crowbar-wizard power {{NODE|--all}} "
                              "ACTION ANSWERS\n")
+
+
+# --- status: each node's convergence -----------------------------------------------------
+
+LAB_EXAMPLE = ROOT / "answers/examples/lab-small.yaml"
+CORE_ROLES = ["provisioner-base", "ipmi-configure", "dns-client", "logging-client", "ntp-client"]
+FAILED = "converge provisioner/provisioner-base, ...: chef-client failed: recipe[ntp] raised"
+
+
+def converge_journal(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal mid-converge, on a clock that moves a second a call: the admin node ready,
+    ctl-1 converging (a second try), compute-1 waiting after its core run, compute-2 in
+    problem (its run failed), compute-3 ready before apply converged nodes, storage-1
+    registering its Chef node, and a machine PXE discovery found."""
+    seconds = iter(range(3600))
+
+    def now() -> str:
+        second = next(seconds)
+        return f"2026-11-30T19:{second // 60:02d}:{second % 60:02d}.000Z"
+    monkeypatch.setattr(filelock, "now", now)
+    record = json.dumps({"started": "2026-11-30T19:10:12+00:00", "elapsed": 3.25,
+                         "status": "success", "error": None, "run_list": [],
+                         "request": "r", "ohai_time": 1.0})
+
+    def run(journal: Journal, node: str, roles: list[str], ok: bool | None,
+            attempt: int = 1) -> None:
+        steps = [step_name(role) for role in roles]
+        journal.steps_started(node, steps, detail="r", attempt=attempt, run_list=[])
+        if ok is not None:
+            journal.steps_ended(node, steps, ok=ok, detail=record if ok else FAILED)
+    with Journal.open(SitePaths(state).journal) as journal:
+        journal.transition("admin", "readying")
+        run(journal, "admin", ["dns-server", "logging-server", "ntp-server"], ok=True)
+        journal.transition("admin", "ready")
+        for node in ("ctl-1", "compute-1", "compute-2"):
+            journal.transition(node, "readying")
+            run(journal, node, CORE_ROLES, ok=node != "compute-2")
+        journal.transition("compute-2", "problem", FAILED)
+        run(journal, "ctl-1", ["database-server"], ok=False)
+        run(journal, "ctl-1", ["database-server"], ok=None, attempt=2)
+        journal.transition("compute-3", "ready")
+        journal.transition("storage-1", "readying")
+        journal.step_started("storage-1", "chef-node", attempt=1)
+        journal.transition("d52-54-00-aa-bb-07", "discovered")
+
+
+def test_status_says_each_nodes_convergence(tmp_path: Path, capsys,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """What converges now (barclamp/role, since when, the try), that a node waits, how many
+    of its roles converged, its last run: when, how long ago, how long, how it ended (the
+    error once: a problem's reason is not said twice). Nodes with nothing converging say
+    what they said before."""
+    converge_journal(tmp_path, monkeypatch)
+    assert main(["status", str(LAB_EXAMPLE), "--state", str(tmp_path)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+
+    def row(name: str, said: str) -> None:
+        assert re.fullmatch(re.escape(f"{name:24s} ") + said, lines[name]), lines[name]
+    ago, at = r"\(\d[\w .]* ago\)", r"19:\d\d:\d\d UTC"
+    row("admin", rf"ready  3 of 3 roles converged; last run 19:10:12 UTC {ago}: success in 3.2 s")
+    row("ctl-1", rf"readying  converging database/database-server since {at}, try 2; 5 of 15 "
+                 rf"roles converged; last run {at} {ago}: failed after 1.0 s: {re.escape(FAILED)}")
+    row("compute-1", r"readying  waiting for other nodes' roles; 5 of 6 roles converged; last "
+                     rf"run 19:10:12 UTC {ago}: success in 3.2 s")
+    row("compute-2", rf"problem: {re.escape(FAILED)}  last run {at} {ago}: failed after 1.0 s")
+    assert lines["compute-3"] == f"{'compute-3':24s} ready"
+    assert lines["storage-1"] == f"{'storage-1':24s} readying", "registering: not waiting"
+    assert lines["d52-54-00-aa-bb-07"] == f"{'d52-54-00-aa-bb-07':24s} discovered"
+
+
+def test_status_json_keeps_its_keys_and_adds_activity_and_converge(
+        tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    converge_journal(tmp_path, monkeypatch)
+    assert main(["status", str(LAB_EXAMPLE), "--state", str(tmp_path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    ctl = shown["ctl-1"]
+    assert (ctl["state"], ctl["reason"], ctl["activity"]) == ("readying", None, "converging")
+    converge = ctl["converge"]
+    assert converge["converging"] == [{"role": "database-server", "barclamp": "database"}]
+    assert converge["attempt"] == 2 and converge["since"].startswith("2026-11-30T19:")
+    assert converge["roles_converged"] == CORE_ROLES and len(converge["roles"]) == 15
+    assert converge["last_run"] | {"started": None} == {
+        "roles": ["database-server"], "status": "failed", "started": None, "elapsed": 1.0,
+        "error": FAILED, "run_list": [], "timed_by": "journal"}
+    admin = shown["admin"]["converge"]["last_run"]
+    assert (admin["started"], admin["elapsed"], admin["timed_by"]) == (
+        "2026-11-30T19:10:12+00:00", 3.25, "chef-client")
+    assert shown["compute-1"]["activity"] == "waiting"
+    assert shown["compute-2"]["activity"] == "problem"
+    assert shown["compute-3"]["converge"] == {
+        "converging": [], "attempt": None, "since": None, "roles_converged": [],
+        "last_run": None, "roles": []}, "ready without converging: no role left"
+    assert shown["storage-1"]["activity"] == "readying"
+    assert shown["d52-54-00-aa-bb-07"] == {"state": "discovered", "reason": None,
+                                           "activity": "discovered", "converge": None}

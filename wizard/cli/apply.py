@@ -31,6 +31,8 @@ from wizard.chef.starters import (
 from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK
 from wizard.cli.lab import add_lab_option, cabled
 from wizard.cli.pxe import preflight_options, run_preflight_checks
+from wizard.engine import converge_runs
+from wizard.engine.convergence import step_role
 from wizard.engine.deployments import set_pause
 from wizard.engine.journal import Journal, JournalError, JournalLocked, holder
 from wizard.engine.paths import SitePaths, site_state
@@ -82,7 +84,12 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "status", help="node states from the site's journal",
         description="Show each node's lifecycle state (and problem reason), and each machine "
         "PXE discovery found ('discovered'), from the journal of ANSWERS' site, which apply "
-        "and pxe serve write, while they run or after. The journal lives in the state "
+        "and pxe serve write, while they run or after. For a node with Chef roles (the "
+        "admin node too) also its convergence: the barclamp roles converging now, or that "
+        "it waits for other nodes' roles, how many of its roles converged, and its last "
+        "chef-client run (when, in UTC; how long; how it ended); --json adds 'activity' "
+        "(converging or waiting while readying, else the state) and 'converge' (null for a "
+        "node without roles) to each node. The journal lives in the state "
         "directory: --state, else $CROWBAR_STATE_DIR/<site>, /var/lib/crowbar-wizard/<site> "
         "for root, ~/.local/state/crowbar-wizard/<site> otherwise, and the lab's directory "
         "with --lab.", formatter_class=formatter,
@@ -327,12 +334,66 @@ def _status(args: argparse.Namespace) -> int:
                       " ".join(word for word in words if word), flush=True)
             return EXIT_OK
         states = journal.states()
+        runs = converge_runs.fold(journal.events())
+        busy = {s.node for s in journal.steps() if s.status == "running"
+                and step_role(s.step) is None}
+    planned = converge_runs.planned_roles(answers)
+    shown = {name: _converge_status(state_name, runs.get(name), name in busy,
+                                    planned.get(name, []))
+             for name, (state_name, _) in states.items()}
     if args.json:
-        print(json.dumps({n: {"state": s, "reason": r} for n, (s, r) in states.items()}))
+        print(json.dumps({n: {"state": s, "reason": r, **shown[n]}
+                          for n, (s, r) in states.items()}))
         return EXIT_OK
     for name, (state_name, reason) in states.items():
-        print(f"{name:24s} {state_name}{': ' + reason if reason else ''}")
+        said = _converge_words(shown[name], reason)
+        print(f"{name:24s} {state_name}{': ' + reason if reason else ''}"
+              + (f"  {said}" if said else ""))
     return EXIT_OK
+
+
+def _converge_status(state: str, runs: converge_runs.NodeRuns | None, busy: bool,
+                     planned: list[str]) -> dict[str, Any]:
+    """What ``status`` says of a node's convergence: ``activity`` (``converging`` or
+    ``waiting`` while readying, else its state) and ``converge`` (None when it has no Chef
+    role and converged none): the roles converging now with their barclamps, the try and
+    since when, its roles (planned, and any other its steps named; a ready node's are
+    those it converged), those converged, its last run."""
+    activity = converge_runs.activity(state, runs, busy)
+    if runs is None and not planned:
+        return {"activity": activity, "converge": None}
+    runs = runs or converge_runs.NodeRuns()
+    roles = list(runs.roles) if state == "ready" else [
+        *planned, *(r for r in runs.roles if r not in planned)]
+    return {"activity": activity, "converge": {**runs.as_json(), "roles": roles}}
+
+
+def _converge_words(shown: dict[str, Any], reason: str | None) -> str:
+    """:func:`_converge_status` in words, for the table."""
+    converge = shown["converge"]
+    if converge is None:
+        return ""
+    words = []
+    if converge["converging"]:
+        labels = ", ".join(converge_runs.role_label(r["role"]) for r in converge["converging"])
+        attempt = f", try {converge['attempt']}" if converge["attempt"] > 1 else ""
+        words.append(f"converging {labels} since {converge_runs.clock(converge['since'])}"
+                     f"{attempt}")
+    elif shown["activity"] == "waiting":
+        words.append("waiting for other nodes' roles")
+    if converge["roles_converged"] or shown["activity"] in ("converging", "waiting"):
+        words.append(f"{len(converge['roles_converged'])} of {len(converge['roles'])} roles "
+                     "converged")
+    last = converge["last_run"]
+    if last is not None:
+        how = (f"success in {converge_runs.duration(last['elapsed'])}"
+               if last["status"] == "success" else
+               f"failed after {converge_runs.duration(last['elapsed'])}")
+        words.append(f"last run {converge_runs.clock(last['started'])} "
+                     f"({converge_runs.ago(last['started'])}): {how}"
+                     + (f": {last['error']}" if last["error"] and last["error"] != reason
+                        else ""))
+    return "; ".join(words)
 
 
 def _pause(args: argparse.Namespace) -> int:

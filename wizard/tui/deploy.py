@@ -4,9 +4,10 @@ Deploy starts ``crowbar-wizard apply --json`` as its own process, in its own ses
 output going to ``apply.log`` beside the journal: closing the wizard or losing the SSH
 link does not stop it. The screen follows the apply's journal, the same whether this
 wizard started the apply or found it running (then it attaches): a grid of nodes colored
-by lifecycle state (select one for its steps and log), a bar per phase, an aggregate bar
-with ETA, and a log. Pause holds back new steps; Cancel stops the apply as Ctrl-C does,
-leaving a journal the next Deploy resumes from.
+by lifecycle state, a node readying by whether it converges now or waits for other nodes'
+roles (select one for its steps, the roles it converges, its last chef-client run and its
+log), a bar per phase, an aggregate bar with ETA, and a log. Pause holds back new steps;
+Cancel stops the apply as Ctrl-C does, leaving a journal the next Deploy resumes from.
 
 An apply that ends other than with every node ready (it could not start: the lab too
 small, a secret missing; or it left nodes in problem) is shown as such: what it printed
@@ -28,17 +29,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
 from wizard.engine import deployments
+from wizard.engine.converge_runs import clock, duration, planned_roles, role_label
 from wizard.engine.deployments import ApplyWatch, Journal, JournalUnreadable, StartedApply
 from wizard.engine.phases import PHASES
-from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress
+from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress, NodeProgress
 from wizard.tui.markup import literal
 from wizard.tui.steps import StepScreen
 
 STATE_COLORS = {"discovered": "#757575", "allocated": "#a0a0a0",
                 "hardware-installing": "#ffd54f", "installing": "#ffa040",
-                "installed": "#4dd0e1", "readying": "#64b5f6", "ready": "#66bb6a",
-                "problem": "#ef5350"}
-"""Cell backgrounds (under black text), the same in the dark and the light theme."""
+                "installed": "#4dd0e1", "readying": "#64b5f6", "converging": "#ba68c8",
+                "waiting": "#90caf9", "ready": "#66bb6a", "problem": "#ef5350"}
+"""Cell backgrounds (under black text), the same in the dark and the light theme: by
+lifecycle state, and for a node readying by what it does (``converging``, ``waiting``: see
+:attr:`~wizard.tui.deploy_progress.NodeProgress.activity`)."""
 CELL = 12
 """Width of a node's cell in the grid."""
 POLL = 0.25
@@ -61,10 +65,15 @@ class DeployScreen(StepScreen):
     HELP = ("Deploy the saved answers: every node from bare to ready, as `crowbar-wizard "
             "apply` does. The apply runs as its own process and goes on if the wizard "
             "closes; opening the wizard again attaches to it. Each cell of the grid is a "
-            "node, colored by state (yellow hardware, orange installing, blue Chef, green "
-            "ready, red problem); move onto one for its steps and log. Pause lets the steps "
-            "under way finish and starts no new one until Resume. Cancel stops the apply; "
-            "Deploy again resumes where it stopped.")
+            "node (the admin node too, which converges the DNS, NTP and logging servers), "
+            "colored by state: yellow hardware, orange installing, cyan installed, blue "
+            "registering in Chef, purple converging (chef-client runs on it), pale blue "
+            "waiting for other nodes' roles, green ready, red problem. Move onto one for its "
+            "steps, the barclamp roles it converges, its last chef-client run (times in "
+            "UTC) and its log. All steps counts each node's install steps and its converge "
+            "steps, one per role it holds. Pause lets the steps under way finish and starts "
+            "no new one until Resume. Cancel stops the apply; Deploy again resumes where it "
+            "stopped.")
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,7 +105,8 @@ class DeployScreen(StepScreen):
             yield Button("Cancel", id="cancel", variant="error", disabled=True, compact=True)
         yield Static("", id="deploy-status")
         with Vertical(id="deploy-failed"):
-            yield Static("", id="failed-output")
+            with VerticalScroll(id="failed-scroll"):
+                yield Static("", id="failed-output")
             with Horizontal(id="failed-actions"):
                 yield Button("", id="lab-resize", variant="primary", compact=True)
                 yield Button("Retry", id="retry", compact=True)
@@ -158,7 +168,10 @@ class DeployScreen(StepScreen):
             self.following.close()
         self.kind, self.path, self.following = kind, path, ApplyWatch(path)
         answers = self.answers
-        self.progress = DeployProgress([n.name for n in answers.nodes] if answers else [])
+        # an apply converges when it has a Chef server (the lab's, on the lab)
+        roles = planned_roles(answers) if answers is not None and (
+            kind == "lab" or answers.chef.server_url is not None) else None
+        self.progress = DeployProgress([n.name for n in answers.nodes] if answers else [], roles)
         self.output.clear()
         self.exit_code = self.failure = None
         self.query_one("#deploy-failed").display = False
@@ -239,6 +252,8 @@ class DeployScreen(StepScreen):
             f"full output: {_shown(watch.paths.apply_log)}"]
         self.query_one("#failed-output", Static).update(
             "\n".join(literal(line) for line in [*output, *where]))
+        # its last lines (the problems, the log's path) in view; the rest scrolls
+        self.query_one("#failed-scroll", VerticalScroll).anchor()
         resize = self.query_one("#lab-resize", Button)
         short = self._lab_short()
         resize.display = short is not None
@@ -295,7 +310,7 @@ class DeployScreen(StepScreen):
             grid.update_cell(str(row), str(column), self._cell(name))
 
     def _cell(self, name: str) -> Text:
-        color = STATE_COLORS.get(self.progress.nodes[name].state, "white")
+        color = STATE_COLORS.get(self.progress.nodes[name].activity, "white")
         return Text(f"{name[:CELL - 2]:<{CELL - 2}}", style=f"black on {color}")
 
     def _status(self) -> None:
@@ -313,7 +328,7 @@ class DeployScreen(StepScreen):
         paused = self.holder is not None and (self.progress.paused or self.following.paused())
         buttons["pause"].label = "Resume" if paused else "Pause"
         counts = ", ".join(f"[{STATE_COLORS.get(s, 'white')}]■[/] {n} {s}"
-                           for s, n in sorted(self.progress.counts().items()))
+                           for s, n in sorted(self.progress.activities().items()))
         where = "on the lab" if self.kind == "lab" else "for real"
         if self.holder is not None:
             state = "[b $warning]paused[/]" if paused else "running"
@@ -345,18 +360,14 @@ class DeployScreen(StepScreen):
     def _detail(self, name: str) -> None:
         self.shown = name
         node = self.progress.nodes[name]
-        color = STATE_COLORS.get(node.state, "white")
-        marks = {"done": "[$success]✓[/]", "failed": "[$error]✗[/]"}
-        steps = []
-        for step in STEP_NAMES:
-            status = node.steps.get(step)
-            mark = "·" if status is None else marks.get(status, "[$warning]…[/]")
-            steps.append(f" {mark} {step}" + (f" {status}" if status not in (None, "done")
-                                              else ""))
-        reason = f"\n[$error]{literal(node.reason)}[/]" if node.reason else ""
-        self.query_one("#node-detail", Static).update(
-            "\n".join([f"[b]{name}[/b] [{color}]■[/] {node.state}{reason}", *steps, "",
-                       *node.log]))
+        color = STATE_COLORS.get(node.activity, "white")
+        last = node.runs.last
+        # a failed run's error, said under that run when it is also the reason
+        said = last is not None and last.error is not None and last.error == node.reason
+        reason = f"\n[$error]{literal(node.reason)}[/]" if node.reason and not said else ""
+        lines = [f"[b]{literal(name)}[/b] [{color}]■[/] {node.activity}{reason}",
+                 *_steps(node), *_converging(node, self.progress.roles(name)), "", *node.log]
+        self.query_one("#node-detail", Static).update("\n".join(lines))
 
     # --- starting, pausing, cancelling -------------------------------------------------------
 
@@ -462,3 +473,39 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _steps(node: NodeProgress) -> list[str]:
+    """A node's lifecycle steps, a line each, until they are all done (then its state says
+    so, and the pane's room goes to what it converges); none for the admin node."""
+    if not node.lifecycle or all(node.steps.get(step) == "done" for step in STEP_NAMES):
+        return []
+    marks = {"done": "[$success]✓[/]", "failed": "[$error]✗[/]"}
+    lines = []
+    for step in STEP_NAMES:
+        status = node.steps.get(step)
+        mark = "·" if status is None else marks.get(status, "[$warning]…[/]")
+        lines.append(f" {mark} {step}" + (f" {status}" if status not in (None, "done") else ""))
+    return lines
+
+
+def _converging(node: NodeProgress, roles: list[str]) -> list[str]:
+    """What a node converges now (each role with its barclamp) or that it waits, how many
+    of its ``roles`` it converged, its last chef-client run: when, how long, how it ended."""
+    runs, lines = node.runs, []
+    if runs.running:
+        lines.append(f"since {clock(runs.since)}"
+                     + (f", try {runs.attempt}" if runs.attempt > 1 else ""))
+        lines += [f" {literal(role_label(role))}" for role in runs.running]
+    elif node.activity == "waiting":
+        lines.append("waiting for others' roles")
+    if roles and (runs.roles or node.state in ("readying", "ready")):
+        lines.append(f"{len(runs.converged)} of {len(roles)} roles converged")
+    last = runs.last
+    if last is not None:
+        lines.append(f"last run {clock(last.started)}")
+        lines.append(f" [$success]✓[/] success in {duration(last.elapsed)}" if last.ok else
+                     f" [$error]✗[/] failed after {duration(last.elapsed)}")
+        if last.error:
+            lines.append(f"[$error]{literal(last.error)}[/]")
+    return lines
