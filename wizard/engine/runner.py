@@ -60,6 +60,8 @@ from wizard.provisioning.site import ProvisionerSite
 from wizard.provisioning.tree import dnsmasq_files, prepare, render_tree, token_key
 
 STEP_STATE = dict(NODE_STEPS)
+IPMI_STEPS = ("bmc-boot-network", "power-cycle", "bmc-boot-disk")
+"""Steps the IPMI driver bounds itself: its timeout counts from when a call starts."""
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -186,9 +188,11 @@ class Runner:
         self._emit({"event": "paused" if paused else "resumed"})
 
     async def _step(self, node: str, step: str, work: Callable[[], Awaitable[str | None]],
-                    *, timeout: float | None = None) -> None:
+                    *, timeout: float | None = None, bounded: bool = False) -> None:
         """Run ``work`` as a journaled step: timeout, retries with backoff, no retry on auth;
-        while the apply is paused, wait before starting it."""
+        while the apply is paused, wait before starting it. ``bounded``: the driver times
+        each of its calls itself, from when the call starts (an IPMI step may wait its
+        turn behind a thousand others: that wait is no timeout)."""
         delay = self.options.backoff
         for attempt in range(1, self.options.attempts + 1):
             if self._gate is not None:
@@ -196,7 +200,8 @@ class Runner:
             self.journal.step_started(node, step, attempt=attempt)
             self._emit({"event": "step", "node": node, "step": step, "status": "running"})
             try:
-                detail = await asyncio.wait_for(work(), timeout or self.options.step_timeout)
+                detail = await asyncio.wait_for(
+                    work(), None if bounded else timeout or self.options.step_timeout)
             except StepFailed as exc:  # for good: no retry
                 self.journal.step_failed(node, step, str(exc))
                 self._emit({"event": "step", "node": node, "step": step, "status": "failed",
@@ -392,7 +397,8 @@ class Runner:
                     await self._step(name, step,
                                      functools.partial(self._node_step, name, step),
                                      timeout=self.options.install_timeout
-                                     if step == "wait-installed" else None)
+                                     if step == "wait-installed" else None,
+                                     bounded=step in IPMI_STEPS)
         except StepFailed as exc:
             if self.journal.state(name) != "problem":  # else the installer's report put it there
                 self._transition(name, "problem", str(exc))
