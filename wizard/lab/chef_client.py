@@ -40,6 +40,7 @@ import multiprocessing
 import os
 import signal
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -279,7 +280,8 @@ class LabChefPool:
         ticket = self._sent
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._waiting[ticket] = reply
-        _, conn = self._workers[ticket % len(self._workers)]
+        # a server's runs go to one worker, which holds its file cache (as its disk would)
+        _, conn = self._workers[zlib.crc32(node.encode()) % len(self._workers)]
         conn.send((ticket, node, faults))
         try:
             return await reply
