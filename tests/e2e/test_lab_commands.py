@@ -18,6 +18,8 @@ import pytest
 from wizard.answers import Node, Proposal, load, save
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefServer
+from wizard.chef.objects import render
+from wizard.chef.push import targets
 from wizard.lab.control import Lab, stop_group
 from wizard.lab.fleet import read_states
 from wizard.lab.goiardi import find_goiardi
@@ -76,7 +78,8 @@ def test_lab_status_shows_the_chef_server_and_where_its_key_is(
     assert "PRIVATE KEY" not in text.stdout + shown.stdout
 
 
-def test_chef_push_lab_pushes_to_the_labs_goiardi(lab: tuple[Lab, dict[str, str]]) -> None:
+def test_chef_push_lab_pushes_to_the_labs_goiardi(lab: tuple[Lab, dict[str, str]],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     fleet, env = lab
     chef = fleet.chef()
     assert chef is not None
@@ -88,16 +91,21 @@ def test_chef_push_lab_pushes_to_the_labs_goiardi(lab: tuple[Lab, dict[str, str]
     upstream = set(catalog.upstream(catalog.closure(barclamps)))
     assert {"openstack-compute", "memcached"} <= upstream
     shipped |= upstream
+    # the objects: the environment, a role per Chef role, a node per node, a data bag item
+    # per barclamp (secrets do not change how many)
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "a-made-up-lab-value")
+    answers = load(EXAMPLE)
+    objects = len(targets(render(answers, catalog), answers.site.name))
     first = cli(env, "chef", "push", EXAMPLE, "--lab")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(
-        f"pushing {len(shipped)} cookbooks and 45 objects to {chef.url} as admin\n")
+        f"pushing {len(shipped)} cookbooks and {objects} objects to {chef.url} as admin\n")
     assert f"cookbooks: {len(shipped)} created, 0 updated, 0 unchanged" in first.stdout
-    assert "45 created, 0 updated, 0 unchanged" in first.stdout
+    assert f"{objects} created, 0 updated, 0 unchanged" in first.stdout
     again = cli(env, "chef", "push", EXAMPLE, "--lab")
     assert again.returncode == 0, again.stderr
     assert f"cookbooks: 0 created, 0 updated, {len(shipped)} unchanged" in again.stdout
-    assert (f"nothing changed: all {len(shipped)} cookbooks and 45 objects were already on "
+    assert (f"nothing changed: all {len(shipped)} cookbooks and {objects} objects were already on "
             "the server") in again.stdout
 
     async def environment() -> dict | None:

@@ -278,6 +278,13 @@ def lab_up(ws: Workspace, shown: dict[str, Shown]) -> None:
     status = ws.run("crowbar-wizard lab status")
     _contains(status, "6 BMCs", "Chef server (goiardi) at")
     assert json.loads(ws.run("crowbar-wizard lab status --json").stdout)["chef"]["url"]
+    _contains(ws.run("crowbar-wizard lab fault 1:converge_fail"), "set converge_fail")
+    faults = json.loads(ws.run("crowbar-wizard lab status --json").stdout)["bmcs"][1]["faults"]
+    assert faults == ["converge_fail"], faults
+    _contains(ws.run("crowbar-wizard lab fault 1 --clear"),
+              "cleared converge_fail, converge_hang")
+    faults = json.loads(ws.run("crowbar-wizard lab status --json").stdout)["bmcs"][1]["faults"]
+    assert faults == [], faults
 
 
 def discover(ws: Workspace, shown: dict[str, Shown]) -> None:
@@ -453,7 +460,8 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "CROWBAR_KEYSTONE_PASSWORD=... crowbar-wizard chef export "
         "answers/examples/lab-small.yaml chef-repo")),
     (into_head, ("crowbar-wizard … | head",)),
-    (lab_up, ("crowbar-wizard lab up --nodes 6", "lab status [--json]")),
+    (lab_up, ("crowbar-wizard lab up --nodes 6", "lab status [--json]",
+              "crowbar-wizard lab fault 1 --clear")),
     (discover, ("crowbar-wizard discover --range CIDR|FIRST-LAST|ADDRESS --user U "
                 "[--password-env VAR] [--json]",
                 "discover --lab")),

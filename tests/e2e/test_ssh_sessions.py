@@ -138,7 +138,7 @@ def test_a_second_login_observes_and_a_dropped_controller_leaves_the_deploy_runn
             time.sleep(0.2)
         with Journal.open(journal, lock=False) as reader:
             assert {state for state, _ in reader.states().values()} == {"ready"}
-            assert len(reader.states()) == 6
+            assert len(reader.states()) == 7, "6 nodes and the admin node"
         second.close()
         second = login(sshd)  # comes back: control is free again, the deploy shown
         second.keys(b"\x0e")

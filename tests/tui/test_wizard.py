@@ -139,11 +139,12 @@ class FixedClock:
         self.now += timedelta(seconds=seconds)
 
 
-CORE_ROLES = ["provisioner-base", "ipmi-configure", "dns-client", "logging-client",
-              "ntp-client"]
-CONVERGE_ERROR = ("converge provisioner/provisioner-base, ipmi/ipmi-configure, dns/dns-client, "
+CORE_ROLES = ["deployer-client", "provisioner-base", "ipmi-configure", "dns-client",
+              "logging-client", "ntp-client"]
+CONVERGE_ERROR = ("converge deployer/deployer-client, provisioner/provisioner-base, "
+                  "ipmi/ipmi-configure, dns/dns-client, "
                   "logging/logging-client, ntp/ntp-client: chef-client failed: lab fault "
-                  "converge_fail: recipe[ntp::default] raised")
+                  "converge_fail: recipe[deployer::client] raised")
 
 
 def converge(journal: Journal, clock: FixedClock, node: str, roles: list[str],
@@ -173,7 +174,8 @@ def converging_journal(path: Path, clock: FixedClock) -> None:
     storage-2 installing."""
     with Journal.open(path) as journal:
         journal.transition("admin", "readying")
-        converge(journal, clock, "admin", ["dns-server", "logging-server", "ntp-server"])
+        converge(journal, clock, "admin",
+                 ["deployer-client", "dns-server", "logging-server", "ntp-server"])
         journal.record(CORE_CONVERGED, "admin")
         journal.transition("admin", "ready")
         for node in ("ctl-1", "compute-1", "compute-2", "compute-3", "storage-1", "storage-2"):
@@ -295,7 +297,7 @@ def test_deploy_follows_a_node_converging(tmp_path: Path,
             screen = await show_deploy(pilot, path, "compute-1")
             detail = lambda: str(screen.query_one("#node-detail").render())  # noqa: E731
             assert cell_color(screen, "compute-1") == STATE_COLORS["waiting"]
-            assert "waiting for others' roles" in detail() and "5 of 6 roles" in detail()
+            assert "waiting for others' roles" in detail() and "6 of 7 roles" in detail()
             done = len(screen.progress.done)
             with Journal.open(path) as journal:
                 converge(journal, clock, "compute-1", ["nova-compute-kvm"], CORE_ROLES,
@@ -308,7 +310,7 @@ def test_deploy_follows_a_node_converging(tmp_path: Path,
                                                        "elapsed": 12.5, "run_list": []}))
                 await pilot.pause(0.6)
                 assert cell_color(screen, "compute-1") == STATE_COLORS["waiting"]
-                assert "6 of 6 roles converged" in detail()
+                assert "7 of 7 roles converged" in detail()
                 assert "last run 19:13:00 UTC" in detail() and "success in 12 s" in detail()
                 assert len(screen.progress.done) == done + 1
                 journal.transition("compute-1", "ready")
@@ -1299,14 +1301,14 @@ def test_deploy_shows_a_node_whose_converge_failed(tmp_path: Path) -> None:
                              column=screen.cells["compute-2"][1])
             await pilot.pause()
             detail = str(screen.query_one("#node-detail").render())
-            assert "compute-2 ■ problem" in detail and "0 of 6 roles converged" in detail
+            assert "compute-2 ■ problem" in detail and "0 of 7 roles converged" in detail
             assert "last run " in detail and "✗ failed after" in detail
             assert "chef-client failed: lab fault converge_fail" in detail
             grid.move_cursor(row=screen.cells["ctl-1"][0], column=screen.cells["ctl-1"][1])
             await pilot.pause()
             detail = str(screen.query_one("#node-detail").render())
-            assert "15 of 15 roles converged" in detail and "✓ success in" in detail
-            assert progress.total - len(progress.done) == 6, "compute-2's roles, not done"
+            assert "16 of 16 roles converged" in detail and "✓ success in" in detail
+            assert progress.total - len(progress.done) == 7, "compute-2's roles, not done"
     try:
         asyncio.run(walk())
     finally:

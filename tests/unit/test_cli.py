@@ -334,7 +334,8 @@ def test_power_says_which_word_is_missing(words: list[str], problem: str) -> Non
 # --- status: each node's convergence -----------------------------------------------------
 
 LAB_EXAMPLE = ROOT / "answers/examples/lab-small.yaml"
-CORE_ROLES = ["provisioner-base", "ipmi-configure", "dns-client", "logging-client", "ntp-client"]
+CORE_ROLES = ["deployer-client", "provisioner-base", "ipmi-configure", "dns-client",
+              "logging-client", "ntp-client"]
 FAILED = "converge provisioner/provisioner-base, ...: chef-client failed: recipe[ntp] raised"
 
 
@@ -361,7 +362,8 @@ def converge_journal(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             journal.steps_ended(node, steps, ok=ok, detail=record if ok else FAILED)
     with Journal.open(SitePaths(state).journal) as journal:
         journal.transition("admin", "readying")
-        run(journal, "admin", ["dns-server", "logging-server", "ntp-server"], ok=True)
+        run(journal, "admin", ["deployer-client", "dns-server", "logging-server", "ntp-server"],
+            ok=True)
         journal.transition("admin", "ready")
         for node in ("ctl-1", "compute-1", "compute-2"):
             journal.transition(node, "readying")
@@ -388,10 +390,10 @@ def test_status_says_each_nodes_convergence(tmp_path: Path, capsys,
     def row(name: str, said: str) -> None:
         assert re.fullmatch(re.escape(f"{name:24s} ") + said, lines[name]), lines[name]
     ago, at = r"\(\d[\w .]* ago\)", r"19:\d\d:\d\d UTC"
-    row("admin", rf"ready  3 of 3 roles converged; last run 19:10:12 UTC {ago}: success in 3.2 s")
-    row("ctl-1", rf"readying  converging database/database-server since {at}, try 2; 5 of 15 "
+    row("admin", rf"ready  4 of 4 roles converged; last run 19:10:12 UTC {ago}: success in 3.2 s")
+    row("ctl-1", rf"readying  converging database/database-server since {at}, try 2; 6 of 16 "
                  rf"roles converged; last run {at} {ago}: failed after 1.0 s: {re.escape(FAILED)}")
-    row("compute-1", r"readying  waiting for other nodes' roles; 5 of 6 roles converged; last "
+    row("compute-1", r"readying  waiting for other nodes' roles; 6 of 7 roles converged; last "
                      rf"run 19:10:12 UTC {ago}: success in 3.2 s")
     row("compute-2", rf"problem: {re.escape(FAILED)}  last run {at} {ago}: failed after 1.0 s")
     assert lines["compute-3"] == f"{'compute-3':24s} ready"
@@ -409,7 +411,7 @@ def test_status_json_keeps_its_keys_and_adds_activity_and_converge(
     converge = ctl["converge"]
     assert converge["converging"] == [{"role": "database-server", "barclamp": "database"}]
     assert converge["attempt"] == 2 and converge["since"].startswith("2026-11-30T19:")
-    assert converge["roles_converged"] == CORE_ROLES and len(converge["roles"]) == 15
+    assert converge["roles_converged"] == CORE_ROLES and len(converge["roles"]) == 16
     assert converge["last_run"] | {"started": None} == {
         "roles": ["database-server"], "status": "failed", "started": None, "elapsed": 1.0,
         "error": FAILED, "run_list": [], "timed_by": "journal"}
