@@ -142,7 +142,7 @@ def test_a_second_login_observes_and_a_dropped_controller_leaves_the_deploy_runn
         second.close()
         second = login(sshd)  # comes back: control is free again, the deploy shown
         second.keys(b"\x0e")
-        second.wait_for(b"6 ready")
+        second.wait_for(b"7 ready")  # 6 nodes and the admin node
     finally:
         first.close()
         if second is not None:
