@@ -22,7 +22,9 @@ from wizard.chef.converge import read_run, with_request
 from wizard.chef.cookbooks import read_cookbook
 from wizard.chef.node import public_pem, register_client
 from wizard.chef.upload import upload_cookbook
-from wizard.lab.chef_client import Facts, LabChefClient
+from wizard.lab.bmc import Faults
+from wizard.lab.chef_client import Facts, LabChefClient, LabChefPool, LabClients
+from wizard.lab.fleet import plan_fleet
 from wizard.lab.goiardi import Goiardi
 
 pytestmark = pytest.mark.slow
@@ -60,9 +62,9 @@ def node_key() -> str:
         serialization.NoEncryption()).decode()
 
 
-def client(goiardi: Goiardi, key: str, faults: set[str]) -> LabChefClient:
+def client(goiardi: Goiardi, key: str) -> LabChefClient:
     facts = {NODE: Facts(NODE, "52:54:00:00:00:01", "ubuntu", "ubuntu", "24.04")}
-    return LabChefClient(goiardi.url, lambda node: key, facts, lambda node: faults)
+    return LabChefClient(goiardi.url, lambda node: key, facts)
 
 
 def test_a_run_fetches_and_checks_every_file_then_saves_its_record(goiardi: Goiardi
@@ -72,12 +74,12 @@ def test_a_run_fetches_and_checks_every_file_then_saves_its_record(goiardi: Goia
 
     async def go() -> None:
         admin = await site(goiardi, key, {"ntp-client": ["recipe[ntp::client]"]})
-        lab = client(goiardi, key, set())
+        lab = client(goiardi, key)
         node = await admin.get("nodes", NODE)
         assert node is not None
         await admin.upsert("nodes", with_request(node, ["role[ntp-client]"], "req-1"),
                            merge=True)
-        said = await lab.start(NODE)
+        said = await lab.run(NODE, set())
         assert "Chef Client finished" in said
         assert lab.downloads == len(files), "every file of the cookbook, once"
         record = read_run(await admin.get("nodes", NODE), "req-1")
@@ -92,7 +94,7 @@ def test_a_run_fetches_and_checks_every_file_then_saves_its_record(goiardi: Goia
             "the node's own attributes stay"
         await admin.upsert("nodes", with_request(saved, ["role[ntp-client]"], "req-2"),
                            merge=True)
-        await lab.start(NODE)
+        await lab.run(NODE, set())
         assert lab.downloads == len(files), "a second run finds every file in its cache"
         assert not isinstance(read_run(await admin.get("nodes", NODE), "req-2"), str)
         await admin.close()
@@ -116,7 +118,7 @@ def test_a_failed_run_is_recorded_with_its_error(goiardi: Goiardi, roles: dict[s
         assert node is not None
         await admin.upsert("nodes", with_request(node, ["role[ntp-client]"], "req"),
                            merge=True)
-        said = await client(goiardi, key, faults).start(NODE)
+        said = await client(goiardi, key).run(NODE, faults)
         assert said.startswith("Chef Client failed")
         record = read_run(await admin.get("nodes", NODE), "req")
         assert not isinstance(record, str)
@@ -125,19 +127,42 @@ def test_a_failed_run_is_recorded_with_its_error(goiardi: Goiardi, roles: dict[s
     asyncio.run(go())
 
 
-def test_a_hung_run_never_reports(goiardi: Goiardi) -> None:
+def test_the_pool_plays_a_hang_and_runs_the_others_in_its_workers(goiardi: Goiardi,
+                                                                    tmp_path: Path) -> None:
+    """``apply --lab``'s starter: a server whose fault is ``converge_hang`` never reports
+    (and takes no worker); ``lab fault --clear`` (the spec rewritten) lets its next run
+    through a worker, which records it."""
     key = node_key()
+    (tmp_path / "node-key.pem").write_text(key)
+    spec = plan_fleet(1, network="127.0.0.0/30", faults={0: Faults(converge_hang=True)})
+    (tmp_path / "fleet.json").write_text(spec.to_json())
+    facts = {NODE: Facts(NODE, "52:54:00:00:00:01", "ubuntu", "ubuntu", "24.04")}
+    pool = LabChefPool(LabClients(goiardi.url, None, facts, tmp_path / "node-key.pem",
+                                  "admin.lab.test", tmp_path / "admin.pem", tmp_path,
+                                  {NODE: spec.bmcs[0].address}), workers=1)
 
     async def go() -> None:
         admin = await site(goiardi, key, {"ntp-client": ["recipe[ntp::client]"]})
         node = await admin.get("nodes", NODE)
         assert node is not None
-        await admin.upsert("nodes", with_request(node, ["role[ntp-client]"], "req"),
+        await admin.upsert("nodes", with_request(node, ["role[ntp-client]"], "hung"),
                            merge=True)
-        run = asyncio.ensure_future(client(goiardi, key, {"converge_hang"}).start(NODE))
-        done, _ = await asyncio.wait([run], timeout=1)
+        hung = asyncio.ensure_future(pool.start(NODE))
+        done, _ = await asyncio.wait([hung], timeout=1)
         assert not done, "a hung run does not end by itself"
-        run.cancel()
-        assert isinstance(read_run(await admin.get("nodes", NODE), "req"), str)
+        hung.cancel()
+        assert isinstance(read_run(await admin.get("nodes", NODE), "hung"), str)
+        spec.bmcs[0].faults.converge_hang = False
+        (tmp_path / "fleet.json").write_text(spec.to_json() + "\n")  # size differs: re-read
+        node = await admin.get("nodes", NODE)
+        assert node is not None
+        await admin.upsert("nodes", with_request(node, ["role[ntp-client]"], "later"),
+                           merge=True)
+        assert "Chef Client finished" in await pool.start(NODE)
+        record = read_run(await admin.get("nodes", NODE), "later")
+        assert not isinstance(record, str) and record.ok
         await admin.close()
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    finally:
+        pool.close()

@@ -78,35 +78,24 @@ class Facts:
     platform_version: str
 
 
-FaultsOf = Callable[[str], set[str]]
-"""The converge faults (``converge_fail``, ``converge_hang``) a node has now, by FQDN."""
-
-
 class LabChefClient:
     """The chef-client of every lab server (and of the admin node, on the lab)."""
 
     def __init__(self, server_url: str, keys: Callable[[str], str], facts: dict[str, Facts],
-                 faults: FaultsOf, *, organization: str | None = None):
+                 *, organization: str | None = None):
         """``keys``: a node's private key (PEM) by FQDN."""
         self.server_url = server_url
         self.organization = organization
         self._keys = keys
         self._facts = facts
-        self._faults = faults
         self._cache: dict[str, set[str]] = {}
         """Checksums of the cookbook files each node holds, as chef-client's file cache."""
         self.downloads = 0
         """Files downloaded so far, by every node (the benchmark reports it)."""
 
-    async def start(self, node: str) -> str:
-        """One chef-client run on ``node`` (its FQDN): a :class:`wizard.chef.converge.Starter`."""
-        faults = self._faults(node)
-        if "converge_hang" in faults:
-            await asyncio.Event().wait()  # never reports: the engine's timeout catches it
-        return await self.run(node, faults)
-
     async def run(self, node: str, faults: set[str]) -> str:
-        """The run, with ``faults`` (but a hang) as they stand."""
+        """One chef-client run on ``node`` (its FQDN), failing if ``faults`` say so (a hang
+        is :class:`LabChefPool`'s to play: it never reaches a worker)."""
         started = time.time()
         async with ChefServer(self.server_url, node, self._keys(node),
                               organization=self.organization, max_connections=2) as me:
@@ -248,7 +237,6 @@ class LabClients:
         def keys(node: str) -> str:
             return (self.admin_key if node == self.admin else self.node_key).read_text()
         return LabChefClient(self.server_url, keys, self.facts,
-                             FleetFaults(self.lab_directory, self.addresses),
                              organization=self.organization)
 
 
