@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.proc import children
 from tests.tmpfs import small_disk
 from wizard.engine.journal import Journal, holder
 from wizard.engine.pause import set_paused
@@ -59,6 +60,23 @@ def apply(env: dict[str, str], *extra: str, timeout: float = 300
 
 def journal_of(lab: Lab) -> Journal:
     return Journal.open(lab.directory / "apply" / "lab" / "journal.db", lock=False)
+
+
+def kill_apply_after(env: dict[str, str], events: int) -> list[int]:
+    """Run ``apply --lab --json`` and SIGKILL it after its ``events``-th line; the
+    processes it had started then (the lab's chef-client workers, ...)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    started: list[int] = []
+    for seen, _line in enumerate(process.stdout, 1):
+        if seen == events:
+            started = children(process.pid)
+            process.send_signal(signal.SIGKILL)
+            break
+    assert process.wait(60) == -signal.SIGKILL, "apply ended before the kill point"
+    return started
 
 
 def boots(lab: Lab) -> dict[str, int]:
@@ -170,15 +188,7 @@ def test_killed_apply_resumes_to_ready(tmp_path: Path, kill_after: int) -> None:
     """
     fleet, env = start_lab(tmp_path, f"127.79.{10 + kill_after}.0/24")
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab", "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert process.stdout is not None
-        for seen, _line in enumerate(process.stdout, 1):
-            if seen == kill_after:
-                process.send_signal(signal.SIGKILL)
-                break
-        assert process.wait(60) == -signal.SIGKILL, "apply ended before the kill point"
+        kill_apply_after(env, kill_after)
         resumed = apply(env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         with journal_of(fleet) as journal:

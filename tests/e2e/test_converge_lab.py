@@ -12,7 +12,6 @@ stand-ins (``wizard.lab.upstream``): the lab cannot fetch them.
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
 import time
@@ -21,8 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_apply_lab import EXAMPLE, NODES, apply, journal_of, start_lab
-from tests.proc import alive, children
+from tests.e2e.test_apply_lab import (
+    EXAMPLE,
+    NODES,
+    apply,
+    journal_of,
+    kill_apply_after,
+    start_lab,
+)
+from tests.proc import alive
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefServer
 from wizard.engine.convergence import role_graph, step_role
@@ -166,16 +172,7 @@ def test_killed_while_converging_resumes_to_ready(tmp_path: Path, kill_after: in
     no role converged twice."""
     fleet, env = start_lab(tmp_path, f"127.78.{10 + kill_after % 200}.0/24")
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wizard.cli", "apply", EXAMPLE, "--lab", "--json"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert process.stdout is not None
-        for seen, _line in enumerate(process.stdout, 1):
-            if seen == kill_after:
-                workers = children(process.pid)  # the lab's chef-client workers
-                process.send_signal(signal.SIGKILL)
-                break
-        assert process.wait(60) == -signal.SIGKILL, "apply ended before the kill point"
+        workers = kill_apply_after(env, kill_after)  # with the lab's chef-client workers
         deadline = time.monotonic() + 30
         while any(alive(pid) for pid in workers):
             assert time.monotonic() < deadline, "a chef-client worker outlived its apply"

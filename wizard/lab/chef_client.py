@@ -51,10 +51,11 @@ from typing import Any
 from urllib.parse import quote
 
 from wizard.answers import Answers
-from wizard.chef.api import ChefError, ChefServer
+from wizard.chef.api import ChefError
 from wizard.chef.converge import LAST_PATH, REQUEST_PATH, dig
 from wizard.lab.agent import node_key_path
 from wizard.lab.bmc import CONVERGE_FAULTS
+from wizard.lab.chef_wire import LabChef
 from wizard.lab.fleet import FleetSpec
 
 SEGMENTS = ("recipes", "attributes", "definitions", "libraries", "resources", "providers",
@@ -97,8 +98,7 @@ class LabChefClient:
         """One chef-client run on ``node`` (its FQDN), failing if ``faults`` say so (a hang
         is :class:`LabChefPool`'s to play: it never reaches a worker)."""
         started = time.time()
-        async with ChefServer(self.server_url, node, self._keys(node),
-                              organization=self.organization, max_connections=2) as me:
+        async with LabChef(self.server_url, node, self._keys(node), self.organization) as me:
             current = await me.get("nodes", node)
             if current is None:
                 raise OSError(f"{node} has no node object to converge")
@@ -119,7 +119,7 @@ class LabChefClient:
         return (f"Chef Client finished, {len(run_list)} run list items" if error is None
                 else f"Chef Client failed: {error}")
 
-    async def _sync_cookbooks(self, me: ChefServer, node: str, environment: str,
+    async def _sync_cookbooks(self, me: LabChef, node: str, environment: str,
                               recipes: list[str]) -> None:
         """Depsolve ``recipes`` and fetch what the cache lacks, checking every checksum."""
         if not recipes:
@@ -170,7 +170,7 @@ class LabChefClient:
         return {**node, "normal": normal, "automatic": automatic}
 
 
-async def _expand(me: ChefServer, run_list: list[str]) -> list[str]:
+async def _expand(me: LabChef, run_list: list[str]) -> list[str]:
     """The recipes ``run_list`` names, roles expanded in order, each recipe once (as
     chef-client's run list expansion); a role the server lacks fails the run."""
     recipes: list[str] = []
