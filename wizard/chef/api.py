@@ -302,10 +302,15 @@ def _merged(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
 
 
 def _server_message(response: httpx.Response) -> str:
+    return server_message(response.content, response.reason_phrase)
+
+
+def server_message(answer: bytes, reason: str = "") -> str:
+    """The error a Chef server's answer gives (its JSON ``error``), else ``reason``."""
     try:
-        error = response.json().get("error")
+        error = json.loads(answer).get("error")
     except (ValueError, AttributeError):
         error = None
     if isinstance(error, list):
         error = "; ".join(map(str, error))
-    return str(error or response.reason_phrase or "no message")[:300]
+    return str(error or reason or "no message")[:300]

@@ -16,7 +16,7 @@ import json
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from wizard.chef.api import ChefError
+from wizard.chef.api import ChefError, server_message
 from wizard.chef.signing import load_key, sign_headers
 
 
@@ -59,14 +59,14 @@ class LabChef:
         if status == 404 and missing_ok:
             return None
         if status >= 300:
-            raise ChefError(f"{method} {full}: {status} {_message(answer)}", status)
+            raise ChefError(f"{method} {full}: {status} {server_message(answer)}", status)
         return json.loads(answer) if answer else {}
 
     async def get_file(self, url: str) -> bytes:
         """A cookbook file from the URL a depsolve gave, signed for its path."""
         status, answer = await self._exchange("GET", urlsplit(url).path, b"")
         if status >= 300:
-            raise ChefError(f"GET {url}: {status} {_message(answer)}", status)
+            raise ChefError(f"GET {url}: {status} {server_message(answer)}", status)
         return answer
 
     async def _exchange(self, method: str, path: str, data: bytes) -> tuple[int, bytes]:
@@ -120,12 +120,3 @@ class LabChef:
             await self.close()
         return status, answer
 
-
-def _message(answer: bytes) -> str:
-    try:
-        error = json.loads(answer).get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, list):
-        error = "; ".join(map(str, error))
-    return str(error or "no message")[:300]
