@@ -282,9 +282,10 @@ class Runner:
         return outcome
 
     async def _verify_in_flight(self) -> None:
+        runs: dict[tuple[str, str | None], list[str]] = {}
         for record in self.journal.in_flight():
-            if step_role(record.step) is not None:
-                await self._verify_converge(record.node, record.step, record.detail)
+            if step_role(record.step) is not None:  # one run's roles share its request
+                runs.setdefault((record.node, record.detail), []).append(record.step)
                 continue
             if record.step == "power-cycle" and record.node in self.nodes:
                 try:
@@ -296,6 +297,8 @@ class Runner:
                                                "checked after a restart: the server booted")
                     continue
             self.journal.step_failed(record.node, record.step, "interrupted; redone")
+        for (node, request), steps in runs.items():
+            await self._verify_converge(node, steps, request)
 
     def _called_back(self, node: str, problem: str | None) -> None:
         """``node``'s installer called back: its install is over (``problem``: it failed)."""
@@ -506,21 +509,19 @@ class Runner:
                                                         if tail else ""))
         return record
 
-    async def _verify_converge(self, node: str, step: str, request: str | None) -> None:
-        """A converge step in flight when the last apply stopped: done if the node recorded
-        a successful run for it, else redone."""
-        record: RunRecord | str = "interrupted; redone"
+    async def _verify_converge(self, node: str, steps: list[str], request: str | None) -> None:
+        """A run's converge steps in flight when the last apply stopped: done if the node
+        recorded a successful run for its request (one read of its node), else redone."""
+        record: RunRecord | str | None = None
         if request is not None and self.chef is not None and node in self.fqdns:
-            try:
+            with contextlib.suppress(ChefError):  # the server cannot say: redone
                 record = read_run(await self.chef.get("nodes", self.fqdns[node]), request)
-            except ChefError as exc:
-                record = f"interrupted, and the Chef server could not say how it ended " \
-                         f"({exc}); redone"
         if isinstance(record, RunRecord) and record.ok:
-            self.journal.step_finished(node, step, json.dumps(record.summary(), sort_keys=True),
-                                       checked="after a restart: the node recorded the run")
+            self.journal.steps_ended(node, steps, ok=True,
+                                     detail=json.dumps(record.summary(), sort_keys=True),
+                                     checked="after a restart: the node recorded the run")
         else:
-            self.journal.step_failed(node, step, "interrupted; redone")
+            self.journal.steps_ended(node, steps, ok=False, detail="interrupted; redone")
 
     def addresses(self) -> dict[str, str]:
         """Each node's admin-network address by FQDN (where chef-client is started over
