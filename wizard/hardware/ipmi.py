@@ -34,6 +34,7 @@ from pyghmi.exceptions import IpmiException
 from pyghmi.ipmi.command import Command
 from pyghmi.ipmi.private.session import Session
 
+from wizard.hardware import pyghmi_io
 from wizard.hardware.fru import decode_fru
 
 log = logging.getLogger(__name__)
@@ -293,6 +294,7 @@ class _PyghmiThread:
         _IO_WAIT(timeout, myaddr, evq)
 
 
+pyghmi_io.install()
 _IO_WAIT = pyghmi_session._io_wait
 WAKE_UP = 0.02
 """Seconds the pyghmi thread waits at most before it looks again (see ``_bounded_wait``)."""

@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 import netaddr
 
 from wizard.base.yamlfile import write_atomic
+from wizard.hardware import pyghmi_io
 from wizard.lab.agent import NodeAgents
 from wizard.lab.bmc import FakeBmc, Faults, Hardware, ServerState
 
@@ -179,6 +180,7 @@ def serve(directory: Path) -> None:
     previous = read_states(directory)
     import pyghmi.ipmi.private.session as ipmisession
 
+    pyghmi_io.install()
     _ReadySockets(ipmisession)
     ipmisession.Session._assignsocket()  # a plain socket first: pyghmi wakes its loop on it
 
