@@ -22,6 +22,7 @@ import asyncio
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -137,6 +138,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=1000)
     args = parser.parse_args()
+    # a kill (timeout, CI) still takes the lab down and removes its files
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
         answers = make_file(directory, args.nodes)

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,8 @@ def main() -> None:
     parser.add_argument("--live", type=int, default=200)
     parser.add_argument("--ping-timeout", type=float, default=0.3)
     args = parser.parse_args()
+    # a kill (timeout, CI) still takes the lab down and removes its files
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     ipmitool = shutil.which("ipmitool")
     if ipmitool is None:
         sys.exit("ipmitool is not installed (./dev deps)")
