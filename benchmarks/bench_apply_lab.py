@@ -37,7 +37,7 @@ from wizard.chef.api import ChefServer
 from wizard.engine.convergence import step_role
 from wizard.engine.journal import Journal
 from wizard.engine.phases import CORE_CONVERGED
-from wizard.lab.agent import node_key_path
+from wizard.lab.agent import node_key
 from wizard.lab.control import Lab
 
 TARGET_SECONDS, TARGET_MB = 120.0, 300
@@ -95,7 +95,7 @@ async def request_costs(lab: Lab, fqdn: str) -> list[tuple[str, float]]:
         node = await admin.get("nodes", fqdn)
     assert node is not None
     name = node["name"]
-    key = node_key_path(lab.directory).read_text()
+    key = node_key(lab.directory, name)
     costs: list[tuple[str, float]] = []
     async with ChefServer(chef.url, name, key) as me:
         recipes = await _recipes(me, node["run_list"])

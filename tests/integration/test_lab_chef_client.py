@@ -22,6 +22,7 @@ from wizard.chef.converge import read_run, with_request
 from wizard.chef.cookbooks import read_cookbook
 from wizard.chef.node import public_pem, register_client
 from wizard.chef.upload import upload_cookbook
+from wizard.lab.agent import node_keys
 from wizard.lab.bmc import Faults
 from wizard.lab.chef_client import Facts, LabChefClient, LabChefPool, LabClients
 from wizard.lab.fleet import plan_fleet
@@ -133,11 +134,13 @@ def test_the_pool_plays_a_hang_and_runs_the_others_in_its_workers(goiardi: Goiar
     (and takes no worker); ``lab fault --clear`` (the spec rewritten) lets its next run
     through a worker, which records it."""
     key = node_key()
-    (tmp_path / "node-key.pem").write_text(key)
+    (keys := node_keys(tmp_path)).mkdir()
+    (keys / "0.pem").write_text(key)
+    (keys / NODE).write_text("0\n")  # as the node's install left it
     spec = plan_fleet(1, network="127.0.0.0/30", faults={0: Faults(converge_hang=True)})
     (tmp_path / "fleet.json").write_text(spec.to_json())
     facts = {NODE: Facts(NODE, "52:54:00:00:00:01", "ubuntu", "ubuntu", "24.04")}
-    pool = LabChefPool(LabClients(goiardi.url, None, facts, tmp_path / "node-key.pem",
+    pool = LabChefPool(LabClients(goiardi.url, None, facts,
                                   "admin.lab.test", tmp_path / "admin.pem", tmp_path,
                                   {NODE: spec.bmcs[0].address}), workers=1)
 

@@ -171,6 +171,11 @@ class Role(Model):
         None, min_length=1, description="who does the role's work instead of a run list "
         "(crowbar-wizard's own provisioner, the installers): such a role is placed, but no "
         "Chef role is pushed for it")
+    ignores: list[str] = Field(
+        default_factory=list, description="attributes of the barclamp's environment section "
+        "(dotted paths) the role's recipes do not read: a change to them does not "
+        "re-converge the role on a deployed site (a DNS client reads the servers, not the "
+        "zone's hosts; a compute node, not the list of the others)")
     min_nodes: int = Field(0, ge=0)
     max_nodes: int | None = Field(None, ge=1)
     all_nodes: bool = False

@@ -54,6 +54,9 @@ class ChefObjects:
     """The cookbooks to upload (by name), each pinned in the environment."""
     upstream: dict[str, UpstreamCookbook] = field(default_factory=dict)
     """The upstream cookbooks the deployment's barclamps declare (the export pins them)."""
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each barclamp's attributes as the answers set them (defaults filled in, secrets
+    revealed): not a Chef object, but what a change to a deployed site compares."""
 
 
 # --- template contexts -----------------------------------------------------------------------
@@ -135,6 +138,7 @@ def render(answers: Answers, catalog: Catalog,
     bag: dict[str, dict[str, Any]] = {}
     for name in order:
         barclamp, proposal = catalog[name], context["proposals"][name]
+        objects.attributes[name] = proposal["attributes"]
         per_barclamp = {"barclamp": name, "proposal": proposal["proposal"],
                         "attributes": proposal["attributes"], "roles": proposal["roles"]}
         local = {**context, **per_barclamp}

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -67,17 +68,7 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         "input, 3 when another apply holds the journal.", formatter_class=formatter,
     )
     apply.add_argument("answers", type=Path, metavar="ANSWERS", help="the answers file")
-    add_lab_option(apply, "deploy onto the lab's simulated servers")
-    apply.add_argument("--dry-run", action="store_true",
-                       help="print what would be done, against the journal; change nothing")
-    apply.add_argument("--json", action="store_true", help="one JSON event per line")
-    apply.add_argument("--state", type=Path, metavar="DIR",
-                       help="journal and PXE tree (default: per site, see status --help)")
-    apply.add_argument("--converge-timeout", type=_seconds, metavar="SECONDS",
-                       help="how long one chef-client run may take before its node goes to "
-                       f"problem (default: {Options.converge_timeout:g}, on the lab "
-                       f"{LAB_OPTIONS.converge_timeout:g})")
-    preflight_options(apply)
+    add_deploy_options(apply)
     apply.set_defaults(handler=_apply)
 
     status = commands.add_parser(
@@ -114,6 +105,21 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
         control.add_argument("--lab", action="store_true", help="the lab deployment")
         control.add_argument("--state", type=Path, metavar="DIR", help="the state directory")
         control.set_defaults(handler=_pause if name == "pause" else _resume)
+
+
+def add_deploy_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``apply``, which the ``node`` commands take too (they apply)."""
+    add_lab_option(parser, "deploy onto the lab's simulated servers")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what would be done, against the journal; change nothing")
+    parser.add_argument("--json", action="store_true", help="one JSON event per line")
+    parser.add_argument("--state", type=Path, metavar="DIR",
+                        help="journal and PXE tree (default: per site, see status --help)")
+    parser.add_argument("--converge-timeout", type=_seconds, metavar="SECONDS",
+                        help="how long one chef-client run may take before its node goes to "
+                        f"problem (default: {Options.converge_timeout:g}, on the lab "
+                        f"{LAB_OPTIONS.converge_timeout:g})")
+    preflight_options(parser)
 
 
 def state_directory(answers: Answers, args: argparse.Namespace) -> Path:
@@ -197,7 +203,15 @@ class Printer:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    answers = load(args.answers)
+    return deploy(load(args.answers), args)
+
+
+def deploy(answers: Answers, args: argparse.Namespace, *,
+           prepare: Callable[[Journal], None] | None = None,
+           releasing: Collection[str] = ()) -> int:
+    """``apply`` of ``answers`` as ``args`` say (``--lab``, ``--dry-run``, ``--json``,
+    ``--state``, ...): its exit code. ``prepare`` changes the journal first, once it is
+    held (``node reinstall``); ``releasing``: see :class:`Runner`."""
     if args.lab:
         try:
             answers = cabled(answers, deploy=True)
@@ -209,7 +223,7 @@ def _apply(args: argparse.Namespace) -> int:
     if args.dry_run:
         journal = Journal.open(journal_path, lock=False) if journal_path.exists() else None
         try:
-            runner = _runner(answers, journal, state, args, dry_run=True)
+            runner = _runner(answers, journal, state, args, dry_run=True, releasing=releasing)
         except SecretError as exc:
             print(f"apply: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -235,7 +249,9 @@ def _apply(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     view = ProgressView() if sys.stdout.isatty() and not args.json else None
     try:
-        runner = _runner(answers, journal, state, args, view=view)
+        if prepare is not None:
+            prepare(journal)
+        runner = _runner(answers, journal, state, args, view=view, releasing=releasing)
         if view is not None:
             with view:
                 outcome = asyncio.run(_run(runner))
@@ -259,6 +275,8 @@ def _apply(args: argparse.Namespace) -> int:
         for name, reason in sorted(outcome.problems.items()):
             print(f"  {name}: {reason}", file=sys.stderr)
         return EXIT_FAILED
+    if outcome.released:
+        print(f"released {', '.join(sorted(outcome.released))}")
     print(f"all {len(outcome.ready)} nodes ready")
     return EXIT_OK
 
@@ -272,7 +290,7 @@ def _seconds(text: str) -> float:
 
 def _runner(answers: Answers, journal: Journal | None, state: Path,
             args: argparse.Namespace, dry_run: bool = False,
-            view: ProgressView | None = None) -> Runner:
+            view: ProgressView | None = None, releasing: Collection[str] = ()) -> Runner:
     server = None if dry_run else admin_client(answers.chef)
     options = dataclasses.replace(LAB_OPTIONS if args.lab else Options())
     if args.converge_timeout is not None:
@@ -296,7 +314,8 @@ def _runner(answers: Answers, journal: Journal | None, state: Path,
                     else None,
                     # a lab server's requests come from its BMC's loopback address
                     peers={node.name: node.bmc_address for node in answers.nodes
-                           if node.bmc_address is not None} if args.lab else None)
+                           if node.bmc_address is not None} if args.lab else None,
+                    releasing=releasing)
     if not args.lab and not dry_run:  # Crowbar's way: chef-client over SSH, the admin's own
         admin = f"{answers.admin.hostname}.{answers.site.domain}"
         runner.starter = ByNode(SshStarter(state, runner.addresses()),

@@ -18,9 +18,10 @@ from wizard.lab.overlay import check_deployable, lab_answers
 
 def add_lab_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--lab", action="store_true",
-                        help=f"{what} (crowbar-wizard lab up): node i of the answers is "
-                        "lab server i, with the lab's BMC addresses, port, credentials and "
-                        "Chef server")
+                        help=f"{what} (crowbar-wizard lab up): each node is a lab server "
+                        "(node i of the first answers file is server i; a node keeps its "
+                        "server), with the lab's BMC addresses, port, credentials and Chef "
+                        "server")
 
 
 def cabled(answers: Answers, *, deploy: bool = False, chef: bool = False,

@@ -27,6 +27,7 @@ from wizard.cli import discovered as cli_discovered
 from wizard.cli import hardware as cli_hardware
 from wizard.cli import media as cli_media
 from wizard.cli import network as cli_network
+from wizard.cli import node as cli_node
 from wizard.cli import pxe as cli_pxe
 from wizard.cli import ssh as cli_ssh
 from wizard.cli import web as cli_web
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_network.add_commands(commands, formatter)
     cli_discovered.add_commands(commands, formatter)
     cli_apply.add_commands(commands, formatter)
+    cli_node.add_commands(commands, formatter)
     cli_ssh.add_commands(commands, formatter)
     cli_web.add_commands(commands, formatter)
     return parser

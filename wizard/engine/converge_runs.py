@@ -6,8 +6,9 @@ The runner journals a run converging several roles as one step per role
 (``converge:<role>``, see :mod:`wizard.engine.convergence`), started together (``step-started``
 events with ``{attempt, run_list}``) and ended together: ``step-finished`` with the run the
 node recorded as JSON in ``detail`` ({request, status, started, elapsed, error, run_list,
-ohai_time}), or ``step-failed`` with the error in ``detail``. :class:`NodeRuns` folds them
-back into runs, event by event.
+ohai_time} and the ``inputs`` the roles converged with), or ``step-failed`` with the error in
+``detail``. A ``forgot`` event drops roles taken off the node's run list (all of them for a
+node released or reinstalled). :class:`NodeRuns` folds them back into runs, event by event.
 
 A failed run's record is not journaled (only its error is), so its start and length are the
 journal's: from its steps' start to their end, as the engine saw them (``timed_by``
@@ -79,6 +80,9 @@ class NodeRuns:
         """Fold ``event``, one of ``node``'s: what it did to a run. ``started`` for the
         first step of a run, ``done`` or ``failed`` for the first step that ends one (its
         others say the same: None), None for any other event."""
+        if event.kind == "forgot":  # roles taken off its run list, or all: released
+            self._forget(event.data.get("steps"))
+            return None
         role = step_role(event.step or "")
         if role is None:
             return None
@@ -87,6 +91,12 @@ class NodeRuns:
         if event.kind in ("step-finished", "step-failed"):
             return self._ended(role, event)
         return None
+
+    def _forget(self, steps: object) -> None:
+        roles = None if not isinstance(steps, list) else {
+            role for step in steps if isinstance(step, str) and (role := step_role(step))}
+        for kept in (self.roles, self.converged):
+            kept[:] = [r for r in kept if roles is not None and r not in roles]
 
     def _started(self, role: str, event: Event) -> Literal["started"] | None:
         if role not in self.roles:
@@ -156,8 +166,12 @@ def fold(events: Iterable[Event]) -> dict[str, NodeRuns]:
     """The runs of every node with converge steps among ``events``."""
     nodes: dict[str, NodeRuns] = {}
     for event in events:
-        if event.node is not None and step_role(event.step or "") is not None:
+        if event.node is None:
+            continue
+        if step_role(event.step or "") is not None:
             nodes.setdefault(event.node, NodeRuns()).take(event)
+        elif event.kind == "forgot" and event.node in nodes:
+            nodes[event.node].take(event)
     return nodes
 
 

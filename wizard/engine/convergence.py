@@ -50,6 +50,10 @@ class RoleInfo:
     barclamp: str
     core: bool
     needs: frozenset[str]
+    uses: frozenset[str] = frozenset()
+    """The needs whose data the role reads: the roles before it in its barclamp and those
+    of the barclamps it requires, not the core's (the core converges first, but a new NTP
+    server list is no input of a database): a change to them re-converges it too."""
 
 
 def role_graph(catalog: Catalog, roles: Iterable[str]) -> dict[str, RoleInfo]:
@@ -62,11 +66,14 @@ def role_graph(catalog: Catalog, roles: Iterable[str]) -> dict[str, RoleInfo]:
     for role in present:
         barclamp = catalog[barclamp_of[role]]
         element_order = [r.name for r in barclamp.roles]
-        needs = {r for r in element_order[:element_order.index(role)] if r in barclamp_of}
+        uses = {r for r in element_order[:element_order.index(role)] if r in barclamp_of}
+        needs = set(uses)
         if role not in core:
             required = catalog.closure(catalog.requires(barclamp.name)) - {barclamp.name}
-            needs |= core | {r for r in present if barclamp_of[r] in required}
-        graph[role] = RoleInfo(role, barclamp.name, role in core, frozenset(needs))
+            uses |= {r for r in present if barclamp_of[r] in required}
+            needs |= core | uses
+        graph[role] = RoleInfo(role, barclamp.name, role in core, frozenset(needs),
+                               frozenset(uses))
     return graph
 
 

@@ -30,8 +30,9 @@ from wizard.engine.paths import journal_lock
 from wizard.provisioning.state import Claim, add_holder_column, epoch_of, make_claim
 
 LIFECYCLE = ("discovered", "allocated", "hardware-installing", "installing", "installed",
-             "readying", "ready", "problem")
-"""A node's states, in order (``problem`` can be reached from any of them)."""
+             "readying", "ready", "released", "problem")
+"""A node's states, in order (``problem`` can be reached from any of them; ``released``:
+taken out of the site, powered off, its Chef node and client deleted)."""
 SITE = "*"
 """The node name of site-wide steps (dnsmasq config, Chef environment, ...)."""
 
@@ -243,6 +244,22 @@ class Journal:
                 raise ValueError(f"step {step} of {node} was never started")
             payload = data | ({"detail": detail} if detail else {})
             return self._event(db, at, kind, node, step, payload)
+
+    def forget(self, node: str, steps: list[str] | None = None, *,
+               state: str | None = None, reason: str | None = None) -> None:
+        """Drop ``node``'s records of ``steps`` (all of them when None) and, with ``state``,
+        set its state, in one transaction: a role taken off its run list, or a node
+        released or to be reinstalled, starts afresh."""
+        at = filelock.now()
+        with self._transaction() as db:
+            if steps is None:
+                db.execute("DELETE FROM steps WHERE node = ?", (node,))
+            else:
+                db.executemany("DELETE FROM steps WHERE node = ? AND step = ?",
+                               [(node, step) for step in steps])
+            self._event(db, at, "forgot", node, None, {"steps": steps})
+            if state is not None:
+                self._set_state(db, at, node, state, reason)
 
     def claim(self, node: str, what: str, holder: str | None = None) -> bool:
         """Use up ``what`` (a one-time install capability) for ``node``'s current install;

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from wizard.chef.objects import ChefObjects, export_repo, render
 from wizard.chef.push import Target, targets
 from wizard.chef.starters import admin_client_config
 from wizard.chef.upload import CookbookConflict, upload_cookbook
+from wizard.engine.changes import attribute_changes, attribute_record, converge_inputs
 from wizard.engine.convergence import Blocked, Schedule, role_graph, step_name, step_role
 from wizard.engine.journal import LIFECYCLE, SITE, Journal
 from wizard.engine.journal_states import JournalStates
@@ -49,7 +50,15 @@ from wizard.engine.orders import JournalOrders
 from wizard.engine.paths import SitePaths
 from wizard.engine.pause import PauseGate, drop_stale_pause, set_paused
 from wizard.engine.phases import CORE_CONVERGED
-from wizard.engine.plan import CHEF_STEP, DHCP_STEP, NODE_STEPS, ChefChange, Plan, build
+from wizard.engine.plan import (
+    ATTRIBUTES_STEP,
+    CHEF_STEP,
+    DHCP_STEP,
+    NODE_STEPS,
+    ChefChange,
+    Plan,
+    build,
+)
 from wizard.hardware.ipmi import IpmiDriver, IpmiError
 from wizard.hardware.ipmi import Target as BmcTarget
 from wizard.provisioning.dnsmasq import Dnsmasq, DnsmasqError, find_dnsmasq
@@ -84,6 +93,8 @@ class Options:
 class Outcome:
     ready: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+    """Nodes this apply released (gone from the answers)."""
 
 
 class StepFailed(Exception):
@@ -98,7 +109,7 @@ class Runner:
                  serve_dhcp: bool, options: Options | None = None,
                  emit: Emit | None = None, provisioner_url_file: Path | None = None,
                  peers: dict[str, str] | None = None, starter: Starter | None = None,
-                 admin_ssh_key: str | None = None):
+                 admin_ssh_key: str | None = None, releasing: Collection[str] = ()):
         """``journal``: None for a dry run before the first apply (it only plans).
         ``peers``: where each node's requests come from, when not its reserved admin
         address (the lab's simulated servers, which have no DHCP). ``starter`` makes a
@@ -106,8 +117,13 @@ class Runner:
         none, nodes cannot converge and stop in ``problem`` saying so. ``admin_ssh_key``:
         the admin node's public key line, which the installers and the provisioner's cookbook
         put in every node's root ``authorized_keys`` (for :class:`wizard.chef.starters.
-        SshStarter`)."""
+        SshStarter`). ``releasing``: nodes of ``answers`` to release, and nothing else (no
+        Chef object pushed, no other node's step): ``node release --force``, which leaves
+        a role without the nodes it needs, so the answers without them would not render."""
         self.answers = answers
+        self._releasing = set(releasing)
+        self._site_answers = answers.model_copy(update={"nodes": [
+            node for node in answers.nodes if node.name not in self._releasing]})
         self.catalog = catalog
         self._journal = journal
         self.directory = directory
@@ -118,18 +134,19 @@ class Runner:
         self._emit = emit or (lambda event: None)
         self._url_file = provisioner_url_file
         key = directory / "token.key"  # made by run(); a dry run changes nothing
+        self._token = bytes.fromhex(key.read_text()) if key.exists() else b""
         self._peers = peers
         self._admin_ssh_key = admin_ssh_key
-        self.site = ProvisionerSite(answers, catalog,
-                                    bytes.fromhex(key.read_text()) if key.exists() else b"",
-                                    peers, admin_ssh_key=admin_ssh_key)
+        self.site = ProvisionerSite(self._site_answers, catalog, self._token, peers,
+                                    admin_ssh_key=admin_ssh_key)
         self.objects: ChefObjects = render(answers, catalog,
                                            site_cookbooks(catalog, answers.barclamps,
                                                           vendored(answers)),
                                            admin_ssh_key=admin_ssh_key)
-        self.nodes = {node.name: node for node in answers.nodes}
+        self.nodes = {node.name: node for node in self._site_answers.nodes}
         self._node_objects = {t.name: t.body for t in targets(self.objects, answers.site.name)
-                              if t.kind == "nodes"}
+                              if t.kind == "nodes" and t.name.partition(".")[0]
+                              not in self._releasing}
         self.starter = starter
         domain = answers.site.domain
         self.fqdns = {name: f"{name}.{domain}" for name in self.nodes}
@@ -139,6 +156,9 @@ class Runner:
         self.holders = {name: [item[5:-1] for item in self._node_objects[fqdn]["run_list"]]
                         for name, fqdn in self.fqdns.items() if fqdn in self._node_objects}
         """Each node's Chef roles (the admin node's too), in run-list order."""
+        self.inputs = converge_inputs(self.objects, catalog, self.graph) if self.graph else {}
+        """The digest of each role's inputs on each node, by FQDN (see
+        :mod:`wizard.engine.changes`): converge steps record it."""
         self._schedule: Schedule | None = None
         self._admin_registered = False
         self._converging = asyncio.Semaphore(self.options.converge_concurrency)
@@ -165,8 +185,29 @@ class Runner:
 
     def plan(self) -> Plan:
         converge = {name: roles for name, roles in self.holders.items() if self.graph}
-        return build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self._journal,
-                     converge)
+        plan = build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self._journal,
+                     converge, {name: self.inputs.get(fqdn, {})
+                                for name, fqdn in self.fqdns.items()})
+        if self._releasing:  # those nodes' release, nothing else
+            plan.chef, plan.changes, plan.added, plan.reinstalls = [], {}, [], []
+            plan.nodes = {n: s for n, s in plan.nodes.items() if n in self._releasing}
+            return plan
+        applied = self._journal.step(SITE, ATTRIBUTES_STEP) if self._journal else None
+        if applied is not None and applied.status == "done" and applied.detail:
+            plan.attributes = attribute_changes(json.loads(applied.detail), self._attributes())
+        return plan
+
+    def _attributes(self) -> dict[str, Any]:
+        return attribute_record(self.objects, self.catalog, self._token)
+
+    def _record_attributes(self) -> None:
+        """Journal the attributes just pushed, for the next plan to say what changed since
+        (when they differ from those recorded: a re-run records nothing)."""
+        record = json.dumps(self._attributes(), sort_keys=True)
+        applied = self.journal.step(SITE, ATTRIBUTES_STEP)
+        if applied is None or applied.status != "done" or applied.detail != record:
+            self.journal.step_started(SITE, ATTRIBUTES_STEP)
+            self.journal.step_finished(SITE, ATTRIBUTES_STEP, record)
 
     # --- journal with events out -----------------------------------------------------------
 
@@ -239,7 +280,8 @@ class Runner:
 
     async def _run(self) -> Outcome:
         prepare(self.directory)
-        self.site = ProvisionerSite(self.answers, self.catalog, token_key(self.directory),
+        self._token = token_key(self.directory)
+        self.site = ProvisionerSite(self._site_answers, self.catalog, self._token,
                                     self._peers, admin_ssh_key=self._admin_ssh_key)
         await self._verify_in_flight()
         plan = self.plan()
@@ -248,7 +290,7 @@ class Runner:
         self._schedule = Schedule(self.graph, self.holders, {
             name: [role for step in steps if (role := step_role(step)) is not None]
             for name, steps in plan.nodes.items()})
-        for name in self.nodes:
+        for name in self.nodes if not self._releasing else ():
             self._installed[name] = asyncio.Event()
             if self.journal.state(name) is None:
                 self._transition(name, "allocated")
@@ -260,6 +302,8 @@ class Runner:
                 if dnsmasq is not None and not dnsmasq.running():
                     dnsmasq.start()  # DHCP for the nodes while apply runs, resumed or not
                 await self._chef_site(plan)
+                if self.chef is not None and not self._releasing:
+                    self._record_attributes()
                 await asyncio.gather(*(self._node(name, steps) for name, steps in
                                        plan.nodes.items()))
             finally:
@@ -267,18 +311,24 @@ class Runner:
                     dnsmasq.stop()
         states = self.journal.states()
         outcome = Outcome()
-        for name in self.nodes:
+        for name in self.nodes if not self._releasing else ():
             state, reason = states[name]
             if state == "ready":
                 outcome.ready.append(name)
             else:
                 outcome.problems[name] = reason or f"stopped in {state}"
+        for name in plan.releases:
+            state, reason = states[name]
+            if state == "released":
+                outcome.released.append(name)
+            else:
+                outcome.problems[name] = reason or f"not released: stopped in {state}"
         admin = self.answers.admin.hostname
-        if states.get(admin, ("ready",))[0] != "ready":  # its roles did not converge
+        if not self._releasing and states.get(admin, ("ready",))[0] != "ready":
             state, reason = states[admin]
             outcome.problems[admin] = reason or f"stopped in {state}"
         self._emit({"event": "done", "ready": len(outcome.ready),
-                    "problems": outcome.problems})
+                    "problems": outcome.problems, "released": outcome.released})
         return outcome
 
     async def _verify_in_flight(self) -> None:
@@ -345,8 +395,8 @@ class Runner:
                           f"{exc.strerror}") from None
         if dnsmasq is not None:
             dnsmasq.install(config, hosts)  # checked by dnsmasq first; reloads a running one
-        elif find_dnsmasq() is not None:
-            Dnsmasq(self.directory / "dnsmasq").check(config, hosts)
+        elif find_dnsmasq() is not None:  # checked and written, served by none (the lab)
+            Dnsmasq(self.directory / "dnsmasq").install(config, hosts)
         return json.dumps(plan.dhcp_hosts, sort_keys=True)
 
     async def _chef_site(self, plan: Plan) -> None:
@@ -380,6 +430,28 @@ class Runner:
         await asyncio.gather(*(one(change) for change in plan.chef
                                if change.target.kind != "cookbooks"))
 
+    def _bmc_on_record(self, name: str) -> BmcTarget | None:
+        """The BMC a node no longer in the answers had, as its boot device step recorded."""
+        record = self.journal.step(name, "bmc-boot-network")
+        if record is None or record.status != "done" or not record.detail:
+            return None
+        address, _, port = record.detail.rpartition(":")
+        bmc = self.answers.bmc
+        return BmcTarget(address, bmc.username, bmc.password.reveal(), int(port))
+
+    async def _drop_roles(self, name: str, fqdn: str) -> str:
+        """Take the roles ``name`` no longer holds off its run list, then forget that it
+        converged them (a crash in between takes them off again)."""
+        assert self.chef is not None and self._schedule is not None
+        held = set(self.holders.get(name, []))
+        dropped = sorted(role for record in self.journal.steps(name)
+                         if (role := step_role(record.step)) is not None and role not in held)
+        await self.chef.upsert("nodes", {
+            **self._node_objects[fqdn],
+            "run_list": [f"role[{r}]" for r in self._schedule.converged(name)]}, merge=True)
+        self.journal.forget(name, [step_name(role) for role in dropped])
+        return "took off " + ", ".join(f"role[{r}]" for r in dropped)
+
     def _bmc(self, name: str) -> BmcTarget:
         node, bmc = self.nodes[name], self.answers.bmc
         if node.bmc_address is None:
@@ -387,21 +459,28 @@ class Runner:
         return BmcTarget(node.bmc_address, bmc.username, bmc.password.reveal(), bmc.port)
 
     async def _node(self, name: str, steps: list[str]) -> None:
+        if self.journal.state(name) == "ready" and name in self.holders:
+            self._transition(name, "readying")  # a change reaches it: ready again after
         try:
             for step in steps:
                 if step == "mark-ready":
                     self._advance(name, "ready")
+                elif step == "mark-released":
+                    self.journal.forget(name, state="released")
+                    self._emit({"event": "state", "node": name, "state": "released",
+                                "reason": None})
                 elif step_role(step) is not None:
                     await self._converge_node(name)  # every role left, in order
                     self._advance(name, "ready")
                     return
                 else:
-                    self._advance(name, STEP_STATE[step])
+                    if step in STEP_STATE:
+                        self._advance(name, STEP_STATE[step])
                     await self._step(name, step,
                                      functools.partial(self._node_step, name, step),
                                      timeout=self.options.install_timeout
                                      if step == "wait-installed" else None,
-                                     bounded=step in IPMI_STEPS)
+                                     bounded=step in (*IPMI_STEPS, "power-off"))
         except StepFailed as exc:
             if self.journal.state(name) != "problem":  # else the installer's report put it there
                 self._transition(name, "problem", str(exc))
@@ -441,6 +520,8 @@ class Runner:
         chosen = set(roles) | set(schedule.converged(name))
         run_list = [f"role[{role}]" for role in schedule.roles_of[name] if role in chosen]
         steps = [step_name(role) for role in roles]
+        known = self.inputs.get(self.fqdns[name], {})
+        inputs = {role: known[role] for role in roles if role in known}
         where = ", ".join(f"{self.graph[r].barclamp}/{r}" for r in roles)
         delay = self.options.backoff
         for attempt in range(1, self.options.attempts + 1):
@@ -448,8 +529,9 @@ class Runner:
                 if self._gate is not None:  # here: a pause while waiting for a slot holds too
                     await self._gate.wait()
                 request = new_request()
-                self.journal.steps_started(name, steps, detail=request, attempt=attempt,
-                                           run_list=run_list)
+                self.journal.steps_started(name, steps, detail=json.dumps(
+                    {"request": request, "inputs": inputs}, sort_keys=True), attempt=attempt,
+                    run_list=run_list)
                 self._emit({"event": "converge", "node": name, "roles": roles,
                             "status": "running"})
                 try:
@@ -475,8 +557,8 @@ class Runner:
                         self._converge_failed(name, roles, reason, record)
                         raise StepFailed(reason)
                     summary = record.summary()
-                    self.journal.steps_ended(name, steps, ok=True,
-                                             detail=json.dumps(summary, sort_keys=True))
+                    self.journal.steps_ended(name, steps, ok=True, detail=json.dumps(
+                        {**summary, "inputs": inputs}, sort_keys=True))
                     schedule.done(name, roles)
                     self._emit({"event": "converge", "node": name, "roles": roles,
                                 "status": "done", "run": summary})
@@ -509,17 +591,19 @@ class Runner:
                                                         if tail else ""))
         return record
 
-    async def _verify_converge(self, node: str, steps: list[str], request: str | None) -> None:
+    async def _verify_converge(self, node: str, steps: list[str], detail: str | None) -> None:
         """A run's converge steps in flight when the last apply stopped: done if the node
-        recorded a successful run for its request (one read of its node), else redone."""
+        recorded a successful run for its request (one read of its node), with the inputs
+        the run was started with, else redone."""
+        request, inputs = _started(detail)
         record: RunRecord | str | None = None
         if request is not None and self.chef is not None and node in self.fqdns:
             with contextlib.suppress(ChefError):  # the server cannot say: redone
                 record = read_run(await self.chef.get("nodes", self.fqdns[node]), request)
         if isinstance(record, RunRecord) and record.ok:
-            self.journal.steps_ended(node, steps, ok=True,
-                                     detail=json.dumps(record.summary(), sort_keys=True),
-                                     checked="after a restart: the node recorded the run")
+            self.journal.steps_ended(node, steps, ok=True, detail=json.dumps(
+                {**record.summary(), "inputs": inputs}, sort_keys=True),
+                checked="after a restart: the node recorded the run")
         else:
             self.journal.steps_ended(node, steps, ok=False, detail="interrupted; redone")
 
@@ -549,7 +633,9 @@ class Runner:
     async def _node_step(self, name: str, step: str) -> str | None:
         fqdn = f"{name}.{self.answers.site.domain}"
         if step == "bmc-boot-network":
-            await self.ipmi.set_boot_device(self._bmc(name), "network")
+            target = self._bmc(name)
+            await self.ipmi.set_boot_device(target, "network")
+            return f"{target.address}:{target.port}"  # where a release finds it
         elif step == "power-cycle":
             target = self._bmc(name)
             record = self.journal.step(name, step)
@@ -567,6 +653,16 @@ class Runner:
                 raise StepFailed(self._install_problems[name])
         elif step == "bmc-boot-disk":
             await self.ipmi.set_boot_device(self._bmc(name), "disk", persistent=True)
+        elif step == "run-list" and self.chef is not None and fqdn in self._node_objects:
+            return await self._drop_roles(name, fqdn)
+        elif step == "power-off":
+            recorded = self._bmc_on_record(name)
+            if recorded is None:
+                return "no BMC address on record: not powered off"
+            await self.ipmi.power(recorded, "off")
+        elif step == "forget-chef" and self.chef is not None:
+            gone = [kind for kind in ("nodes", "clients") if await self.chef.delete(kind, fqdn)]
+            return f"deleted its Chef {' and '.join(gone)}" if gone else "nothing in Chef"
         elif step == "chef-node" and self.chef is not None and fqdn in self._node_objects:
             # the run list holds only what converged: chef-client's timer runs no role early
             converged = self._schedule.converged(name) if self._schedule else []
@@ -574,3 +670,15 @@ class Runner:
                 **self._node_objects[fqdn], "run_list": [f"role[{r}]" for r in converged]},
                 merge=True)
         return None
+
+
+def _started(detail: str | None) -> tuple[str | None, dict[str, str]]:
+    """The request and the inputs a converge run was started with, from its steps' detail
+    while they ran (a journal from before inputs were recorded holds the request alone)."""
+    if detail is None or not detail.startswith("{"):
+        return detail, {}
+    try:
+        started = json.loads(detail)
+    except ValueError:
+        return None, {}
+    return started.get("request"), started.get("inputs", {})

@@ -25,6 +25,7 @@ import logging
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,9 +50,19 @@ _NODE_NAME = re.compile(r"node_name\s+\\?\"([^\"\\]+)")
 _ANSWER_URL = re.compile(r"(?:s=|inst\.ks=|url=)(https?://\S+/install/[^\s/]+/\S*)")
 
 
-def node_key_path(directory: Path) -> Path:
-    """Where a lab keeps its nodes' private key."""
-    return directory / "node-key.pem"
+KEY_POOL = 4
+"""Key pairs a lab's nodes take their Chef client keys from (see :meth:`NodeAgents.node_key`)."""
+
+
+def node_keys(directory: Path) -> Path:
+    """Where a lab keeps its nodes' private keys, and which one each node holds."""
+    return directory / "node-keys"
+
+
+def node_key(directory: Path, node: str) -> str:
+    """The private key (PEM) node ``node`` (its FQDN) registered with in its last install."""
+    keys = node_keys(directory)
+    return (keys / f"{(keys / node).read_text().strip()}.pem").read_text()
 
 
 class NodeAgents:
@@ -60,26 +71,37 @@ class NodeAgents:
     def __init__(self, directory: Path, workers: int = 32):
         self.directory = directory
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agent")
-        self._key: str | None = None
+        self._keys: dict[int, str] = {}
         self._key_lock = threading.Lock()
 
-    def node_key(self) -> str:
-        """The lab's node key pair (PEM), made once: every simulated node registers with
-        its public half, so the Chef server need not make 1,000 RSA keys. It is kept in
-        the lab directory (0600), where the lab's chef-client (:mod:`wizard.lab.chef_client`)
-        reads it to act as the node."""
+    def node_key(self, node: str) -> str:
+        """The key pair (PEM) node ``node`` (its FQDN) makes in this install.
+
+        A real installer makes a new one each time; the lab's nodes take theirs from a
+        pool of :data:`KEY_POOL`, made once, so the Chef server need not make 1,000 RSA
+        keys: each install of a node takes the pool's next, so a reinstalled node registers
+        a new key. The pool and which key each node holds are kept in the lab directory
+        (0600, :func:`node_keys`), where the lab's chef-client (:mod:`wizard.lab.chef_client`)
+        reads them to act as the node."""
+        keys = node_keys(self.directory)
         with self._key_lock:
-            if self._key is None:
-                path = node_key_path(self.directory)
-                if path.exists():  # a fleet restarted on the same lab keeps its nodes' key
-                    self._key = path.read_text()
+            keys.mkdir(mode=0o700, exist_ok=True)
+            try:
+                index = (int((keys / node).read_text()) + 1) % KEY_POOL
+            except (FileNotFoundError, ValueError):
+                index = zlib.crc32(node.encode()) % KEY_POOL
+            if index not in self._keys:
+                path = keys / f"{index}.pem"
+                if path.exists():  # a fleet restarted on the same lab keeps the pool
+                    self._keys[index] = path.read_text()
                 else:
                     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                    self._key = key.private_bytes(
+                    self._keys[index] = key.private_bytes(
                         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                         serialization.NoEncryption()).decode()
-                    write_atomic(path, self._key, mode=0o600)
-            return self._key
+                    write_atomic(path, self._keys[index], mode=0o600)
+            write_atomic(keys / node, f"{index}\n", mode=0o600, sync=False)
+            return self._keys[index]
 
     def booted(self, mac: str, device: str, hardware: dict[str, Any], address: str) -> None:
         """A server booted from ``device``; act on a network boot (never blocks). Its
@@ -142,7 +164,7 @@ class NodeAgents:
         chef_url, node_name = _CHEF_URL.search(answers), _NODE_NAME.search(answers)
         client_key = _CLIENT_KEY.search(answers)
         if chef_url and node_name and client_key:
-            own = self.node_key()
+            own = self.node_key(node_name.group(1))
             _retrying(lambda: http.post(client_key.group(1), headers=headers,
                                         content=public_pem(own)))
             asyncio.run(first_run(chef_url.group(1), node_name.group(1), own))

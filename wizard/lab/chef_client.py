@@ -53,7 +53,7 @@ from urllib.parse import quote
 from wizard.answers import Answers
 from wizard.chef.api import ChefError
 from wizard.chef.converge import LAST_PATH, REQUEST_PATH, dig
-from wizard.lab.agent import node_key_path
+from wizard.lab.agent import node_key
 from wizard.lab.bmc import CONVERGE_FAULTS
 from wizard.lab.chef_wire import LabChef
 from wizard.lab.fleet import FleetSpec
@@ -226,7 +226,6 @@ class LabClients:
     server_url: str
     organization: str | None
     facts: dict[str, Facts]
-    node_key: Path
     admin: str
     admin_key: Path
     lab_directory: Path
@@ -235,7 +234,9 @@ class LabClients:
 
     def client(self) -> LabChefClient:
         def keys(node: str) -> str:
-            return (self.admin_key if node == self.admin else self.node_key).read_text()
+            # each node's as its last install made it (:func:`wizard.lab.agent.node_key`)
+            return (self.admin_key.read_text() if node == self.admin
+                    else node_key(self.lab_directory, node))
         return LabChefClient(self.server_url, keys, self.facts,
                              organization=self.organization)
 
@@ -364,6 +365,6 @@ def lab_chef_client(answers: Answers, lab_directory: Path, admin_key: Path) -> L
     facts[admin] = Facts(admin, "", platform, family, version)
     return LabChefPool(LabClients(
         answers.chef.server_url, answers.chef.organization, facts,
-        node_key_path(lab_directory), admin, admin_key, lab_directory,
+        admin, admin_key, lab_directory,
         {f"{node.name}.{domain}": node.bmc_address for node in answers.nodes
          if node.bmc_address}))

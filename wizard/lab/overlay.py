@@ -1,7 +1,11 @@
 """An answers file, cabled to the lab: what ``apply --lab`` deploys instead of real servers.
 
-The lab's simulated servers stand in for the answers' nodes, in order: node *i* gets lab
-server *i*'s NIC MACs and BMC (address, port, credentials). The provisioner listens on
+The lab's simulated servers stand in for the answers' nodes: a node gets its lab server's NIC
+MACs and BMC (address, port, credentials). Which server is cabled to which node is kept by
+name in the lab directory (``cabling.json``, gone with ``lab down``): the first time a name
+is seen it gets the first server no node has had, so node *i* of a first answers file is
+server *i*, and a node keeps its server while others are added or released (a released
+node's server goes to a new name once no unused one is left). The provisioner listens on
 loopback, and Chef objects go to the lab's goiardi (as its admin user, which also registers
 the nodes' own client keys), or, without goiardi, into a chef-repo export in the lab directory.
 Networks, roles and proposals stay as the answers say. Nothing is written back.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from pathlib import Path
@@ -30,6 +35,32 @@ from wizard.lab.goiardi import free_port
 from wizard.lab.upstream import write_stand_ins
 
 LOOPBACK = "127.0.0.1"
+
+
+def cabling(lab: Lab, names: list[str], servers: int) -> dict[str, int]:
+    """Which of the lab's ``servers`` each node of ``names`` is (see the module docstring).
+    A name new to the lab gets a server no node has had, else one whose node is gone from
+    ``names`` (a released server, reused), and is recorded with it. Raises
+    :class:`LabError` when no server is left."""
+    path = Path(lab.directory) / "cabling.json"
+    try:
+        table: dict[str, int] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        table = {}
+    new = [name for name in names if name not in table]
+    if new:
+        held = {table[name] for name in names if name in table}
+        free = [i for i in range(servers) if i not in set(table.values())] + [
+            i for name, i in sorted(table.items(), key=lambda item: item[1])
+            if name not in names and i not in held]
+        if len(free) < len(new):
+            raise LabError(f"the lab has {servers} servers and the answers "
+                           f"{len(names)} nodes: `crowbar-wizard lab down` and "
+                           f"`lab up --nodes {len(names)}`")
+        for name, index in zip(new, free, strict=False):
+            table = {n: i for n, i in table.items() if i != index} | {name: index}
+        write_atomic(path, json.dumps(table, indent=1, sort_keys=True) + "\n", mode=0o644)
+    return {name: table[name] for name in names}
 
 
 def lab_answers(answers: Answers, lab: Lab, notes: list[str] | None = None) -> Answers:
@@ -50,9 +81,10 @@ def lab_answers(answers: Answers, lab: Lab, notes: list[str] | None = None) -> A
         raise LabError(f"the lab has {len(spec.bmcs)} servers and the answers "
                        f"{len(answers.nodes)} nodes: `crowbar-wizard lab down` and "
                        f"`lab up --nodes {len(answers.nodes)}`")
+    servers = cabling(lab, [node.name for node in answers.nodes], len(spec.bmcs))
     nodes = [node.model_copy(update={"macs": list(bmc.hardware.nic_macs),
                                      "bmc_address": bmc.address})
-             for node, bmc in zip(answers.nodes, spec.bmcs, strict=False)]
+             for node in answers.nodes for bmc in [spec.bmcs[servers[node.name]]]]
     key = _lab_key(lab)
     barclamps = {name: _lab_secrets(name, proposal, key, notes)
                  for name, proposal in answers.barclamps.items()}

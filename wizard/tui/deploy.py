@@ -39,7 +39,8 @@ from wizard.tui.steps import StepScreen
 STATE_COLORS = {"discovered": "#757575", "allocated": "#a0a0a0",
                 "hardware-installing": "#ffd54f", "installing": "#ffa040",
                 "installed": "#4dd0e1", "readying": "#64b5f6", "converging": "#ba68c8",
-                "waiting": "#90caf9", "ready": "#66bb6a", "problem": "#ef5350"}
+                "waiting": "#90caf9", "ready": "#66bb6a", "released": "#5c5c5c",
+                "problem": "#ef5350"}
 """Cell backgrounds (under black text), the same in the dark and the light theme: by
 lifecycle state, and for a node readying by what it does (``converging``, ``waiting``: see
 :attr:`~wizard.tui.deploy_progress.NodeProgress.activity`)."""

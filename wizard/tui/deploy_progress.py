@@ -151,6 +151,16 @@ class DeployProgress:
         if kind == "transition" and data["to"] == "discovered" and name not in self.nodes:
             return None  # a machine PXE discovery found, not one this apply deploys
         node = self._node(name)
+        if kind == "forgot":  # roles taken off its run list; every step: released, reinstalled
+            steps = data.get("steps")
+            node.runs.take(event)
+            self.done.difference_update({(n, s) for n, s in self.done if n == name and (
+                not isinstance(steps, list) or s in steps)})
+            node.log.append("took " + ", ".join(
+                role_label(r) for s in steps if (r := step_role(s)) is not None)
+                + " off its run list" if isinstance(steps, list) else "its steps start afresh")
+            changed.add(name)
+            return None
         if kind == CORE_CONVERGED:
             node.core = True
             changed.add(name)

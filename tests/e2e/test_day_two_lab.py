@@ -1,0 +1,185 @@
+"""Day two on the lab: change a deployed site, grow it, shrink it, reinstall a node, each
+change reaching only what it changes (the journal proves it).
+
+What stands in: chef-client, as in test_converge_lab.py (each lab server plays its part over
+the real Chef API against goiardi, and does not execute recipes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.test_apply_lab import EXAMPLE, journal_of
+from tests.e2e.test_converge_lab import assert_crowbar_order, chef_nodes
+from wizard.answers import load, to_data
+from wizard.chef.api import ChefServer
+from wizard.engine.journal import Event
+from wizard.lab.control import Lab
+from wizard.lab.fleet import read_states
+from wizard.provisioning.dnsmasq import Dnsmasq, find_dnsmasq
+
+pytestmark = pytest.mark.slow
+DOMAIN = "lab.crowbar.test"
+
+
+class Site:
+    """A lab of ``servers`` servers and a copy of the lab example to change."""
+
+    def __init__(self, tmp_path: Path, network: str, servers: int = 8):
+        self.lab = Lab(tmp_path / "lab")
+        self.env = {**os.environ, "CROWBAR_LAB_DIR": str(self.lab.directory)}
+        self.env.pop("CROWBAR_KEYSTONE_PASSWORD", None)  # the lab makes one up
+        self.answers = tmp_path / "lab-small.yaml"
+        self.answers.write_text(Path(EXAMPLE).read_text())
+        self.lab.up(servers, seed=3, network=network)
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "wizard.cli", *argv], env=self.env,
+                              capture_output=True, text=True, timeout=300)
+
+    def apply(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.run("apply", str(self.answers), "--lab", *extra)
+
+    def data(self) -> dict[str, Any]:
+        return copy.deepcopy(to_data(load(self.answers)))
+
+    def write(self, data: dict[str, Any]) -> None:
+        self.answers.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def events(self) -> list[Event]:
+        with journal_of(self.lab) as journal:
+            return journal.events()
+
+    def states(self) -> dict[str, str]:
+        with journal_of(self.lab) as journal:
+            return {node: state for node, (state, _) in journal.states().items()}
+
+    def bmc(self, node: str) -> str:
+        with journal_of(self.lab) as journal:
+            record = journal.step(node, "bmc-boot-network")
+        assert record is not None and record.detail
+        return record.detail.rpartition(":")[0]
+
+    def server(self, node: str) -> dict[str, Any]:
+        return read_states(self.lab.directory)[self.bmc(node)]["state"]
+
+
+def touched(events: list[Event], after: int) -> set[str]:
+    """Nodes with any step or state change after event ``after``."""
+    return {e.node for e in events if e.seq > after and e.node and e.node != "*"
+            and e.kind in ("step-started", "transition", "forgot")}
+
+
+def last_seq(site: Site) -> int:
+    return site.events()[-1].seq
+
+
+def client_key(lab: Lab, fqdn: str) -> str | None:
+    chef = lab.chef()
+    assert chef is not None
+
+    async def read() -> str | None:
+        async with ChefServer(chef.url, chef.client, chef.admin_key) as server:
+            found = await server.get("clients", fqdn)
+            return None if found is None else str(found.get("public_key"))
+    return asyncio.run(read())
+
+
+def test_change_grow_shrink_and_reinstall_reach_only_what_they_change(tmp_path: Path) -> None:
+    site = Site(tmp_path, "127.78.4.0/24")
+    try:
+        done = site.apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+
+        # a ready node gets a new role: it converges it, and cinder's other nodes again
+        # (cinder lists its volume hosts); nodes holding no cinder role see nothing
+        data = site.data()
+        data["barclamps"]["cinder"]["roles"]["cinder-volume"].append("compute-1")
+        site.write(data)
+        plan = site.apply("--dry-run")
+        assert plan.returncode == 0, plan.stderr
+        assert "  compute-1: run list +role[cinder-volume]" in plan.stdout.splitlines()
+        assert "compute-2" not in plan.stdout and "compute-3" not in plan.stdout
+        mark = last_seq(site)
+        done = site.apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert touched(site.events(), mark) == {"compute-1", "ctl-1", "storage-1",
+                                                "storage-2"}
+        assert "role[cinder-volume]" in chef_nodes(site.lab)[f"compute-1.{DOMAIN}"][
+            "run_list"]
+        assert_crowbar_order([e for e in site.events() if e.seq > mark])
+
+        # a barclamp attribute: the nodes of its roles converge again, no other
+        data = site.data()
+        data["barclamps"]["swift"]["attributes"]["replicas"] = 3
+        site.write(data)
+        plan = site.apply("--dry-run")
+        assert "  swift: replicas 2 → 3" in plan.stdout.splitlines(), plan.stdout
+        mark = last_seq(site)
+        done = site.apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert touched(site.events(), mark) == {"ctl-1", "storage-1", "storage-2"}
+
+        # two nodes more: they deploy; the others see no step but where a list of hosts
+        # names them (the DNS zone on the admin node, Nova's controller)
+        data = site.data()
+        for number in (4, 5):
+            extra = copy.deepcopy(next(n for n in data["nodes"] if n["name"] == "compute-3"))
+            extra.update(name=f"compute-{number}", bmc_address=f"192.168.124.{170 + number}",
+                         macs=[f"52:54:00:00:4{number}:0{i}" for i in range(2)])
+            extra.get("hardware", {}).update(serial=f"SNCMP000{number}")
+            data["nodes"].append(extra)
+            data["barclamps"]["nova"]["roles"]["nova-compute-kvm"].append(f"compute-{number}")
+        site.write(data)
+        plan = site.apply("--dry-run")
+        assert "  compute-4: add: install its OS, then converge" in plan.stdout, plan.stderr
+        mark = last_seq(site)
+        done = site.apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert touched(site.events(), mark) == {"compute-4", "compute-5", "admin", "ctl-1"}
+        assert site.states()["compute-5"] == "ready"
+        assert site.server("compute-1")["power_cycles"] + site.server("compute-1")[
+            "power_ons"] == 1, "a node deployed before is not power-cycled again"
+
+        # release compute-5: off, unreserved, out of Chef; nothing else touched
+        macs = [m for n in site.data()["nodes"] if n["name"] == "compute-5" for m in n["macs"]]
+        bmc = site.bmc("compute-5")  # its journal steps go with the release
+        mark = last_seq(site)
+        done = site.run("node", "release", "compute-5", str(site.answers), "--lab")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "released compute-5" in done.stdout
+        assert site.states()["compute-5"] == "released"
+        assert touched(site.events(), mark) <= {"compute-5", "admin", "ctl-1"}
+        assert read_states(site.lab.directory)[bmc]["state"]["power"] == "off"
+        assert "compute-5" not in [n["name"] for n in site.data()["nodes"]]
+        assert f"compute-5.{DOMAIN}" not in chef_nodes(site.lab)
+        assert client_key(site.lab, f"compute-5.{DOMAIN}") is None
+        pxe = site.lab.directory / "apply" / "lab" / "pxe"
+        if find_dnsmasq() is not None:
+            assert "compute-5" not in Dnsmasq(pxe / "dnsmasq").hosts.read_text()
+            assert "compute-4" in Dnsmasq(pxe / "dnsmasq").hosts.read_text()
+        assert not any((pxe / "http" / "boot" / f"{mac}.ipxe").exists() for mac in macs)
+
+        # reinstall compute-4: power-cycled once, a new client key, ready; no other node
+        boots_before = site.server("compute-4")["power_cycles"]
+        key_before = client_key(site.lab, f"compute-4.{DOMAIN}")
+        mark = last_seq(site)
+        done = site.run("node", "reinstall", "compute-4", str(site.answers), "--lab")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert site.server("compute-4")["power_cycles"] == boots_before + 1
+        assert client_key(site.lab, f"compute-4.{DOMAIN}") not in (None, key_before)
+        assert site.states()["compute-4"] == "ready"
+        assert touched(site.events(), mark) == {"compute-4"}
+        again = site.apply("--dry-run")
+        assert again.stdout.strip() == "nothing to do: every step is done and every node ready"
+    finally:
+        site.lab.down()
