@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -181,5 +182,51 @@ def test_change_grow_shrink_and_reinstall_reach_only_what_they_change(tmp_path: 
         assert touched(site.events(), mark) == {"compute-4"}
         again = site.apply("--dry-run")
         assert again.stdout.strip() == "nothing to do: every step is done and every node ready"
+    finally:
+        site.lab.down()
+
+
+@pytest.mark.parametrize("kill_after", [4, 12, 24])
+def test_a_change_killed_midway_resumes_without_doing_anything_twice(tmp_path: Path,
+                                                                    kill_after: int) -> None:
+    """SIGKILL after the Nth --json event of a change (compute-1 gains a role, compute-3 is
+    released), then apply again: the change completes; no role converged twice on a node,
+    no release step done twice, nothing left half-released."""
+    site = Site(tmp_path, f"127.78.{50 + kill_after}.0/24", servers=6)
+    try:
+        done = site.apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+        bmc = site.bmc("compute-3")
+        data = site.data()
+        data["barclamps"]["cinder"]["roles"]["cinder-volume"].append("compute-1")
+        data["nodes"] = [n for n in data["nodes"] if n["name"] != "compute-3"]
+        kvm = data["barclamps"]["nova"]["roles"]["nova-compute-kvm"]
+        kvm.remove("compute-3")
+        site.write(data)
+        mark = last_seq(site)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wizard.cli", "apply", str(site.answers), "--lab", "--json"],
+            env=site.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert process.stdout is not None
+        for seen, _line in enumerate(process.stdout, 1):
+            if seen == kill_after:
+                process.send_signal(signal.SIGKILL)
+                break
+        assert process.wait(60) == -signal.SIGKILL, "apply ended before the kill point"
+        resumed = site.apply()
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        states = site.states()
+        assert states.pop("compute-3") == "released"
+        assert set(states.values()) == {"ready"}
+        events = [e for e in site.events() if e.seq > mark]
+        finished = [(e.node, e.step) for e in events if e.kind == "step-finished"
+                    and e.node != "*"]
+        assert len(finished) == len(set(finished)), f"a step done twice: {finished}"
+        assert read_states(site.lab.directory)[bmc]["state"]["power"] == "off"
+        assert f"compute-3.{DOMAIN}" not in chef_nodes(site.lab)
+        assert client_key(site.lab, f"compute-3.{DOMAIN}") is None
+        assert "role[cinder-volume]" in chef_nodes(site.lab)[f"compute-1.{DOMAIN}"][
+            "run_list"]
+        assert_crowbar_order(events)
     finally:
         site.lab.down()
