@@ -1364,3 +1364,91 @@ def test_text_from_bmcs_and_problem_reasons_shows_as_written(tmp_path: Path) -> 
             log = "\n".join(strip.text for strip in deploy.query_one("#log").lines)
             assert f"ctl-1: bmc-boot-network: {HOSTILE}" in log
     asyncio.run(walk())
+
+
+def log_text(screen: DeployScreen) -> str:
+    return "\n".join(line.text for line in screen.query_one("#log").lines)
+
+
+@pytest.mark.slow
+def test_deploy_says_what_it_would_change_and_releases_a_node_after_asking(
+        tmp_path: Path) -> None:
+    """The lab example deployed from the command line, then Swift's replicas raised in the
+    file: Deploy says what an apply would change (the attribute, Swift's nodes converging
+    again). From compute-3's pane, Release asks first, naming what goes; kept, nothing
+    happens; released, the node goes off and out of the answers, which the wizard reads
+    back."""
+    lab = Lab(tmp_path / "lab")
+    lab.up(6, seed=9, network="127.79.69.0/24")
+    try:
+        done = subprocess.run([sys.executable, "-m", "wizard.cli", "apply", "lab.yaml",
+                               "--lab"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        text = Path("lab.yaml").read_text()
+        assert "replicas: 2" in text
+        Path("lab.yaml").write_text(text.replace("replicas: 2", "replicas: 3"))
+
+        async def walk() -> None:
+            app = lab_app()
+            async with app.run_test(size=SIZE) as pilot:
+                app.go("deploy")
+                await pilot.pause()
+                screen = app.screen
+                assert isinstance(screen, DeployScreen)
+                await until(lambda: "swift: replicas 2 → 3" in log_text(screen))
+                assert "Deploy on the lab would change" in log_text(screen)
+                assert "storage-1: converge again swift-storage" in log_text(screen)
+                grid = screen.query_one("#grid")
+                await until(lambda: "compute-3" in screen.cells)
+                grid.focus()
+                grid.move_cursor(row=screen.cells["compute-3"][0],
+                                 column=screen.cells["compute-3"][1])
+                await until(lambda: screen.query_one("#node-actions").display)
+                await pilot.click("#release")
+                await pilot.pause()
+                question = app.screen
+                assert type(question).__name__ == "ConfirmRelease"
+                said = " ".join(str(w.render()) for w in question.query("Static"))
+                assert "Release compute-3 on the lab?" in said and "powered off" in said
+                assert "nova-compute-kvm" in said, "its roles are named"
+                await pilot.click("#no")
+                await pilot.pause()
+                assert app.screen is screen and not screen.running
+                await pilot.click("#release")
+                await pilot.pause()
+                await pilot.click("#yes")
+                await until(lambda: screen.running)
+                await until(lambda: not screen.running, 180)
+                await until(lambda: "compute-3" in screen.progress.nodes and
+                            screen.progress.nodes["compute-3"].state == "released")
+                assert app.answers is not None
+                assert "compute-3" not in [n.name for n in app.answers.nodes]
+        asyncio.run(walk())
+        assert "compute-3" not in Path("lab.yaml").read_text().split("nodes:")[1]
+    finally:
+        lab.down()
+
+
+def test_deploy_snapshot_of_the_changes_pending_and_a_release_question(
+        snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site deployed before (its journal where a real apply keeps it): the log says what
+    Deploy would change (apply --dry-run, run as its own process); storage-2's Release
+    asks first, naming what goes."""
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
+    path = Path(os.environ["CROWBAR_STATE_DIR"]) / "lab" / "journal.db"
+    path.parent.mkdir(parents=True)
+    mixed_journal(path)
+
+    async def release(pilot) -> None:
+        pilot.app.go("deploy")
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, DeployScreen) and screen.kind == "real"
+        await until(lambda: "would change" in log_text(screen))
+        grid = screen.query_one("#grid")
+        grid.focus()
+        grid.move_cursor(row=screen.cells["storage-2"][0], column=screen.cells["storage-2"][1])
+        await until(lambda: screen.query_one("#node-actions").display)
+        await pilot.click("#release")
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=release)

@@ -4,7 +4,9 @@ What the wizard and the CLI do to an apply other than run it in-process lives he
 
 - start one detached (:func:`start_apply`: ``crowbar-wizard apply --json`` in its own
   session, its output appended to the site's apply log), so it goes on when the wizard
-  that started it closes or loses its terminal;
+  that started it closes or loses its terminal; the same for releasing or reinstalling a
+  node (:func:`start_node_command`), and say what an apply would change
+  (:func:`pending_changes`: ``apply --dry-run``);
 - find the running one to attach to (:func:`running`: whoever holds the journal's lock);
 - follow its journal and output, read-only (:class:`ApplyWatch`, :func:`read_events`);
 - pause and resume it (:func:`set_pause`, over :mod:`wizard.engine.pause`) and cancel it as
@@ -35,10 +37,11 @@ from wizard.engine.pause import is_paused, set_paused
 from wizard.lab.control import Lab, lab_directory
 from wizard.lab.fleet import FleetSpec
 
-__all__ = ["SITE", "ApplyWatch", "CannotCancel", "Event", "JournalUnreadable", "NotRunning",
-           "RunsElsewhere", "StartedApply", "apply_command", "cancel", "holder", "is_paused",
-           "journals", "lab_is_up", "lab_spec", "latest", "read_events", "running",
-           "running_lab", "set_pause", "start_apply", "start_lab", "stop_lab"]
+__all__ = ["NODE_ACTIONS", "SITE", "ApplyWatch", "CannotCancel", "Event", "JournalUnreadable",
+           "NotRunning", "RunsElsewhere", "StartedApply", "apply_command", "cancel", "holder",
+           "is_paused", "journals", "lab_is_up", "lab_spec", "latest", "node_command",
+           "pending_changes", "read_events", "running", "running_lab", "set_pause",
+           "start_apply", "start_lab", "start_node_command", "stop_lab"]
 
 KINDS = ("lab", "real")
 """An apply of the answers deploys on the lab or for real; each has its own journal."""
@@ -127,6 +130,39 @@ async def start_apply(answers_file: Path, journal: Path, *, lab: bool) -> Starte
     going to the apply log beside the journal; raises OSError when it cannot start."""
     return await spawn_detached(apply_command(answers_file, lab=lab),
                                 SitePaths(journal.parent).apply_log)
+
+
+NODE_ACTIONS = ("release", "reinstall")
+"""What ``crowbar-wizard node`` does to one node (see :mod:`wizard.cli.node`)."""
+
+
+def node_command(action: str, node: str, answers_file: Path, *, lab: bool) -> list[str]:
+    """The command line of a detached ``node release`` or ``node reinstall``."""
+    if action not in NODE_ACTIONS:
+        raise ValueError(f"no node action {action!r}")
+    return [sys.executable, "-m", "wizard.cli", "node", action, node,
+            str(answers_file.resolve()), "--json", *(["--lab"] if lab else [])]
+
+
+async def start_node_command(action: str, node: str, answers_file: Path, journal: Path, *,
+                             lab: bool) -> StartedApply:
+    """Start ``node ACTION NODE`` on ``answers_file``, detached as an apply is (it applies
+    them, writing ``journal``); raises OSError when it cannot start."""
+    return await spawn_detached(node_command(action, node, answers_file, lab=lab),
+                                SitePaths(journal.parent).apply_log)
+
+
+async def pending_changes(answers_file: Path, *, lab: bool) -> tuple[bool, list[str]]:
+    """What applying ``answers_file`` would change, as ``apply --dry-run`` says it: (True,
+    its lines), or (False, why it cannot say: its error, as written)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wizard.cli", "apply", str(answers_file.resolve()), "--dry-run",
+        *(["--lab"] if lab else []), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    if process.returncode == 0:
+        return True, out.decode(errors="replace").splitlines()
+    return False, [line for line in err.decode(errors="replace").splitlines() if line]
 
 
 # --- pausing, cancelling ---------------------------------------------------------------------

@@ -9,6 +9,12 @@ roles (select one for its steps, the roles it converges, its last chef-client ru
 log), a bar per phase, an aggregate bar with ETA, and a log. Pause holds back new steps;
 Cancel stops the apply as Ctrl-C does, leaving a journal the next Deploy resumes from.
 
+On a site deployed before, the log first says what applying the saved answers would change
+(``apply --dry-run``, run as its own process). A deployed node's pane offers Release and
+Reinstall (``crowbar-wizard node release|reinstall``, run detached as an apply is, behind a
+question naming what is lost); after a release the wizard reads the answers file back,
+which lost the node.
+
 An apply that ends other than with every node ready (it could not start: the lab too
 small, a secret missing; or it left nodes in problem) is shown as such: what it printed
 last, from ``apply.log`` and shown as written, and what to do next (start the lab with as
@@ -28,10 +34,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
+from wizard.answers import load
 from wizard.engine import deployments
 from wizard.engine.converge_runs import clock, duration, planned_roles, role_label
 from wizard.engine.deployments import ApplyWatch, Journal, JournalUnreadable, StartedApply
 from wizard.engine.phases import PHASES
+from wizard.tui.confirm import Confirm
 from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress, NodeProgress
 from wizard.tui.markup import literal
 from wizard.tui.steps import StepScreen
@@ -50,6 +58,20 @@ POLL = 0.25
 """Seconds between looks at the journal."""
 OUTPUT_LINES = 4
 """Last lines of what an apply printed, shown when it fails."""
+
+
+NOTHING_TO_DO = "nothing to do: every step is done and every node ready"
+"""What ``apply --dry-run`` says when the site is as its answers say."""
+
+
+class ConfirmRelease(Confirm):
+    YES = ("yes", "Release", "error")
+    NO = ("no", "Keep it", "default")
+
+
+class ConfirmReinstall(Confirm):
+    YES = ("yes", "Reinstall", "error")
+    NO = ("no", "Keep it", "default")
 
 
 def format_eta(seconds: float | None) -> str:
@@ -74,7 +96,11 @@ class DeployScreen(StepScreen):
             "UTC) and its log. All steps counts each node's install steps and its converge "
             "steps, one per role it holds. Pause lets the steps under way finish and starts "
             "no new one until Resume. Cancel stops the apply; Deploy again resumes where it "
-            "stopped.")
+            "stopped. On a site deployed before, the log first says what Deploy would change "
+            "(as apply --dry-run: roles gained or lost, roles converged again, nodes added or "
+            "released, attributes changed); a deployed node's pane offers Release (powered "
+            "off, out of the answers and of Chef) and Reinstall (a fresh install), each "
+            "after a question naming what is lost.")
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,10 +152,14 @@ class DeployScreen(StepScreen):
             grid: DataTable[Text] = DataTable(id="grid", cursor_type="cell", show_header=False)
             yield grid
             with VerticalScroll(id="node-pane"):
+                with Horizontal(id="node-actions"):
+                    yield Button("Release", id="release", variant="error", compact=True)
+                    yield Button("Reinstall", id="reinstall", compact=True)
                 yield Static("", id="node-detail")
         yield RichLog(id="log", markup=True, wrap=True, min_width=20, max_lines=2000)
 
     def on_mount(self) -> None:
+        self.query_one("#node-actions").display = False
         self.set_interval(POLL, self.poll)
 
     def on_screen_resume(self) -> None:
@@ -160,6 +190,10 @@ class DeployScreen(StepScreen):
         kind = deployments.latest(answers)
         if kind is not None:
             self.follow(deployments.journals(answers)[kind], kind)
+            wizard = self.wizard
+            if deployments.running(answers) is None and wizard.path is not None and \
+                    wizard.saved:  # deployed before: what applying the file would change
+                self.show_pending(wizard.path, kind)
         else:
             self._status()
 
@@ -178,6 +212,23 @@ class DeployScreen(StepScreen):
         self.query_one("#deploy-failed").display = False
         self.columns = 0
         self.call_after_refresh(self.poll)
+
+    @work(exclusive=True, group="pending")
+    async def show_pending(self, path: Path, kind: str) -> None:
+        """What an apply of the saved answers would change on the site, in the log (as
+        ``apply --dry-run`` says it), before Deploy applies it."""
+        said, lines = await deployments.pending_changes(path, lab=kind == "lab")
+        log = self.query_one("#log", RichLog)
+        where = "on the lab" if kind == "lab" else "for real"
+        if not said:
+            log.write(f"[$warning]What Deploy {where} would change is unknown:[/]")
+        elif lines[:1] == [NOTHING_TO_DO]:
+            log.write(f"Nothing to deploy {where}: the site is as {literal(str(path))} says")
+            return
+        else:
+            log.write(f"[b]Deploy {where} would change[/] (apply --dry-run):")
+        for line in lines:
+            log.write(literal(line))
 
     # --- following the journal ---------------------------------------------------------------
 
@@ -369,6 +420,80 @@ class DeployScreen(StepScreen):
         lines = [f"[b]{literal(name)}[/b] [{color}]■[/] {node.activity}{reason}",
                  *_steps(node), *_converging(node, self.progress.roles(name)), "", *node.log]
         self.query_one("#node-detail", Static).update("\n".join(lines))
+        self.query_one("#node-actions").display = self._changeable(name)
+
+    def _changeable(self, name: str) -> bool:
+        """Whether ``name`` may be released or reinstalled from here now: a node of the
+        saved answers, deployed (ready, or in problem), while no apply runs."""
+        answers, node = self.answers, self.progress.nodes.get(name)
+        return (node is not None and answers is not None and not self.running
+                and not self.wizard.observing and self.wizard.saved
+                and node.state in ("ready", "problem") and node.lifecycle
+                and name in {n.name for n in answers.nodes})
+
+    # --- releasing, reinstalling a node ------------------------------------------------------
+
+    @on(Button.Pressed, "#release")
+    def release(self) -> None:
+        self._node_action("release")
+
+    @on(Button.Pressed, "#reinstall")
+    def reinstall(self) -> None:
+        self._node_action("reinstall")
+
+    def _node_action(self, action: str) -> None:
+        """Ask, naming what will be lost; on yes, run ``node ACTION`` as Deploy runs apply."""
+        name, wizard = self.shown, self.wizard
+        if name is None or wizard.path is None or not self._changeable(name) or \
+                not wizard.may_edit():
+            return
+        path, roles = wizard.path, ", ".join(self.progress.roles(name)) or "none"
+        where = "on the lab" if self.kind == "lab" else "for real"
+        question: Confirm
+        if action == "release":
+            question = ConfirmRelease(
+                f"Release {name} {where}?",
+                f"{name} is powered off through its BMC and taken out of {path}: its roles "
+                f"({roles}) leave it, its DHCP reservation and boot files go, its Chef node "
+                f"and client are deleted. Other changes saved in {path} are applied too.")
+        else:
+            question = ConfirmReinstall(
+                f"Reinstall {name} {where}?",
+                f"{name} is power-cycled into a fresh install: everything on its disks is "
+                f"lost. It registers a new Chef client key and converges its roles "
+                f"({roles}) again. Other changes saved in {path} are applied too.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_node_action(action, name, path)
+        self.app.push_screen(question, answered)
+
+    @work(exclusive=True, group="apply")
+    async def run_node_action(self, action: str, node: str, path: Path) -> None:
+        log = self.query_one("#log", RichLog)
+        assert self.path is not None and self.kind is not None
+        kind = self.kind
+        log.write(f"{action} {literal(node)} " + ("on the lab" if kind == "lab" else
+                                                 "for real"))
+        try:
+            process = await deployments.start_node_command(action, node, path, self.path,
+                                                           lab=kind == "lab")
+        except OSError as exc:
+            self._failed(f"{action} {node} did not start", [str(exc)])
+            return
+        self.process, self.running = process, True
+        self.query_one("#node-actions").display = False
+        self._status()
+        try:
+            code = await process.wait()
+        finally:
+            self.process = None
+        self.exit_code = code
+        self.poll()
+        if action == "release" and code == 0:  # the answers on disk lost the node
+            answers = load(path)
+            self.wizard.use(answers, path, saved=True)
+            self.follow(self.path, kind)
 
     # --- starting, pausing, cancelling -------------------------------------------------------
 
