@@ -481,15 +481,8 @@ class DeployScreen(StepScreen):
         except OSError as exc:
             self._failed(f"{action} {node} did not start", [str(exc)])
             return
-        self.process, self.running = process, True
         self.query_one("#node-actions").display = False
-        self._status()
-        try:
-            code = await process.wait()
-        finally:
-            self.process = None
-        self.exit_code = code
-        self.poll()
+        code = await self._until_ended(process)
         if action == "release" and code == 0:  # the answers on disk lost the node
             answers = load(path)
             self.wizard.use(answers, path, saved=True)
@@ -553,8 +546,13 @@ class DeployScreen(StepScreen):
         except OSError as exc:
             self._failed("The apply did not start", [str(exc)])
             return
-        self.process = process
-        self.running = True
+        if await self._until_ended(process) == 130:
+            log.write("cancelled: the journal keeps what was done; Deploy resumes")
+
+    async def _until_ended(self, process: StartedApply) -> int:
+        """Show ``process`` (an apply, or a node command applying) running until it ends:
+        its exit code."""
+        self.process, self.running = process, True
         self._status()
         try:
             code = await process.wait()
@@ -562,8 +560,7 @@ class DeployScreen(StepScreen):
             self.process = None
         self.exit_code = code
         self.poll()
-        if code == 130:
-            log.write("cancelled: the journal keeps what was done; Deploy resumes")
+        return code
 
     @on(Button.Pressed, "#pause")
     def toggle_pause(self) -> None:
