@@ -230,3 +230,31 @@ def test_a_change_killed_midway_resumes_without_doing_anything_twice(tmp_path: P
         assert_crowbar_order(events)
     finally:
         site.lab.down()
+
+
+def test_a_forced_release_leaves_the_roles_short_and_touches_no_other_node(
+        tmp_path: Path) -> None:
+    """ctl-1 holds every OpenStack server role: its release is refused, then forced. Only
+    ctl-1 is released (no Chef object pushed, no other node's step); the answers lose it,
+    and say which roles need a node before the next apply, which refuses them until then."""
+    site = Site(tmp_path, "127.78.5.0/24", servers=6)
+    try:
+        done = site.apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+        before = site.answers.read_text()
+        refused = site.run("node", "release", "ctl-1", str(site.answers), "--lab")
+        assert refused.returncode == 2 and site.answers.read_text() == before
+        mark = last_seq(site)
+        forced = site.run("node", "release", "ctl-1", str(site.answers), "--lab", "--force")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        assert "needs a node for: database role database-server needs at least 1 node" in \
+            forced.stderr
+        events = [e for e in site.events() if e.seq > mark]
+        assert {e.node for e in events if e.node and e.node != "*"} == {"ctl-1"}
+        assert not [e for e in events if e.node == "*" and (e.step or "").startswith("chef:")]
+        assert site.states()["ctl-1"] == "released"
+        assert f"ctl-1.{DOMAIN}" not in chef_nodes(site.lab)
+        again = site.apply("--dry-run")
+        assert again.returncode == 2 and "keystone-server needs at least 1 node" in again.stderr
+    finally:
+        site.lab.down()

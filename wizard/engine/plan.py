@@ -168,9 +168,7 @@ def build(dhcp_hosts: dict[str, str], chef_targets: list[Target], node_names: li
             plan.changes[name] = change
         steps = left(lifecycle) + (["run-list"] if change.removed else [])
         redo = {*change.added, *change.reconverge}
-        plan.nodes[name] = [*steps, *(step_name(r) for r in roles
-                                      if r in redo or step_name(r) in left([step_name(r)])),
-                            "mark-ready"]
+        plan.nodes[name] = [*steps, *(step_name(r) for r in roles if r in redo), "mark-ready"]
     for name, (state, _) in states.items():
         if name not in node_names and name not in converge and state not in (
                 "discovered", "released"):

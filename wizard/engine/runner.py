@@ -188,6 +188,10 @@ class Runner:
         plan = build(self.dhcp_hosts(), self.chef_targets(), list(self.nodes), self._journal,
                      converge, {name: self.inputs.get(fqdn, {})
                                 for name, fqdn in self.fqdns.items()})
+        admin = self.answers.admin.hostname
+        if admin in plan.releases:  # it held roles once (a Chef server since dropped)
+            plan.releases.remove(admin)
+            del plan.nodes[admin]
         if self._releasing:  # those nodes' release, nothing else
             plan.chef, plan.changes, plan.added, plan.reinstalls = [], {}, [], []
             plan.nodes = {n: s for n, s in plan.nodes.items() if n in self._releasing}
