@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from wizard.answers import load
+from wizard.answers.addressing import node_addresses
 from wizard.cli.main import main
+from wizard.cli.node import _with, without
 
 EXAMPLE = Path("answers/examples/lab-small.yaml")
 
@@ -67,3 +70,17 @@ def test_reinstalling_a_node_never_deployed_is_refused(site: Path, capsys) -> No
     err = refused(["node", "reinstall", "compute-1", str(site)], site, capsys)
     assert err == ("node: compute-1 was never deployed (not in the journal): `apply` "
                    "deploys it; nothing was changed\n")
+
+
+def test_a_release_renumbers_no_other_node(site: Path) -> None:
+    """Addresses are handed out in node order: the nodes after the one released keep
+    theirs, pinned; those before need no pin."""
+    answers = load(site)
+    data = without(answers, "compute-2")
+    shrunk = _with(answers, data)
+    assert shrunk is not None
+    before, after = node_addresses(answers), node_addresses(shrunk)
+    assert set(after) == set(before) - {"compute-2"}
+    assert all(after[name] == before[name] for name in after), "nobody moved"
+    pinned = {n["name"] for n in data["nodes"] if n.get("addresses")}
+    assert pinned == {"compute-3", "storage-1", "storage-2"}

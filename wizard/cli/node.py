@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.answers import Answers, check, from_document, load, save, to_data
+from wizard.answers.addressing import node_addresses
 from wizard.base.problems import AnswersError
 from wizard.base.yamlfile import Document
 from wizard.cli.apply import add_deploy_options, deploy, state_directory
@@ -79,12 +80,26 @@ def _known(answers: Answers, name: str, path: Path) -> str | None:
 
 
 def without(answers: Answers, name: str) -> dict[str, Any]:
-    """The answers' data without node ``name``: its entry, and it in every role list."""
+    """The answers' data without node ``name``: its entry, and it in every role list.
+
+    Addresses not pinned are handed out in node order, so the nodes after it would be
+    renumbered (their DHCP reservations, their networks, all their roles converged again):
+    each address that would move is pinned where it is."""
     data = copy.deepcopy(to_data(answers))
     data["nodes"] = [node for node in data.get("nodes", []) if node["name"] != name]
     for proposal in data.get("barclamps", {}).values():
         for role, holders in (proposal or {}).get("roles", {}).items():
             proposal["roles"][role] = [holder for holder in holders if holder != name]
+    shrunk = _with(answers, data)
+    if shrunk is None:
+        return data
+    before, after = node_addresses(answers), node_addresses(shrunk)
+    for node in data["nodes"]:
+        moved = {network: address for network, address in before[node["name"]].items()
+                 if after[node["name"]].get(network) != address
+                 and network != answers.bmc.network}  # the BMC's is its own, never handed out
+        if moved:
+            node["addresses"] = {**node.get("addresses", {}), **moved}
     return data
 
 

@@ -67,11 +67,13 @@ NOTHING_TO_DO = "nothing to do: every step is done and every node ready"
 class ConfirmRelease(Confirm):
     YES = ("yes", "Release", "error")
     NO = ("no", "Keep it", "default")
+    AUTO_FOCUS = "#no"  # Enter keeps the node: what is lost is not got back
 
 
 class ConfirmReinstall(Confirm):
     YES = ("yes", "Reinstall", "error")
     NO = ("no", "Keep it", "default")
+    AUTO_FOCUS = "#no"
 
 
 def format_eta(seconds: float | None) -> str:
@@ -151,11 +153,12 @@ class DeployScreen(StepScreen):
         with Horizontal(id="deploy-panes"):
             grid: DataTable[Text] = DataTable(id="grid", cursor_type="cell", show_header=False)
             yield grid
-            with VerticalScroll(id="node-pane"):
-                with Horizontal(id="node-actions"):
+            with Vertical(id="node-pane"):
+                with Horizontal(id="node-actions"):  # in view however far the pane scrolls
                     yield Button("Release", id="release", variant="error", compact=True)
                     yield Button("Reinstall", id="reinstall", compact=True)
-                yield Static("", id="node-detail")
+                with VerticalScroll(id="node-scroll"):
+                    yield Static("", id="node-detail")
         yield RichLog(id="log", markup=True, wrap=True, min_width=20, max_lines=2000)
 
     def on_mount(self) -> None:
@@ -249,6 +252,8 @@ class DeployScreen(StepScreen):
         was_running, self.running = self.running, own or self.holder is not None
         if self.running != was_running and not self.running:
             self._ended()
+        if self.running != was_running and self.shown is not None:
+            changed.add(self.shown)  # its pane's Release and Reinstall come and go
         self._draw(changed)
 
     def _open_journal(self, watch: ApplyWatch) -> bool:
@@ -278,7 +283,7 @@ class DeployScreen(StepScreen):
     def _ended(self) -> None:
         self.progress.paused = False
         counts = self.progress.counts()
-        total = len(self.progress.nodes)
+        total = len(self.progress.nodes) - len(self.progress.released())
         code = self.exit_code
         if code == 130:  # cancelled: said in the log
             return
@@ -327,10 +332,11 @@ class DeployScreen(StepScreen):
 
     def _draw(self, changed: set[str]) -> None:
         progress = self.progress
+        nodes = len(progress.nodes) - len(progress.released())
         for phase, value in zip(PHASES, progress.phases(), strict=True):
             self.query_one(f"#phase-{phase.key}", ProgressBar).update(
-                total=len(progress.nodes) or 1, progress=value)
-            self.query_one(f"#count-{phase.key}", Label).update(f"{value}/{len(progress.nodes)}")
+                total=nodes or 1, progress=value)
+            self.query_one(f"#count-{phase.key}", Label).update(f"{value}/{nodes}")
         self.query_one("#overall", ProgressBar).update(total=progress.total or 1,
                                                        progress=len(progress.done))
         self.query_one("#count-overall", Label).update(f"{len(progress.done)}/{progress.total}")
@@ -357,7 +363,7 @@ class DeployScreen(StepScreen):
                              *([Text("")] * (columns - len(chunk))), key=str(row))
                 self.cells.update({n: (row, i) for i, n in enumerate(chunk)})
             return
-        for name in changed:
+        for name in changed & set(self.cells):
             row, column = self.cells[name]
             grid.update_cell(str(row), str(column), self._cell(name))
 

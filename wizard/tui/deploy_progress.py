@@ -83,14 +83,19 @@ class DeployProgress:
 
     @property
     def total(self) -> int:
-        """Lifecycle steps and converge steps (see the class)."""
-        names = {*self.nodes, *self.planned}
+        """Lifecycle steps and converge steps (see the class), released nodes' none."""
+        names = {*self.nodes, *self.planned} - set(self.released())
         return sum(len(self.roles(name)) for name in names) + len(STEP_NAMES) * sum(
-            node.lifecycle for node in self.nodes.values())
+            node.lifecycle for name, node in self.nodes.items() if name in names)
+
+    def released(self) -> list[str]:
+        """Nodes taken out of the site: no phase counts them."""
+        return [name for name, node in self.nodes.items() if node.state == "released"]
 
     def phases(self) -> list[int]:
         """Nodes past each phase of :data:`wizard.engine.phases.PHASES`."""
-        return nodes_past_phases((node.state, node.core) for node in self.nodes.values())
+        return nodes_past_phases((node.state, node.core) for node in self.nodes.values()
+                                 if node.state != "released")
 
     def counts(self) -> dict[str, int]:
         """Nodes by lifecycle state."""
