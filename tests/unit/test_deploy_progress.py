@@ -244,3 +244,25 @@ def test_steps_interrupted_by_a_restart_end_the_run_they_were_in(tmp_path: Path)
     assert node.runs.running == [] and node.runs.converged == CORE
     assert node.runs.last is not None and node.runs.last.roles == tuple(CORE)
     assert node.log[-1] == "converged in 0.4 s"
+
+
+def test_a_released_node_leaves_the_counts_and_its_roles_the_run_list() -> None:
+    """A release's journal, folded: the node's steps and roles are forgotten; it stays in
+    the grid as released, counted by no phase and no step; a role taken off another node's
+    run list leaves its converged roles."""
+    progress = DeployProgress(["n1", "n2"], {"n1": ["a"], "n2": ["a", "b"]})
+    converge = [Event(seq, "2026-01-01T00:00:00.000Z", kind, node, step_name(role), {})
+                for seq, (kind, node, role) in enumerate([
+                    ("step-started", "n1", "a"), ("step-finished", "n1", "a"),
+                    ("step-started", "n2", "a"), ("step-started", "n2", "b"),
+                    ("step-finished", "n2", "a"), ("step-finished", "n2", "b")], 1)]
+    progress.apply([*converge, event(7, "transition", "n1", to="ready"),
+                    event(8, "transition", "n2", to="ready")])
+    assert progress.total == 2 * len(STEP_NAMES) + 3
+    progress.apply([event(9, "forgot", "n2", steps=[step_name("b")]),
+                    event(10, "forgot", "n1", steps=None),
+                    event(11, "transition", "n1", to="released")])
+    assert progress.released() == ["n1"]
+    assert progress.nodes["n2"].runs.converged == ["a"]
+    assert progress.nodes["n1"].runs.converged == []
+    assert progress.total == len(STEP_NAMES) + 2, "n2's steps and its roles a and b"
