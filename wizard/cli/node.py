@@ -110,21 +110,22 @@ def _release(args: argparse.Namespace) -> int:
         return _refused(why)
     data = without(answers, args.node)
     shrunk = _with(answers, data)
-    short = [f.message for f in check(shrunk)] if shrunk is not None else []
+    if shrunk is None:  # without it the answers do not even parse: say so, change nothing
+        return _refused(f"{args.answers} without {args.node} would not be valid answers")
+    short = [f.message for f in check(shrunk)]
     if short and not args.force:
         return _refused(f"releasing {args.node} leaves " + "; ".join(short)
                         + " (give those roles another node first, or --force)")
     if args.dry_run:
         print(f"release {args.node}: take it out of {args.answers}, then:")
-        return deploy(shrunk, args) if not short and shrunk is not None else deploy(
-            answers, args, releasing={args.node})
+        return deploy(shrunk, args) if not short else deploy(answers, args,
+                                                             releasing={args.node})
     if short:  # the answers without it would not render: release it alone, then save them
         status = deploy(answers, args, releasing={args.node})
         if status == 0:
             _save(answers, data, args.answers)
             print(f"{args.answers} needs a node for: {'; '.join(short)}", file=sys.stderr)
         return status
-    assert shrunk is not None
     _save(answers, data, args.answers)  # first: a re-run of apply finishes the release
     return deploy(load(args.answers), args)
 
