@@ -123,10 +123,10 @@ def _release(args: argparse.Namespace) -> int:
     if short:  # the answers without it would not render: release it alone, then save them
         status = deploy(answers, args, releasing={args.node})
         if status == 0:
-            _save(answers, data, args.answers)
+            _save(answers, shrunk, args.answers)
             print(f"{args.answers} needs a node for: {'; '.join(short)}", file=sys.stderr)
         return status
-    _save(answers, data, args.answers)  # first: a re-run of apply finishes the release
+    _save(answers, shrunk, args.answers)  # first: a re-run of apply finishes the release
     return deploy(load(args.answers), args)
 
 
@@ -140,9 +140,9 @@ def _with(answers: Answers, data: dict[str, Any]) -> Answers | None:
         return None
 
 
-def _save(answers: Answers, data: dict[str, Any], path: Path) -> None:
-    shrunk = from_document(Document(data, "", str(path)), complete=False)
-    shrunk._document = answers._document  # keep the file's comments and key order
+def _save(answers: Answers, shrunk: Answers, path: Path) -> None:
+    """Write ``shrunk`` over ``answers``' file, keeping its comments and key order."""
+    shrunk._document = answers._document
     save(shrunk, path)
 
 
