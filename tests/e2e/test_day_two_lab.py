@@ -186,6 +186,56 @@ def test_change_grow_shrink_and_reinstall_reach_only_what_they_change(tmp_path: 
         site.lab.down()
 
 
+def test_servers_racked_during_a_deploy_join_on_their_own_hardware(tmp_path: Path) -> None:
+    """``lab rack 2`` while the lab example deploys on 6 servers: the deploy goes on to
+    ready, no server of it power-cycled again; then the second racked server, added as a
+    sweep adds it (its NICs, no BMC address), deploys on that very server (not on the
+    first unused one), and only the hosts lists that name it converge again."""
+    site = Site(tmp_path, "127.78.7.0/24", servers=6)
+    try:
+        deploy = subprocess.Popen(
+            [sys.executable, "-m", "wizard.cli", "apply", str(site.answers), "--lab", "--json"],
+            env=site.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert deploy.stdout is not None
+        try:
+            for line in deploy.stdout:  # racked once the first node installs
+                if "hardware-installing" in line:
+                    break
+            racked = site.run("lab", "rack", "2")
+            deploy.communicate(timeout=300)
+        finally:
+            if deploy.poll() is None:
+                deploy.kill()
+        assert racked.returncode == 0, racked.stderr
+        assert "lab rack: 2 servers more" in racked.stdout
+        assert deploy.returncode == 0
+        assert set(site.states().values()) == {"ready"}
+        cycles = {n: site.server(n)["power_cycles"] + site.server(n)["power_ons"]
+                  for n in site.states() if n != "admin"}
+        assert set(cycles.values()) == {1}, cycles
+
+        spec = site.lab.spec()
+        assert spec is not None and len(spec.bmcs) == 8
+        joining = spec.bmcs[7]
+        data = site.data()
+        like = next(n for n in data["nodes"] if n["name"] == "compute-3")
+        data["nodes"].append({"name": "compute-9", "macs": joining.hardware.nic_macs,
+                              "hardware": {**like["hardware"],
+                                           "serial": joining.hardware.serial}})
+        data["barclamps"]["nova"]["roles"]["nova-compute-kvm"].append("compute-9")
+        site.write(data)
+        mark = last_seq(site)
+        done = site.apply()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert site.bmc("compute-9") == joining.address
+        assert site.states()["compute-9"] == "ready"
+        assert touched(site.events(), mark) == {"compute-9", "admin", "ctl-1"}
+        assert read_states(site.lab.directory)[spec.bmcs[6].address]["state"][
+            "power_cycles"] == 0, "the first racked server is left as it was"
+    finally:
+        site.lab.down()
+
+
 @pytest.mark.parametrize("kill_after", [4, 12, 24])
 def test_a_change_killed_midway_resumes_without_doing_anything_twice(tmp_path: Path,
                                                                     kill_after: int) -> None:

@@ -54,3 +54,15 @@ def test_lab_status_without_a_lab(tmp_path: Path) -> None:
     done = cli(tmp_path, "lab", "status", "--json")
     assert done.returncode == 1
     assert '"chef": null' in done.stdout
+
+
+def test_lab_rack_without_a_lab_or_with_no_count(tmp_path: Path) -> None:
+    done = cli(tmp_path, "lab", "rack", "2")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == ("lab rack: no lab is running: `crowbar-wizard lab up --nodes N` "
+                           "starts one\n")
+    for bad in ("0", "-1", "two"):
+        done = cli(tmp_path, "lab", "rack", bad)
+        assert done.returncode == 2
+        assert f"'{bad}' is not a whole number of at least 1" in done.stderr
+    assert not (tmp_path / "lab").exists(), "a command must not make a lab directory"

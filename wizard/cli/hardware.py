@@ -21,6 +21,7 @@ from rich.text import Text
 from wizard.answers import load
 from wizard.base import terminal
 from wizard.base.secrets import SecretError
+from wizard.cli.argtypes import positive
 from wizard.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from wizard.cli.lab import add_lab_option, cabled
 from wizard.engine.discover import sweep_bmcs
@@ -123,6 +124,16 @@ def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None
                        help="KIND: converge_fail or converge_hang; with --clear, INDEX alone "
                        "clears both")
     fault.add_argument("--clear", action="store_true", help="clear the fault instead")
+    rack = actions.add_parser(
+        "rack", help="add N servers to the running lab, as new hardware racked",
+        description="Add N simulated servers to the running lab, on the next addresses of "
+        "its block, as if new hardware had been racked: the servers already there, a deploy "
+        "running on them and the Chef server go on untouched. Sweep the lab (the wizard's "
+        "hardware discovery, or discover --lab) to find them, add them to the answers, give "
+        "them roles and apply: the deployed nodes are left alone.",
+        formatter_class=formatter)
+    rack.set_defaults(handler=_lab_rack)
+    rack.add_argument("count", type=positive, metavar="N", help="how many servers to add")
     status = actions.add_parser("status", help="list the lab's BMCs and their state")
     status.set_defaults(handler=_lab_status)
     status.add_argument("--json", action="store_true", help="one JSON document")
@@ -403,6 +414,21 @@ def _lab_up(args: argparse.Namespace) -> int:
               + (f" by {' and '.join(held)}" if held else ""))
     print(f"lab up: {_chef_line(lab.chef())}")
     print("next: crowbar-wizard discover --lab, or crowbar-wizard apply ANSWERS --lab")
+    return EXIT_OK
+
+
+def _lab_rack(args: argparse.Namespace) -> int:
+    lab = Lab(lab_directory())
+    try:
+        spec = lab.rack(args.count)
+    except LabError as exc:
+        print(f"lab rack: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    first, last = spec.bmcs[-args.count], spec.bmcs[-1]
+    print(f"lab rack: {args.count} servers more, BMCs on {first.address}-{last.address} "
+          f"port {first.port}; the lab has {len(spec.bmcs)} now")
+    print("next: sweep the lab (the wizard's hardware discovery, or crowbar-wizard discover "
+          "--lab) and add them to the answers")
     return EXIT_OK
 
 

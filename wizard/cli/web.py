@@ -15,18 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from wizard.cli.argtypes import positive
 from wizard.cli.exits import EXIT_INVALID, EXIT_OK
 
 DEFAULT_MAX_SESSIONS = 4
 DEFAULT_REQUEST_TIMEOUT = 10
 """Each session is a wizard process (about 100 MB): a handful of people watching a deploy."""
-
-
-def positive(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 def add_commands(commands: Any, formatter: type[argparse.HelpFormatter]) -> None:

@@ -111,18 +111,19 @@ class DiscoveredNode:
         """The node as the answers file holds it (None while no NIC MAC is known)."""
         if not self.macs:
             return None
-        hardware = None
+        known: dict[str, Any] = {}  # only what is known: an unknown is left out of the file
         if self.cpu_cores and self.memory_gb:
-            hardware = Hardware(
+            nics = [Nic(mac=nic["mac"], speed_mbps=nic.get("speed_mbps"), name=nic.get("name"))
+                    for nic in self.nics]
+            known["hardware"] = Hardware(
                 vendor=_one_line(self.manufacturer), model=_one_line(self.model),
                 serial=_one_line(self.serial),
                 cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, disks=self.disks or 0,
                 virtualization=self.virtualization if self.virtualization is not None else True,
-                nics=[Nic(mac=nic["mac"], speed_mbps=nic.get("speed_mbps"), name=nic.get("name"))
-                      for nic in self.nics] or None,
-            )
-        return Node(name=self.name, macs=self.macs, bmc_address=self.bmc_address,
-                    hardware=hardware)
+                **({"nics": nics} if nics else {}))
+        if self.bmc_address:
+            known["bmc_address"] = self.bmc_address
+        return Node(name=self.name, macs=self.macs, **known)
 
 
 class InventoryConflict(ValueError):

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,32 @@ class Lab:
         except OSError:
             return "(no log)"
 
+    def rack(self, count: int) -> FleetSpec:
+        """Add ``count`` servers to the running lab, as new hardware racked beside the
+        deployed: the next addresses of its block, hardware from its seed (the servers a
+        larger ``lab up`` would have had); the lab's spec with them is returned. The running
+        fleet serves them within a second; every other server, its state and the Chef
+        server go on untouched. Raises :class:`LabError` (no lab running, the block full,
+        an address held elsewhere)."""
+        spec = self.spec()
+        if spec is None or self.pid() is None:
+            raise LabError("no lab is running: `crowbar-wizard lab up --nodes N` starts one")
+        try:
+            grown = plan_fleet(len(spec.bmcs) + count, seed=spec.seed, network=spec.network,
+                               port=spec.bmcs[0].port)
+        except ValueError as exc:
+            raise LabError(f"{exc}; it has {len(spec.bmcs)}") from None
+        added = grown.bmcs[len(spec.bmcs):]
+        self._check_addresses(replace(spec, bmcs=added))
+        grown = replace(spec, bmcs=[*spec.bmcs, *added])
+        write_atomic(self.directory / "fleet.json", grown.to_json(), mode=0o644)
+        deadline = time.monotonic() + START_TIMEOUT
+        while _served(self.directory) < len(spec.bmcs) + count:
+            if self.pid() is None or time.monotonic() > deadline:
+                raise LabError(f"the fleet did not take the new servers:\n{self._log_tail()}")
+            time.sleep(0.05)
+        return grown
+
     def answering(self, timeout: float = 1.0, *, healthy_only: bool = False) -> set[str]:
         """Addresses of the fleet's BMCs that answer a ping now (of the ones meant to)."""
         spec = self.spec()
@@ -325,6 +351,14 @@ class Lab:
         if (self.directory / "fleet.json").exists():
             shutil.rmtree(self.directory)
         return running
+
+
+def _served(directory: Path) -> int:
+    """How many BMCs the fleet says it serves (its ``ready`` file; 0 before it is)."""
+    try:
+        return int((directory / "ready").read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def no_chef_reason() -> str:

@@ -173,9 +173,14 @@ class _ReadySockets:
         return getattr(select, name)
 
 
+RACK_POLL = 1.0
+"""Seconds between looks at ``fleet.json`` for servers racked while the fleet runs."""
+
+
 def serve(directory: Path) -> None:
-    """Serve the fleet in ``directory/fleet.json`` until SIGTERM or SIGINT."""
-    spec = FleetSpec.from_json((directory / "fleet.json").read_text())
+    """Serve the fleet in ``directory/fleet.json`` until SIGTERM or SIGINT; BMCs that
+    ``lab rack`` appends to it meanwhile are served from then on (the others keep running:
+    a deploy on the lab goes on)."""
     (directory / "bmcs").mkdir(exist_ok=True)
     previous = read_states(directory)
     import pyghmi.ipmi.private.session as ipmisession
@@ -189,27 +194,53 @@ def serve(directory: Path) -> None:
                      json.dumps(bmc.snapshot()) + "\n", mode=0o644, sync=False)
 
     boots = _start_agents(directory)
+    served: dict[str, FakeBmc] = {}
 
-    bmcs = []
-    for item in spec.bmcs:
-        saved = previous.get(item.address, {}).get("state")
-        try:
-            bmc = FakeBmc(address=item.address, port=item.port, username=spec.username,
-                          password=spec.password, mac=item.mac, hardware=item.hardware,
-                          state=ServerState(**saved) if saved else None, faults=item.faults,
-                          on_change=record, on_boot=lambda bmc, device: boots.put(
-                              (bmc.hardware.nic_macs[0], device, asdict(bmc.hardware),
-                               bmc.address)))
-        except OSError as exc:
-            if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
-                raise
-            logging.error("%s:%d: %s", item.address, item.port, exc.strerror)
-            sys.exit(EXIT_ADDRESS_UNAVAILABLE)
-        record(bmc)
-        bmcs.append(bmc)
+    def serve_new(spec: FleetSpec, *, starting: bool) -> None:
+        for item in spec.bmcs:
+            if item.address in served:
+                continue
+            saved = previous.get(item.address, {}).get("state")
+            try:
+                bmc = FakeBmc(address=item.address, port=item.port, username=spec.username,
+                              password=spec.password, mac=item.mac, hardware=item.hardware,
+                              state=ServerState(**saved) if saved else None,
+                              faults=item.faults, on_change=record,
+                              on_boot=lambda bmc, device: boots.put(
+                                  (bmc.hardware.nic_macs[0], device, asdict(bmc.hardware),
+                                   bmc.address)))
+            except OSError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+                    raise
+                logging.error("%s:%d: %s", item.address, item.port, exc.strerror)
+                if starting:
+                    sys.exit(EXIT_ADDRESS_UNAVAILABLE)
+                continue  # racked onto an address taken since lab rack looked: not served
+            record(bmc)
+            served[item.address] = bmc
+        _wake(ipmisession)  # its select() has the sockets of before
+        write_atomic(directory / "ready", f"{len(served)}\n", mode=0o644, sync=False)
+
+    fleet = directory / "fleet.json"
+    serve_new(FleetSpec.from_json(fleet.read_text()), starting=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    write_atomic(directory / "ready", f"{len(bmcs)}\n", mode=0o644, sync=False)
-    FakeBmc.listen(timeout=30)
+    seen = fleet.stat().st_mtime_ns
+    while True:
+        ipmisession.Session.wait_for_rsp(RACK_POLL)
+        with contextlib.suppress(OSError):
+            if (changed := fleet.stat().st_mtime_ns) != seen:
+                seen = changed
+                spec = FleetSpec.from_json(fleet.read_text())
+                if len(spec.bmcs) > len(served):
+                    logging.info("racked: %d servers more", len(spec.bmcs) - len(served))
+                    serve_new(spec, starting=False)
+
+
+def _wake(session_module: Any) -> None:
+    """Break pyghmi's I/O thread out of its select(), so that it selects the new sockets
+    too (pyghmi wakes it the same way: a byte to its first socket)."""
+    first = session_module.iosockets[0]
+    first.sendto(b"\x01", (session_module.myself or "127.0.0.1", first.getsockname()[1]))
 
 
 Boots: TypeAlias = "multiprocessing.queues.Queue[tuple[str, str, dict[str, Any], str] | None]"

@@ -24,42 +24,73 @@ import os
 import secrets
 from pathlib import Path
 
-from wizard.answers import Answers
+from wizard.answers import Answers, Node
 from wizard.answers.proposals import Proposal
 from wizard.base.problems import AnswersError
 from wizard.base.secrets import Secret, SecretError
 from wizard.base.yamlfile import write_atomic
 from wizard.catalog import default_catalog
 from wizard.lab.control import Lab, LabError
+from wizard.lab.fleet import FleetSpec
 from wizard.lab.goiardi import free_port
 from wizard.lab.upstream import write_stand_ins
 
 LOOPBACK = "127.0.0.1"
 
 
-def cabling(lab: Lab, names: list[str], servers: int) -> dict[str, int]:
-    """Which of the lab's ``servers`` each node of ``names`` is (see the module docstring).
-    A name new to the lab gets a server no node has had, else one whose node is gone from
-    ``names`` (a released server, reused), and is recorded with it. Raises
-    :class:`LabError` when no server is left."""
-    path = Path(lab.directory) / "cabling.json"
+def _cabling_table(lab: Lab) -> dict[str, int]:
     try:
-        table: dict[str, int] = json.loads(path.read_text())
+        table: dict[str, int] = json.loads((Path(lab.directory) / "cabling.json").read_text())
     except (FileNotFoundError, ValueError):
         table = {}
-    new = [name for name in names if name not in table]
-    if new:
-        held = {table[name] for name in names if name in table}
-        free = [i for i in range(servers) if i not in set(table.values())] + [
-            i for name, i in sorted(table.items(), key=lambda item: item[1])
-            if name not in names and i not in held]
-        if len(free) < len(new):
-            raise LabError(f"the lab has {servers} servers and the answers "
-                           f"{len(names)} nodes: `crowbar-wizard lab down` and "
-                           f"`lab up --nodes {len(names)}`")
-        for name, index in zip(new, free, strict=False):
+    return table
+
+
+def cabled_servers(lab: Lab, names: list[str]) -> dict[str, int]:
+    """The lab servers that nodes of ``names`` are cabled to already (those never deployed on
+    this lab have none yet); reads only."""
+    table = _cabling_table(lab)
+    return {name: table[name] for name in names if name in table}
+
+
+def cabling(lab: Lab, nodes: list[Node], spec: FleetSpec) -> dict[str, int]:
+    """Which of the lab's servers each of ``nodes`` is (see the module docstring), by name.
+
+    A name new to the lab gets the server whose NICs it has (a node added from a sweep of
+    the lab), else a server no node has had, else one whose node is gone from ``nodes`` (a
+    released server, reused), and is recorded with it. Raises :class:`LabError` when no
+    server is left, or a new node has the NICs of a server another node is on."""
+    table = _cabling_table(lab)
+    names = [node.name for node in nodes]
+    new = [node for node in nodes if node.name not in table]
+    if not new:
+        return {name: table[name] for name in names}
+    held = {table[name]: name for name in names if name in table}
+    by_mac = {mac: index for index, bmc in enumerate(spec.bmcs) for mac in bmc.hardware.nic_macs}
+    unmatched = []
+    for node in new:
+        index = next((by_mac[mac] for mac in node.macs if mac in by_mac), None)
+        if index is None:
+            unmatched.append(node.name)
+        elif index in held:
+            raise LabError(f"node {node.name} has the NICs of lab server {index}, which node "
+                           f"{held[index]} is on: take one of them out of the answers")
+        else:
+            held[index] = node.name
+    taken = set(table.values()) | set(held)
+    free = [i for i in range(len(spec.bmcs)) if i not in taken] + [
+        i for name, i in sorted(table.items(), key=lambda item: item[1])
+        if name not in names and i not in held]
+    if len(free) < len(unmatched):
+        raise LabError(f"the lab has {len(spec.bmcs)} servers and the answers "
+                       f"{len(names)} nodes: `crowbar-wizard lab rack "
+                       f"{len(unmatched) - len(free)}` racks more")
+    held.update(zip(free, unmatched, strict=False))
+    for index, name in held.items():
+        if name not in table:
             table = {n: i for n, i in table.items() if i != index} | {name: index}
-        write_atomic(path, json.dumps(table, indent=1, sort_keys=True) + "\n", mode=0o644)
+    write_atomic(Path(lab.directory) / "cabling.json",
+                 json.dumps(table, indent=1, sort_keys=True) + "\n", mode=0o644)
     return {name: table[name] for name in names}
 
 
@@ -79,9 +110,9 @@ def lab_answers(answers: Answers, lab: Lab, notes: list[str] | None = None) -> A
                        f"`crowbar-wizard lab down`, then `lab up --nodes {needed}`")
     if len(spec.bmcs) < len(answers.nodes):
         raise LabError(f"the lab has {len(spec.bmcs)} servers and the answers "
-                       f"{len(answers.nodes)} nodes: `crowbar-wizard lab down` and "
-                       f"`lab up --nodes {len(answers.nodes)}`")
-    servers = cabling(lab, [node.name for node in answers.nodes], len(spec.bmcs))
+                       f"{len(answers.nodes)} nodes: `crowbar-wizard lab rack "
+                       f"{len(answers.nodes) - len(spec.bmcs)}` racks more")
+    servers = cabling(lab, answers.nodes, spec)
     nodes = [node.model_copy(update={"macs": list(bmc.hardware.nic_macs),
                                      "bmc_address": bmc.address})
              for node in answers.nodes for bmc in [spec.bmcs[servers[node.name]]]]
