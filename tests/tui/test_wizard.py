@@ -22,7 +22,7 @@ from textual.widgets._data_table import default_cell_formatter
 
 from tests.terminal import PtySession
 from tests.tui.helpers import LAB, SIZE, lab_app, leaf
-from wizard.answers import Hardware, Proposal, load
+from wizard.answers import Hardware, Node, Proposal, load
 from wizard.base import filelock, host_facts
 from wizard.cli.main import main
 from wizard.engine.convergence import step_name
@@ -36,6 +36,7 @@ from wizard.hardware.inventory import InventoryReport
 from wizard.hardware.ipmi import BmcInventory
 from wizard.lab.bmc import Faults
 from wizard.lab.control import Lab
+from wizard.lab.overlay import lab_answers
 from wizard.provisioning.network_check import CheckedDevice, CheckResult
 from wizard.tui.app import DRAFT_DELAY, WizardApp, starting_answers
 from wizard.tui.deploy import STATE_COLORS, DeployScreen
@@ -1011,6 +1012,49 @@ def test_sweep_the_lab_through_the_password_modal_and_add_the_nodes(tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_sweeping_a_grown_lab_adds_only_the_racked_servers(tmp_path: Path) -> None:
+    """The lab example's 6 nodes cabled to a lab of 6 (as every ``--lab`` command cables
+    them), then 2 servers racked: Sweep the lab shows the 6 as their nodes, and Add to
+    answers adds the 2 racked ones alone, without the lab's loopback BMC addresses (the lab
+    cables its own), so the answers stay valid."""
+    lab = Lab(tmp_path / "lab")
+    lab.up(6, seed=5, network="127.79.64.0/24")
+    try:
+        lab_answers(load("lab.yaml"), lab)  # cables node i to server i, as apply --lab does
+        spec = lab.rack(2)
+
+        async def walk() -> tuple[dict[str, str], list[Node], list[str], list[str]]:
+            app = lab_app()
+            async with app.run_test(size=SIZE) as pilot:
+                app.go("discovery")
+                await pilot.pause()
+                await pilot.click("#lab")
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                table = app.screen.query_one("#found")
+                found_by = {str(table.get_row(key)[0]).partition(":")[0]:
+                            str(table.get_row(key)[1]) for key in table.rows}
+                names = [n.name for n in app.answers.nodes]
+                await pilot.click("#add")
+                await pilot.pause()
+                added = [n for n in app.answers.nodes if n.name not in names]
+                return found_by, added, [n.message for n in app._notifications], app.problems()
+        found_by, added, messages, problems = asyncio.run(walk())
+    finally:
+        lab.down()
+    servers = [bmc.address for bmc in spec.bmcs]
+    nodes = [n.name for n in load("lab.yaml").nodes]
+    assert found_by == {address: f"node {name}"
+                        for address, name in zip(servers[:6], nodes, strict=True)} | {
+        address: "IPMI found" for address in servers[6:]}
+    assert sorted(mac for n in added for mac in n.macs) == sorted(
+        mac for bmc in spec.bmcs[6:] for mac in bmc.hardware.nic_macs)
+    assert [n.bmc_address for n in added] == [None, None]
+    assert problems == [], "the added nodes take BMC addresses from the plan"
+    assert any(m.startswith("added 2 nodes") for m in messages), messages
+
+
+@pytest.mark.slow
 def test_welcome_starts_the_lab(tmp_path: Path) -> None:
     """Start the lab on Welcome: the simulated fleet comes up in its own process, also
     where a lab died and left its state behind."""
@@ -1205,9 +1249,11 @@ async def deploy_too_small_lab(pilot) -> DeployScreen:
 def test_deploy_shows_an_apply_that_failed_to_start(tmp_path: Path) -> None:
     """The lab is up with 1 server, the answers have 6 nodes: the apply exits with a clear
     message. Deploy says the apply did not start, shows that message as written (from
-    apply.log), and offers to start the lab with 6 nodes, which deploys on it."""
+    apply.log), and offers to rack the 5 servers the lab lacks, which deploys on it: the
+    same lab, its first server and Chef server kept."""
     lab = Lab(tmp_path / "lab")
     lab.up(1, seed=2, network="127.79.65.0/24")
+    fleet, chef = lab.pid(), lab.chef()
 
     async def walk() -> None:
         app = lab_app()
@@ -1217,10 +1263,11 @@ def test_deploy_shows_an_apply_that_failed_to_start(tmp_path: Path) -> None:
             status = str(screen.query_one("#deploy-status").render())
             assert "The apply on the lab did not start (exit 1)" in status
             shown = failed_output(screen)
-            assert "the lab has 1 servers and the answers 6 nodes" in shown
+            assert ("the lab has 1 servers and the answers 6 nodes: `crowbar-wizard lab rack "
+                    "5` racks more") in shown
             assert "full output: lab/apply/lab/apply.log" in shown
             resize = screen.query_one("#lab-resize")
-            assert resize.display and str(resize.label) == "Start the lab with 6 nodes"
+            assert resize.display and str(resize.label) == "Rack 5 more lab servers"
             assert not screen.query_one("#lab").disabled, "Deploy can be tried again"
             await pilot.click("#lab-resize")
             await until(lambda: screen.holder is not None)
@@ -1228,6 +1275,9 @@ def test_deploy_shows_an_apply_that_failed_to_start(tmp_path: Path) -> None:
             spec = lab.spec()
             assert spec is not None and len(spec.bmcs) == 6
             assert spec.network == "127.79.65.0/24", "the same lab, larger"
+            assert (lab.pid(), lab.chef()) == (fleet, chef), "nothing restarted"
+            log = "\n".join(str(line) for line in screen.query_one("#log").lines)
+            assert "lab rack: 5 servers more" in log
             await pilot.click("#cancel")
             await app.workers.wait_for_complete()
             await until(lambda: not screen.running)

@@ -220,8 +220,6 @@ def test_the_watch_follows_the_journal_and_whole_lines_of_output(tmp_path: Path)
         set_paused(paths.journal, True)
         assert watch.paused()
     assert watch.holder() is None
-    watch.rewind_output()
-    assert watch.output() == ["an earlier apply", "one", "two"]
     watch.close()
     assert watch.journal is None
 
@@ -248,13 +246,19 @@ def test_read_events_of_one_kind_after_those_seen(tmp_path: Path) -> None:
     assert holder(path) is None, "read without taking the lock"
 
 
-def test_start_lab_says_why_the_lab_did_not_start() -> None:
-    """``lab up`` run as Welcome and Deploy run it: its output comes back."""
-    assert deployments.lab_spec() is None and deployments.running_lab() is None
-    assert not deployments.lab_is_up()
-    started, lines = asyncio.run(deployments.start_lab(0, network="bogus", seed=1))
+def test_start_and_rack_lab_say_why_the_lab_did_not_start_or_grow(tmp_path: Path) -> None:
+    """``lab up`` and ``lab rack`` run as Welcome and Deploy run them: their output comes
+    back."""
+    assert deployments.running_lab() is None and not deployments.lab_is_up()
+    racked, lines = asyncio.run(deployments.rack_lab(2))
+    assert not racked
+    assert lines == ["lab rack: no lab is running: `crowbar-wizard lab up --nodes N` starts one"]
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "notes.txt").write_text("not a lab\n")
+    started, lines = asyncio.run(deployments.start_lab(0))
     assert not started
-    assert lines == ["lab up: 'bogus' is not a network (CIDR, e.g. 127.1.0.0/22)"]
+    assert lines == [f"lab up: {tmp_path / 'lab'} is not empty and holds no lab: give the lab "
+                     "a directory of its own (CROWBAR_LAB_DIR)"]
     assert not deployments.lab_is_up()
 
 

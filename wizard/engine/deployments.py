@@ -11,8 +11,9 @@ What the wizard and the CLI do to an apply other than run it in-process lives he
 - follow its journal and output, read-only (:class:`ApplyWatch`, :func:`read_events`);
 - pause and resume it (:func:`set_pause`, over :mod:`wizard.engine.pause`) and cancel it as
   Ctrl-C does (:func:`cancel`, SIGINT to the journal's holder);
-- start, stop and look at the lab (:func:`start_lab`: ``crowbar-wizard lab up`` in its own
-  process, as the lab outlives the wizard).
+- start, grow and look at the lab (:func:`start_lab`: ``crowbar-wizard lab up`` in its own
+  process, as the lab outlives the wizard), and which of its servers are which nodes
+  (:func:`lab_cabled_macs`).
 
 The calls that wait on a process are async, so a face's event loop keeps running.
 """
@@ -36,12 +37,13 @@ from wizard.engine.paths import SitePaths
 from wizard.engine.pause import is_paused, set_paused
 from wizard.lab.control import Lab, lab_directory
 from wizard.lab.fleet import FleetSpec
+from wizard.lab.overlay import cabled_servers
 
 __all__ = ["NODE_ACTIONS", "SITE", "ApplyWatch", "CannotCancel", "Event", "JournalUnreadable",
            "NotRunning", "RunsElsewhere", "StartedApply", "apply_command", "cancel", "holder",
-           "is_paused", "journals", "lab_is_up", "lab_spec", "latest", "node_command",
-           "pending_changes", "read_events", "running", "running_lab", "set_pause",
-           "start_apply", "start_lab", "start_node_command", "stop_lab"]
+           "is_paused", "journals", "lab_cabled_macs", "lab_is_up", "latest",
+           "node_command", "pending_changes", "rack_lab", "read_events", "running", "running_lab",
+           "set_pause", "start_apply", "start_lab", "start_node_command"]
 
 KINDS = ("lab", "real")
 """An apply of the answers deploys on the lab or for real; each has its own journal."""
@@ -256,10 +258,6 @@ class ApplyWatch:
         log = self.paths.apply_log
         self.output_offset = log.stat().st_size if log.exists() else 0
 
-    def rewind_output(self) -> None:
-        """Read the apply log from its start (it was removed, with the lab's directory)."""
-        self.output_offset = 0
-
     def output(self) -> list[str]:
         """The whole lines the apply printed since the last call (besides its events: its
         errors, the provisioner's URL, as JSON lines or text)."""
@@ -298,11 +296,6 @@ def _lab() -> Lab:
     return Lab(lab_directory())
 
 
-def lab_spec() -> FleetSpec | None:
-    """The lab's servers, as it was last started (None: no lab has been, or it is down)."""
-    return _lab().spec()
-
-
 def lab_is_up() -> bool:
     return _lab().pid() is not None
 
@@ -313,22 +306,37 @@ def running_lab() -> FleetSpec | None:
     return lab.spec() if lab.pid() is not None else None
 
 
-async def start_lab(nodes: int, *, network: str | None = None,
-                    seed: int | None = None) -> tuple[bool, list[str]]:
+def lab_cabled_macs(names: list[str]) -> dict[str, str]:
+    """The node of ``names`` on each NIC MAC of the running lab's servers, for those nodes
+    deployed on it: on the lab, a node's MACs in the answers are not its server's."""
+    lab = _lab()
+    spec = lab.spec() if lab.pid() is not None else None
+    if spec is None:
+        return {}
+    return {mac: name for name, index in cabled_servers(lab, names).items()
+            if index < len(spec.bmcs) for mac in spec.bmcs[index].hardware.nic_macs}
+
+
+async def start_lab(nodes: int) -> tuple[bool, list[str]]:
     """``crowbar-wizard lab up`` with ``nodes`` servers (at least 1), in its own process
     and session (the lab outlives the wizard): whether the lab started, and what the
     command printed."""
-    options = [*(["--network", network] if network is not None else []),
-               *(["--seed", str(seed)] if seed is not None else [])]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "wizard.cli", "lab", "up", "--nodes", str(max(nodes, 1)),
-        *options,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     out, _ = await process.communicate()
     return process.returncode == 0, out.decode(errors="replace").strip().splitlines()
 
 
-async def stop_lab() -> None:
-    """Stop the lab and remove its directory (its deployments' state with it)."""
-    await asyncio.to_thread(_lab().down)
+async def rack_lab(count: int) -> tuple[bool, list[str]]:
+    """``crowbar-wizard lab rack COUNT``: whether the running lab took the servers, and what
+    the command printed."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wizard.cli", "lab", "rack", str(count),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    out, _ = await process.communicate()
+    return process.returncode == 0, out.decode(errors="replace").strip().splitlines()
+
+

@@ -72,6 +72,7 @@ class BarclampsScreen(StepScreen):
                 with Horizontal(classes="row"):
                     yield Button("Auto-allocate", id="allocate", variant="primary")
                 matrix: DataTable[Text] = DataTable(id="matrix", cursor_type="cell")
+                matrix.fixed_columns = 1  # the node's name stays while the roles scroll by
                 yield matrix
                 yield Static("", id="violations", classes="problems", markup=False)
 

@@ -17,8 +17,8 @@ which lost the node.
 
 An apply that ends other than with every node ready (it could not start: the lab too
 small, a secret missing; or it left nodes in problem) is shown as such: what it printed
-last, from ``apply.log`` and shown as written, and what to do next (start the lab with as
-many servers as the answers have nodes, retry, the log's path).
+last, from ``apply.log`` and shown as written, and what to do next (rack the servers the
+lab lacks for the answers' nodes, retry, the log's path).
 """
 
 from __future__ import annotations
@@ -303,7 +303,7 @@ class DeployScreen(StepScreen):
     def _failed(self, title: str, output: list[str]) -> None:
         """Show what went wrong (the title in the status line, then the output as written)
         and offer what to do next."""
-        answers, watch = self.answers, self.following
+        watch = self.following
         self.failure = title
         where = [] if watch is None else [
             f"full output: {_shown(watch.paths.apply_log)}"]
@@ -314,8 +314,8 @@ class DeployScreen(StepScreen):
         resize = self.query_one("#lab-resize", Button)
         short = self._lab_short()
         resize.display = short is not None
-        if answers is not None:
-            resize.label = f"Start the lab with {len(answers.nodes)} nodes"
+        if short is not None:
+            resize.label = f"Rack {short} more lab servers"
         self.query_one("#deploy-failed").display = True
         self._status()
         self.query_one("#lab-resize" if short is not None else "#retry", Button).focus()
@@ -323,12 +323,13 @@ class DeployScreen(StepScreen):
             self.notify(title, severity="error", markup=False)
 
     def _lab_short(self) -> int | None:
-        """The lab's server count when a lab is up with fewer servers than nodes to deploy."""
+        """How many servers the running lab lacks for the nodes to deploy (None: none)."""
         answers = self.answers
-        spec = deployments.lab_spec()
+        spec = deployments.running_lab()
         if self.kind != "lab" or answers is None or spec is None:
             return None
-        return len(spec.bmcs) if len(spec.bmcs) < len(answers.nodes) else None
+        return len(answers.nodes) - len(spec.bmcs) if len(spec.bmcs) < len(answers.nodes) \
+            else None
 
     def _draw(self, changed: set[str]) -> None:
         progress = self.progress
@@ -510,10 +511,10 @@ class DeployScreen(StepScreen):
 
     @on(Button.Pressed, "#lab-resize")
     def resize_lab(self) -> None:
-        """The lab down, up again as large as the answers (same network and seed), apply."""
-        self._deploy(lab=True, restart_lab=True)
+        """Rack the servers the lab lacks (those it has keep their state), then apply."""
+        self._deploy(lab=True, rack=self._lab_short() or 0)
 
-    def _deploy(self, *, lab: bool, restart_lab: bool = False) -> None:
+    def _deploy(self, *, lab: bool, rack: int = 0) -> None:
         wizard = self.wizard
         if not wizard.may_edit():
             return
@@ -524,23 +525,22 @@ class DeployScreen(StepScreen):
         assert answers is not None
         kind = "lab" if lab else "real"
         self.follow(deployments.journals(answers)[kind], kind)
-        self.run_apply(wizard.path, lab, len(answers.nodes), restart_lab=restart_lab)
+        self.run_apply(wizard.path, lab, len(answers.nodes), rack=rack)
 
     @work(exclusive=True, group="apply")
-    async def run_apply(self, path: Path, lab: bool, nodes: int, *,
-                        restart_lab: bool = False) -> None:
+    async def run_apply(self, path: Path, lab: bool, nodes: int, *, rack: int = 0) -> None:
         log = self.query_one("#log", RichLog)
-        spec = deployments.lab_spec() if restart_lab else None
-        if spec is not None:
-            log.write(f"stopping the lab ({len(spec.bmcs)} servers)")
-            await deployments.stop_lab()  # its directory, apply.log with it
-            if self.following is not None:
-                self.following.rewind_output()
+        if rack:
+            log.write(f"racking {rack} more lab servers")
+            racked, lines = await deployments.rack_lab(rack)
+            for line in lines:
+                log.write(literal(line))
+            if not racked:
+                self._failed("The lab did not take more servers", lines[-OUTPUT_LINES:])
+                return
         if lab and not deployments.lab_is_up():
             log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
-            started, lines = await (deployments.start_lab(nodes, network=spec.network,
-                                                          seed=spec.seed) if spec else
-                                    deployments.start_lab(nodes))
+            started, lines = await deployments.start_lab(nodes)
             for line in lines:
                 log.write(literal(line))
             if not started:

@@ -20,8 +20,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from wizard.answers import Node
 from wizard.base.secrets import SecretError
-from wizard.engine.deployments import journals, read_events, running_lab
+from wizard.engine.deployments import journals, lab_cabled_macs, read_events, running_lab
 from wizard.engine.discover import sweep_bmcs
 from wizard.engine.orders import EVENT as CHECK_EVENT
 from wizard.engine.orders import CheckOutcome, held_against
@@ -87,6 +88,9 @@ class DiscoveryScreen(StepScreen):
         self._seen: dict[Path, int] = {}
         self.ping_timeout = 1.0
         """Seconds an address has to answer a ping before it counts as unreachable."""
+        self.known: dict[str, str] = {}
+        """The plan's node on each NIC MAC (on the lab, also its server's): a swept server
+        that is a node already shows as that node, and is not added again."""
 
     def body(self) -> ComposeResult:
         with Horizontal(classes="compact-row"):
@@ -141,6 +145,7 @@ class DiscoveryScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
+        self.refresh_known()
         answers = self.answers
         if answers is None or self.query_one("#range", Input).value:
             return
@@ -215,9 +220,26 @@ class DiscoveryScreen(StepScreen):
         if self._matches(result):
             self._put(result)
 
+    def refresh_known(self) -> None:
+        """Which server is which node of the plan: by its NICs, and on the lab by the
+        server a node was deployed on. Rows already shown are redrawn."""
+        answers = self.answers
+        nodes = answers.nodes if answers is not None else []
+        known = lab_cabled_macs([node.name for node in nodes]) | {
+            mac: node.name for node in nodes for mac in node.macs}
+        if known != self.known:
+            self.known = known
+            self.refilter()
+
+    def _node_of(self, result: SweepResult) -> str | None:
+        macs = result.bmc.nic_macs if result.bmc else []
+        return next((self.known[mac] for mac in macs if mac in self.known), None)
+
     def _put(self, result: SweepResult) -> None:
         bmc = result.bmc
-        row = [f"{result.address}:{result.port}", f"IPMI {result.outcome}",
+        node = self._node_of(result)
+        row = [f"{result.address}:{result.port}",
+               f"node {node}" if node else f"IPMI {result.outcome}",
                (bmc.power or "") if bmc else "",
                (bmc.model or "") if bmc else "", (bmc.serial or "") if bmc else "",
                " ".join(bmc.nic_macs) if bmc else "",
@@ -268,7 +290,7 @@ class DiscoveryScreen(StepScreen):
 
     def _matches(self, result: SweepResult) -> bool:
         bmc = result.bmc
-        return self._has([result.address, result.outcome, *(
+        return self._has([result.address, result.outcome, self._node_of(result) or "", *(
             [bmc.model or "", bmc.serial or "", *bmc.nic_macs] if bmc else [])])
 
     def _matches_report(self, name: str, report: InventoryReport) -> bool:
@@ -302,6 +324,8 @@ class DiscoveryScreen(StepScreen):
         if result is None:
             return
         data = result.to_json()
+        if (node := self._node_of(result)) is not None:
+            data["node"] = node
         self.query_one("#detail", Static).update(
             "  ".join(f"{k}: {v}" for k, v in data.items() if k != "event" and v))
 
@@ -312,16 +336,24 @@ class DiscoveryScreen(StepScreen):
         if answers is None:
             self.notify("start a plan first (Welcome)", severity="warning")
             return
-        known = {mac for node in answers.nodes for mac in node.macs}
-        new = [node for found in self.inventory.nodes
+        self.refresh_known()
+        lab = running_lab()
+        cabled = {bmc.address for bmc in lab.bmcs} if lab is not None else set()
+        new = [Node(**{key: getattr(node, key) for key in node.model_fields_set - {"bmc_address"}})
+               if node.bmc_address in cabled else node  # the lab cables its own BMC
+               for found in self.inventory.nodes
                if (node := found.to_answers_node()) is not None
-               and not known.intersection(node.macs)]
+               and not self.known.keys() & set(node.macs)]
         if not new:
-            self.notify("nothing new to add")
+            self.notify("nothing new to add: every server found is a node of the plan"
+                        + ("; `crowbar-wizard lab rack N` adds N servers to the lab"
+                           if lab is not None else ""), markup=False)
             return
         updated = answers.model_copy(update={"nodes": [*answers.nodes, *new]})
         wizard.use(updated, wizard.path, saved=False)
-        self.notify(f"added {len(new)} nodes to the answers (unsaved)")
+        self.refresh_known()
+        self.notify(f"added {len(new)} nodes to the answers (unsaved): give them roles "
+                    "in Barclamps")
 
 
 def _report_detail(name: str, report: InventoryReport, check: CheckOutcome | None) -> str:
