@@ -15,6 +15,7 @@ from wizard.engine.deployments import Event
 from wizard.engine.journal import Journal
 from wizard.engine.phases import CORE_CONVERGED
 from wizard.engine.plan import NODE_STEPS
+from wizard.tui.deploy import _fit
 from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress
 from wizard.tui.markup import literal
 
@@ -266,3 +267,11 @@ def test_a_released_node_leaves_the_counts_and_its_roles_the_run_list() -> None:
     assert progress.nodes["n2"].runs.converged == ["a"]
     assert progress.nodes["n1"].runs.converged == []
     assert progress.total == len(STEP_NAMES) + 2, "n2's steps and its roles a and b"
+
+
+def test_grid_cells_tell_apart_names_that_differ_at_the_end() -> None:
+    """Servers a sweep added are named by MAC (d52-54-00-…): cut to a grid cell, each keeps
+    its end, so two of them are not the same cell text; a short name is as it is."""
+    first, second = "d52-54-00-7e-5b-1e", "d52-54-00-ea-c1-c1"
+    cells = [_fit(name, 10) for name in (first, second, "ctl-1", "compute-10")]
+    assert cells == ["d52-…5b-1e", "d52-…c1-c1", "ctl-1", "compute-10"]

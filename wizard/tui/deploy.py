@@ -370,7 +370,7 @@ class DeployScreen(StepScreen):
 
     def _cell(self, name: str) -> Text:
         color = STATE_COLORS.get(self.progress.nodes[name].activity, "white")
-        return Text(f"{name[:CELL - 2]:<{CELL - 2}}", style=f"black on {color}")
+        return Text(f"{_fit(name, CELL - 2):<{CELL - 2}}", style=f"black on {color}")
 
     def _status(self) -> None:
         status = self.query_one("#deploy-status", Static)
@@ -594,6 +594,15 @@ class DeployScreen(StepScreen):
             self.notify(str(exc), severity="warning")
         except deployments.CannotCancel as exc:
             self.notify(f"cannot cancel: {exc}", severity="error", markup=False)
+
+
+def _fit(name: str, width: int) -> str:
+    """``name`` in ``width`` characters: a longer one keeps its start and its end, where
+    names made from a MAC (d52-54-00-7e-5b-1e, as a sweep names a server) differ."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return f"{name[:head]}…{name[head + 1 - width:]}"
 
 
 def _shown(path: Path) -> str:
