@@ -1473,6 +1473,22 @@ def test_deploy_says_what_it_would_change_and_releases_a_node_after_asking(
                             screen.progress.nodes["compute-3"].state == "released")
                 assert app.answers is not None
                 assert "compute-3" not in [n.name for n in app.answers.nodes]
+
+                # edited and saved in the wizard: back on Deploy, the log says what the
+                # edit would change (found walking day two in one wizard session)
+                cinder = app.answers.barclamps["cinder"]
+                roles = cinder.roles | {"cinder-volume": [*cinder.roles["cinder-volume"],
+                                                          "compute-1"]}
+                app.use(app.answers.model_copy(update={"barclamps": app.answers.barclamps | {
+                    "cinder": cinder.model_copy(update={"roles": roles})}}), app.path,
+                    saved=False)
+                app.go("review")
+                await pilot.pause()
+                await pilot.click("#save")
+                await until(lambda: app.saved)
+                app.go("deploy")
+                await until(lambda: "  compute-1: run list +role[cinder-volume]" in
+                            log_text(screen).splitlines())
         asyncio.run(walk())
         assert "compute-3" not in Path("lab.yaml").read_text().split("nodes:")[1]
     finally:

@@ -34,7 +34,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, RichLog, Static
 
-from wizard.answers import load
+from wizard.answers import Answers, load
 from wizard.engine import deployments
 from wizard.engine.converge_runs import clock, duration, planned_roles, role_label
 from wizard.engine.deployments import ApplyWatch, Journal, JournalUnreadable, StartedApply
@@ -109,6 +109,8 @@ class DeployScreen(StepScreen):
         self.kind: str | None = None
         self.path: Path | None = None
         self.progress = DeployProgress([])
+        self.picked_for: Answers | None = None
+        """The answers the apply shown was picked for (edited since: picked again)."""
         self.following: ApplyWatch | None = None
         """The journal and output of the apply shown."""
         self.running = False
@@ -171,11 +173,13 @@ class DeployScreen(StepScreen):
         self.query_one("#lab", Button).focus()
 
     def show_answers(self) -> None:
-        """The apply of these answers: found the first time here, or for other answers
-        (another site)."""
+        """The apply of these answers: found the first time here, or again for answers
+        changed since (another site, or nodes and roles edited and saved: the grid takes
+        them, and the log what applying them would change)."""
         answers = self.answers
         if not self.running and answers is not None and (
-                self.path not in deployments.journals(answers).values()):
+                self.path not in deployments.journals(answers).values()
+                or answers != self.picked_for):
             self._pick_journal()
 
     @property
@@ -190,6 +194,7 @@ class DeployScreen(StepScreen):
         answers = self.answers
         if answers is None:
             return
+        self.picked_for = answers
         kind = deployments.latest(answers)
         if kind is not None:
             self.follow(deployments.journals(answers)[kind], kind)
