@@ -1474,8 +1474,9 @@ def test_deploy_says_what_it_would_change_and_releases_a_node_after_asking(
                 assert app.answers is not None
                 assert "compute-3" not in [n.name for n in app.answers.nodes]
 
-                # edited and saved in the wizard: back on Deploy, the log says what the
-                # edit would change (found walking day two in one wizard session)
+                # edited in the wizard: Review says what it would change before it is
+                # saved; saved, back on Deploy, the log says it (found walking day two in
+                # one wizard session)
                 cinder = app.answers.barclamps["cinder"]
                 roles = cinder.roles | {"cinder-volume": [*cinder.roles["cinder-volume"],
                                                           "compute-1"]}
@@ -1483,7 +1484,12 @@ def test_deploy_says_what_it_would_change_and_releases_a_node_after_asking(
                     "cinder": cinder.model_copy(update={"roles": roles})}}), app.path,
                     saved=False)
                 app.go("review")
-                await pilot.pause()
+                review = app.screen
+                await until(lambda: "  compute-1: run list +role[cinder-volume]" in str(
+                    review.query_one("#pending").render()).splitlines(), 60)
+                shown = str(review.query_one("#pending").render())
+                assert shown.startswith("Applying these answers on the lab would change")
+                assert "DHCP:" not in shown, "the per-node part, not the counts"
                 await pilot.click("#save")
                 await until(lambda: app.saved)
                 app.go("deploy")
@@ -1518,3 +1524,31 @@ def test_deploy_snapshot_of_the_changes_pending_and_a_release_question(
         await pilot.click("#release")
         await pilot.pause()
     assert snap_compare(lab_app(), terminal_size=SIZE, run_before=release)
+
+
+def test_review_snapshot_of_what_applying_an_edit_would_change(
+        snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A site deployed before (its journal where a real apply keeps it: ctl-1 ready, with no
+    run recorded), compute-1 given cinder-volume in the wizard and not saved: Review says,
+    per node, what applying the answers as they are here would change (apply --dry-run of
+    them, as its own process): ctl-1's run list; compute-1 is not deployed yet."""
+    monkeypatch.setenv("CROWBAR_KEYSTONE_PASSWORD", "keystone-secret")
+    path = Path(os.environ["CROWBAR_STATE_DIR"]) / "lab" / "journal.db"
+    path.parent.mkdir(parents=True)
+    mixed_journal(path)
+
+    async def edit(pilot) -> None:
+        app = pilot.app
+        app.go("barclamps")  # where the edit is made
+        await pilot.pause()
+        cinder = app.answers.barclamps["cinder"]
+        roles = cinder.roles | {"cinder-volume": [*cinder.roles["cinder-volume"], "compute-1"]}
+        app.use(app.answers.model_copy(update={"barclamps": app.answers.barclamps | {
+            "cinder": cinder.model_copy(update={"roles": roles})}}), app.path, saved=False)
+        app.go("review")
+        await pilot.pause()
+        pending = app.screen.query_one("#pending")
+        await until(lambda: "changes per node:" in str(pending.render()), 60)
+        app.screen.query_one("#save-path").cursor_blink = False
+        await pilot.pause()
+    assert snap_compare(lab_app(), terminal_size=SIZE, run_before=edit)

@@ -6,7 +6,7 @@ What the wizard and the CLI do to an apply other than run it in-process lives he
   session, its output appended to the site's apply log), so it goes on when the wizard
   that started it closes or loses its terminal; the same for releasing or reinstalling a
   node (:func:`start_node_command`), and say what an apply would change
-  (:func:`pending_changes`: ``apply --dry-run``);
+  (:func:`pending_changes`: ``apply --dry-run``, also of answers not saved yet);
 - find the running one to attach to (:func:`running`: whoever holds the journal's lock);
 - follow its journal and output, read-only (:class:`ApplyWatch`, :func:`read_events`);
 - pause and resume it (:func:`set_pause`, over :mod:`wizard.engine.pause`) and cancel it as
@@ -26,10 +26,11 @@ import signal
 import socket
 import sqlite3
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from wizard.answers import Answers
+from wizard.answers import Answers, save
 from wizard.base.ownedfs import open_append
 from wizard.engine.journal import SITE, Event, holder
 from wizard.engine.journal import Journal as Journal  # what a face follows: re-exported
@@ -42,8 +43,9 @@ from wizard.lab.overlay import cabled_servers
 __all__ = ["NODE_ACTIONS", "SITE", "ApplyWatch", "CannotCancel", "Event", "JournalUnreadable",
            "NotRunning", "RunsElsewhere", "StartedApply", "apply_command", "cancel", "holder",
            "is_paused", "journals", "lab_cabled_macs", "lab_is_up", "latest",
-           "node_command", "pending_changes", "rack_lab", "read_events", "running", "running_lab",
-           "set_pause", "start_apply", "start_lab", "start_node_command"]
+           "node_command", "pending_changes", "pending_changes_of", "rack_lab", "read_events",
+           "running", "running_lab", "set_pause", "start_apply", "start_lab",
+           "start_node_command"]
 
 KINDS = ("lab", "real")
 """An apply of the answers deploys on the lab or for real; each has its own journal."""
@@ -152,6 +154,15 @@ async def start_node_command(action: str, node: str, answers_file: Path, journal
     them, writing ``journal``); raises OSError when it cannot start."""
     return await spawn_detached(node_command(action, node, answers_file, lab=lab),
                                 SitePaths(journal.parent).apply_log)
+
+
+async def pending_changes_of(answers: Answers, *, lab: bool) -> tuple[bool, list[str]]:
+    """:func:`pending_changes` of answers not saved yet: written for it to a temporary file
+    in a private directory (inline secrets may be in them), removed after."""
+    with tempfile.TemporaryDirectory(prefix="crowbar-pending-") as directory:
+        path = Path(directory) / "answers.yaml"
+        save(answers, path)
+        return await pending_changes(path, lab=lab)
 
 
 async def pending_changes(answers_file: Path, *, lab: bool) -> tuple[bool, list[str]]:

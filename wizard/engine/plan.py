@@ -198,10 +198,14 @@ def _stale(step: StepRecord, role: str, wanted: str | None) -> bool:
     return isinstance(had, str) and had != wanted
 
 
+NOTHING_TO_DO = "nothing to do: every step is done and every node ready"
+"""What ``apply --dry-run`` says of a site that is as its answers say."""
+
+
 def describe(plan: Plan) -> list[str]:
     """The plan in words, a line per part (``apply --dry-run``)."""
     if plan.empty:
-        return ["nothing to do: every step is done and every node ready"]
+        return [NOTHING_TO_DO]
     lines = []
     if plan.dhcp_changes:
         parts = [f"{verb} {n} DHCP host{'s' if n != 1 else ''}"

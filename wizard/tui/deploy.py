@@ -39,6 +39,7 @@ from wizard.engine import deployments
 from wizard.engine.converge_runs import clock, duration, planned_roles, role_label
 from wizard.engine.deployments import ApplyWatch, Journal, JournalUnreadable, StartedApply
 from wizard.engine.phases import PHASES
+from wizard.engine.plan import NOTHING_TO_DO
 from wizard.tui.confirm import Confirm
 from wizard.tui.deploy_progress import STEP_NAMES, DeployProgress, NodeProgress
 from wizard.tui.markup import literal
@@ -58,10 +59,6 @@ POLL = 0.25
 """Seconds between looks at the journal."""
 OUTPUT_LINES = 4
 """Last lines of what an apply printed, shown when it fails."""
-
-
-NOTHING_TO_DO = "nothing to do: every step is done and every node ready"
-"""What ``apply --dry-run`` says when the site is as its answers say."""
 
 
 class ConfirmRelease(Confirm):
