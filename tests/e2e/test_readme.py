@@ -361,12 +361,14 @@ def apply(ws: Workspace, shown: dict[str, Shown]) -> None:
 
 def day_two(ws: Workspace, shown: dict[str, Shown]) -> None:
     """The deployed example: a node reinstalled, then one released (from a copy of the
-    example, so the steps after it keep all six)."""
+    example, so the steps after it keep all six); two servers racked, and found."""
     _contains(ws.run(f"crowbar-wizard node reinstall compute-1 {EXAMPLE} --lab"),
               "all 6 nodes ready")
     (ws.root / "day-two.yaml").write_text((ws.root / EXAMPLE).read_text())
     _contains(ws.run("crowbar-wizard node release compute-3 day-two.yaml --lab"),
               "released compute-3")
+    _contains(ws.run("crowbar-wizard lab rack 2"), "the lab has 8 now")
+    _contains(ws.run("crowbar-wizard discover --lab"), "8 found")
 
 
 def bigger_lab(ws: Workspace, shown: dict[str, Shown]) -> None:
@@ -488,7 +490,8 @@ STEPS: list[tuple[Step, tuple[str, ...]]] = [
         "resume FILE [--lab]")),
     (day_two, (
         "crowbar-wizard node release NODE FILE [--lab] [--force]",
-        "crowbar-wizard node reinstall NODE FILE [--lab]")),
+        "crowbar-wizard node reinstall NODE FILE [--lab]",
+        "crowbar-wizard lab rack 2", "lab rack N")),
     (bigger_lab, (
         "crowbar-wizard lab up --nodes 20",
         "crowbar-wizard discover --lab",
