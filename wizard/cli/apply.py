@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from wizard.answers import Answers, load
+from wizard.base.interrupts import interruptible
 from wizard.base.secrets import SecretError
 from wizard.catalog import default_catalog
 from wizard.chef.api import ChefError
@@ -212,6 +213,7 @@ def deploy(answers: Answers, args: argparse.Namespace, *,
     """``apply`` of ``answers`` as ``args`` say (``--lab``, ``--dry-run``, ``--json``,
     ``--state``, ...): its exit code. ``prepare`` changes the journal first, once it is
     held (``node reinstall``); ``releasing``: see :class:`Runner`."""
+    interruptible()  # SIGINT is how an apply is cancelled, however it was started
     if args.lab:
         try:
             answers = cabled(answers, deploy=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -532,22 +533,14 @@ class DeployScreen(StepScreen):
     @work(exclusive=True, group="apply")
     async def run_apply(self, path: Path, lab: bool, nodes: int, *, rack: int = 0) -> None:
         log = self.query_one("#log", RichLog)
-        if rack:
-            log.write(f"racking {rack} more lab servers")
-            racked, lines = await deployments.rack_lab(rack)
-            for line in lines:
-                log.write(literal(line))
-            if not racked:
-                self._failed("The lab did not take more servers", lines[-OUTPUT_LINES:])
-                return
-        if lab and not deployments.lab_is_up():
-            log.write(f"starting the lab: {nodes} simulated servers and a Chef server")
-            started, lines = await deployments.start_lab(nodes)
-            for line in lines:
-                log.write(literal(line))
-            if not started:
-                self._failed("The lab did not start", lines[-OUTPUT_LINES:])
-                return
+        if rack and not await self._lab_done(
+                f"racking {rack} more lab servers", deployments.rack_lab(rack),
+                "The lab did not take more servers"):
+            return
+        if lab and not deployments.lab_is_up() and not await self._lab_done(
+                f"starting the lab: {nodes} simulated servers and a Chef server",
+                deployments.start_lab(nodes), "The lab did not start"):
+            return
         assert self.path is not None
         try:  # detached: goes on when the wizard's terminal goes away
             process = await deployments.start_apply(path, self.path, lab=lab)
@@ -556,6 +549,19 @@ class DeployScreen(StepScreen):
             return
         if await self._until_ended(process) == 130:
             log.write("cancelled: the journal keeps what was done; Deploy resumes")
+
+    async def _lab_done(self, saying: str, command: Awaitable[tuple[bool, list[str]]],
+                        failure: str) -> bool:
+        """Run a lab command (rack, start) before an apply, its output in the log; whether
+        it did what it says, else the failure shown."""
+        log = self.query_one("#log", RichLog)
+        log.write(saying)
+        done, lines = await command
+        for line in lines:
+            log.write(literal(line))
+        if not done:
+            self._failed(failure, lines[-OUTPUT_LINES:])
+        return done
 
     async def _until_ended(self, process: StartedApply) -> int:
         """Show ``process`` (an apply, or a node command applying) running until it ends:
