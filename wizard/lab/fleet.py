@@ -7,7 +7,8 @@ port for all, so a sweep of the block needs no per-address port. Hardware comes 
 seed, so the same seed always gives the same fleet.
 
 Run by ``crowbar-wizard lab up`` as ``python -m wizard.lab.fleet DIR``, where ``DIR`` holds
-``fleet.json`` (what to serve); each BMC's state is kept in ``DIR/bmcs/<address>.json``.
+``fleet.json`` (what to serve: ``lab rack`` appends to it, and the running fleet serves
+what it gains); each BMC's state is kept in ``DIR/bmcs/<address>.json``.
 Behind each BMC a node agent (``wizard.lab.agent``) acts on network boots.
 """
 

@@ -3,11 +3,13 @@
 The lab's simulated servers stand in for the answers' nodes: a node gets its lab server's NIC
 MACs and BMC (address, port, credentials). Which server is cabled to which node is kept by
 name in the lab directory (``cabling.json``, gone with ``lab down``): the first time a name
-is seen it gets the first server no node has had, so node *i* of a first answers file is
-server *i*, and a node keeps its server while others are added or released (a released
-node's server goes to a new name once no unused one is left). The provisioner listens on
-loopback, and Chef objects go to the lab's goiardi (as its admin user, which also registers
-the nodes' own client keys), or, without goiardi, into a chef-repo export in the lab directory.
+is seen it gets the server whose NICs it has (a node added from a sweep of the lab), else
+the first server no node has had, so node *i* of a first answers file is server *i*; a node
+keeps its server while others are added or released (a released node's server goes to a
+new name once no unused one is left), and ``lab rack`` adds servers to the running lab.
+The provisioner listens on loopback, and Chef objects go to the lab's goiardi (as its admin
+user, which also registers the nodes' own client keys), or, without goiardi, into a
+chef-repo export in the lab directory.
 Networks, roles and proposals stay as the answers say. Nothing is written back.
 
 Every command's ``--lab`` (``apply``, ``chef push``, ``power``) goes through
