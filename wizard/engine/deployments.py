@@ -332,21 +332,21 @@ async def start_lab(nodes: int) -> tuple[bool, list[str]]:
     """``crowbar-wizard lab up`` with ``nodes`` servers (at least 1), in its own process
     and session (the lab outlives the wizard): whether the lab started, and what the
     command printed."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wizard.cli", "lab", "up", "--nodes", str(max(nodes, 1)),
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    out, _ = await process.communicate()
-    return process.returncode == 0, out.decode(errors="replace").strip().splitlines()
+    return await _lab_command("up", "--nodes", str(max(nodes, 1)), own_session=True)
 
 
 async def rack_lab(count: int) -> tuple[bool, list[str]]:
     """``crowbar-wizard lab rack COUNT``: whether the running lab took the servers, and what
     the command printed."""
+    return await _lab_command("rack", str(count))
+
+
+async def _lab_command(*words: str, own_session: bool = False) -> tuple[bool, list[str]]:
+    """``crowbar-wizard lab WORDS...``: whether it succeeded, and its output's lines."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wizard.cli", "lab", "rack", str(count),
+        sys.executable, "-m", "wizard.cli", "lab", *words,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        stderr=asyncio.subprocess.STDOUT, start_new_session=own_session)
     out, _ = await process.communicate()
     return process.returncode == 0, out.decode(errors="replace").strip().splitlines()
 

@@ -107,8 +107,9 @@ class DiscoveredNode:
     def from_dict(cls, data: dict[str, Any]) -> DiscoveredNode:
         return cls(**(data | {"sources": set(data.get("sources", []))}))
 
-    def to_answers_node(self) -> Node | None:
-        """The node as the answers file holds it (None while no NIC MAC is known)."""
+    def to_answers_node(self, *, bmc: bool = True) -> Node | None:
+        """The node as the answers file holds it (None while no NIC MAC is known); without
+        ``bmc``, no BMC address (the plan gives it one, or the lab cables its own)."""
         if not self.macs:
             return None
         known: dict[str, Any] = {}  # only what is known: an unknown is left out of the file
@@ -121,7 +122,7 @@ class DiscoveredNode:
                 cpu_cores=self.cpu_cores, memory_gb=self.memory_gb, disks=self.disks or 0,
                 virtualization=self.virtualization if self.virtualization is not None else True,
                 **({"nics": nics} if nics else {}))
-        if self.bmc_address:
+        if bmc and self.bmc_address:
             known["bmc_address"] = self.bmc_address
         return Node(name=self.name, macs=self.macs, **known)
 

@@ -25,6 +25,7 @@ import random
 import select
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -225,9 +226,12 @@ def serve(directory: Path) -> None:
     fleet = directory / "fleet.json"
     serve_new(FleetSpec.from_json(fleet.read_text()), starting=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    seen = fleet.stat().st_mtime_ns
+    seen, look = fleet.stat().st_mtime_ns, time.monotonic() + RACK_POLL
     while True:
         ipmisession.Session.wait_for_rsp(RACK_POLL)
+        if time.monotonic() < look:  # it returns as packets come: not a stat for each
+            continue
+        look = time.monotonic() + RACK_POLL
         with contextlib.suppress(OSError):
             if (changed := fleet.stat().st_mtime_ns) != seen:
                 seen = changed

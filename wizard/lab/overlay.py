@@ -88,9 +88,9 @@ def cabling(lab: Lab, nodes: list[Node], spec: FleetSpec) -> dict[str, int]:
                        f"{len(names)} nodes: `crowbar-wizard lab rack "
                        f"{len(unmatched) - len(free)}` racks more")
     held.update(zip(free, unmatched, strict=False))
-    for index, name in held.items():
-        if name not in table:
-            table = {n: i for n, i in table.items() if i != index} | {name: index}
+    cabled = {index: name for index, name in held.items() if name not in table}
+    table = {n: i for n, i in table.items() if i not in cabled} | {
+        name: index for index, name in cabled.items()}
     write_atomic(Path(lab.directory) / "cabling.json",
                  json.dumps(table, indent=1, sort_keys=True) + "\n", mode=0o644)
     return {name: table[name] for name in names}

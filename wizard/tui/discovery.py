@@ -20,7 +20,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
-from wizard.answers import Node
 from wizard.base.secrets import SecretError
 from wizard.engine.deployments import journals, lab_cabled_macs, read_events, running_lab
 from wizard.engine.discover import sweep_bmcs
@@ -339,11 +338,9 @@ class DiscoveryScreen(StepScreen):
         self.refresh_known()
         lab = running_lab()
         cabled = {bmc.address for bmc in lab.bmcs} if lab is not None else set()
-        new = [Node(**{key: getattr(node, key) for key in node.model_fields_set - {"bmc_address"}})
-               if node.bmc_address in cabled else node  # the lab cables its own BMC
-               for found in self.inventory.nodes
-               if (node := found.to_answers_node()) is not None
-               and not self.known.keys() & set(node.macs)]
+        new = [node for found in self.inventory.nodes  # the lab cables its own BMC
+               if (node := found.to_answers_node(bmc=found.bmc_address not in cabled))
+               is not None and not self.known.keys() & set(node.macs)]
         if not new:
             self.notify("nothing new to add: every server found is a node of the plan"
                         + ("; `crowbar-wizard lab rack N` adds N servers to the lab"
